@@ -1,0 +1,1 @@
+"""fence-agents-infrapower: the shared library of the pack's fence agents."""

@@ -1,0 +1,298 @@
+"""The lab's physics: which outlet feeds which PSU, and who is powered.
+
+Every simulator (the SNMP PDUs, the NUT test driver, the BMCs' chassis
+scripts) runs in its own process, so the rack's state lives in one JSON file
+in the lab directory, changed only under an exclusive lock.  Each change
+recomputes what follows from it (feeds, PSU input, server power) and appends
+every transition to the power log with the time it physically happened, so
+tests can assert order ("both feeds off before either came back").
+
+A switching delay is recorded as a pending change with its due time; whoever
+reads the state next settles it, stamped with the due time, not the read time.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+STATE_FILE = "state.json"
+LOCK_FILE = "state.lock"
+POWER_LOG = "power.log"
+TOPOLOGY_FILE = "rack.json"
+
+OUTLET_FAULTS = ("stuck_on", "stuck_off", "slow", "silent")
+PSU_FAULTS = ("failed", "absent")
+
+
+def default_topology():
+    """The spec's rack: a cloud controller and two node controllers, each
+    with two PSUs; PSU1 of every server on PDU1, PSU2 on PDU2; PDU1 fed by
+    UPS1, PDU2 by UPS2.  PDU2 switches through its pending states."""
+    servers = {}
+    for outlet, (name, role) in enumerate(
+        [("clc", "cloud controller"), ("nc1", "node controller"), ("nc2", "node controller")], start=1
+    ):
+        servers[name] = {"role": role, "psus": {"psu1": f"pdu1:{outlet}", "psu2": f"pdu2:{outlet}"}}
+    return {
+        "servers": servers,
+        "pdus": {
+            "pdu1": {"mapping": "apc_pdu", "outlets": 8, "units": 1, "ups": "ups1", "switch_delay": 0.0},
+            "pdu2": {"mapping": "eaton_epdu", "outlets": 8, "units": 1, "ups": "ups2", "switch_delay": 0.3},
+        },
+        "upses": {"ups1": {}, "ups2": {}},
+    }
+
+
+def outlet_id(pdu, number, unit=1):
+    """`pdu1:3` on a single unit, `pdu3:2.5` for outlet 5 of daisy-chained unit 2."""
+    return f"{pdu}:{number}" if unit == 1 else f"{pdu}:{unit}.{number}"
+
+
+def pdu_outlet_ids(pdu_name, pdu):
+    return [
+        outlet_id(pdu_name, number, unit)
+        for unit in range(1, pdu.get("units", 1) + 1)
+        for number in range(1, pdu["outlets"] + 1)
+    ]
+
+
+def outlet_names(topology):
+    """What each PDU calls its outlets: the server it feeds, as an admin
+    would label them (so Pacemaker's dynamic host list works), else
+    the vendor-style default."""
+    names = {}
+    for pdu_name, pdu in topology["pdus"].items():
+        for oid in pdu_outlet_ids(pdu_name, pdu):
+            names[oid] = "Outlet " + oid.split(":", 1)[1]
+    for server, spec in topology["servers"].items():
+        for outlet in spec["psus"].values():
+            names[outlet] = server
+    return names
+
+
+class Rack:
+    """The shared state of one lab directory."""
+
+    def __init__(self, lab_dir):
+        self.dir = Path(lab_dir)
+
+    # -- files ---------------------------------------------------------------
+
+    def topology(self):
+        return json.loads((self.dir / TOPOLOGY_FILE).read_text())
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(self.dir / LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _load(self):
+        return json.loads((self.dir / STATE_FILE).read_text())
+
+    def _store(self, state):
+        tmp = self.dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        os.replace(tmp, self.dir / STATE_FILE)
+
+    def _log(self, events):
+        if events:
+            with open(self.dir / POWER_LOG, "a") as log:
+                for event in sorted(events, key=lambda e: e["t"]):
+                    log.write(json.dumps(event, sort_keys=True) + "\n")
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def create(self, topology):
+        """Everything powered, nothing faulty: a rack as found on a good day."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / TOPOLOGY_FILE).write_text(json.dumps(topology, indent=1, sort_keys=True))
+        state = {
+            "outlets": {
+                oid: {"on": True, "pending": None}
+                for name, pdu in topology["pdus"].items()
+                for oid in pdu_outlet_ids(name, pdu)
+            },
+            "upses": {name: {"on": True} for name in topology["upses"]},
+            "chassis": {name: True for name in topology["servers"]},
+            "faults": {},
+            "derived": {},
+        }
+        now = time.time()
+        events = _derive(topology, state, now)
+        with self._locked():
+            self._store(state)
+            (self.dir / POWER_LOG).write_text("")
+            self._log(events)
+
+    def change(self, mutate=None):
+        """Settle what is due, apply `mutate(topology, state, now)` if given,
+        recompute and log; returns (state, mutate's result)."""
+        topology = self.topology()
+        with self._locked():
+            state = self._load()
+            now = time.time()
+            events = _settle(topology, state, now)
+            result = None
+            if mutate is not None:
+                result = mutate(topology, state, now)
+                events += _derive(topology, state, now)
+            if events or mutate is not None:
+                self._store(state)
+                self._log(events)
+        return state, result
+
+    def read(self):
+        return self.change()[0]
+
+    def power_log(self):
+        path = self.dir / POWER_LOG
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    # -- what simulators do --------------------------------------------------
+
+    def switch_outlet(self, outlet, on, delay=0.0):
+        """A PDU was told to switch; returns False where a fault keeps it
+        from obeying (the PDU still accepted the command, as real ones do)."""
+
+        def mutate(topology, state, now):
+            fault = state["faults"].get(outlet, {})
+            kind = fault.get("kind")
+            if (kind == "stuck_on" and not on) or (kind == "stuck_off" and on):
+                return False
+            wait = fault.get("seconds", delay) if kind == "slow" else delay
+            slot = state["outlets"][outlet]
+            if wait > 0 and slot["on"] != on:
+                slot["pending"] = {"on": on, "due": now + wait}
+            else:
+                slot["pending"] = None
+                slot["on"] = on
+            return True
+
+        return self.change(mutate)[1]
+
+    def cycle_outlet(self, outlet, off_seconds, delay=0.0):
+        """Off now (or after delay), back on `off_seconds` later."""
+        if not self.switch_outlet(outlet, False, delay):
+            return False
+
+        def mutate(topology, state, now):
+            slot = state["outlets"][outlet]
+            pending = slot["pending"]
+            off_at = pending["due"] if pending else now
+            # The on-phase is queued behind the off-phase.
+            slot["then"] = {"on": True, "due": off_at + off_seconds}
+            return True
+
+        return self.change(mutate)[1]
+
+    def set_ups(self, ups, on):
+        def mutate(topology, state, now):
+            state["upses"][ups]["on"] = on
+
+        self.change(mutate)
+
+    def set_chassis(self, server, on):
+        def mutate(topology, state, now):
+            state["chassis"][server] = on
+
+        self.change(mutate)
+
+    def set_fault(self, target, kind=None, **params):
+        """Inject (kind given) or clear (kind None) a fault on an outlet,
+        PSU (`server:psu1`), BMC (`bmc:server`) or NUT device (`nut:dev`)."""
+
+        def mutate(topology, state, now):
+            if kind is None:
+                state["faults"].pop(target, None)
+            else:
+                state["faults"][target] = dict(params, kind=kind, since=now)
+
+        self.change(mutate)
+
+
+# -- pure functions over (topology, state) ----------------------------------
+
+
+def _settle(topology, state, now):
+    """Apply every pending outlet change that is due, in time order, so that
+    derived transitions carry the time they happened."""
+    events = []
+    while True:
+        due = [
+            (slot["pending"]["due"], outlet)
+            for outlet, slot in state["outlets"].items()
+            if slot.get("pending") and slot["pending"]["due"] <= now
+        ]
+        due += [
+            (slot["then"]["due"], outlet)
+            for outlet, slot in state["outlets"].items()
+            if slot.get("then") and not slot.get("pending") and slot["then"]["due"] <= now
+        ]
+        if not due:
+            return events
+        at, outlet = min(due)
+        slot = state["outlets"][outlet]
+        if slot.get("pending"):
+            slot["on"] = slot["pending"]["on"]
+            slot["pending"] = None
+        else:
+            slot["on"] = slot.pop("then")["on"]
+        events += _derive(topology, state, at)
+
+
+def feeds(topology, state):
+    """Per PSU (`server:psu1`): does live power reach its input?"""
+    result = {}
+    for server, spec in topology["servers"].items():
+        for psu, outlet in spec["psus"].items():
+            pdu = outlet.split(":", 1)[0]
+            ups = topology["pdus"][pdu]["ups"]
+            result[f"{server}:{psu}"] = state["outlets"][outlet]["on"] and state["upses"][ups]["on"]
+    return result
+
+
+def psu_health(topology, state):
+    """Per PSU: ok, input_lost, failed or absent: what its BMC sensors say."""
+    fed = feeds(topology, state)
+    health = {}
+    for psu, live in fed.items():
+        fault = state["faults"].get(psu, {}).get("kind")
+        health[psu] = fault if fault in PSU_FAULTS else ("ok" if live else "input_lost")
+    return health
+
+
+def powered_servers(topology, state):
+    """A server runs while its chassis is on and any healthy PSU is fed."""
+    health = psu_health(topology, state)
+    return {
+        server: state["chassis"][server] and any(health[f"{server}:{psu}"] == "ok" for psu in spec["psus"])
+        for server, spec in topology["servers"].items()
+    }
+
+
+def _derive(topology, state, at):
+    """Recompute derived facts; return the transitions as log events."""
+    current = {}
+    for outlet, slot in state["outlets"].items():
+        current[("outlet", outlet)] = "on" if slot["on"] else "off"
+    for ups, slot in state["upses"].items():
+        current[("ups", ups)] = "on" if slot["on"] else "off"
+    for psu, health in psu_health(topology, state).items():
+        current[("psu", psu)] = health
+    for server, on in powered_servers(topology, state).items():
+        current[("server", server)] = "on" if on else "off"
+    previous = state.get("derived", {})
+    events = []
+    for (kind, name), value in current.items():
+        key = f"{kind} {name}"
+        if previous.get(key) != value:
+            events.append({"t": at, "kind": kind, "name": name, "state": value})
+    state["derived"] = {f"{kind} {name}": value for (kind, name), value in current.items()}
+    return events
