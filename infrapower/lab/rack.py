@@ -39,7 +39,7 @@ def default_topology():
     return {
         "servers": servers,
         "pdus": {
-            "pdu1": {"mapping": "apc_pdu", "outlets": 8, "units": 1, "ups": "ups1", "switch_delay": 0.0},
+            "pdu1": {"mapping": "apc_pdu", "sysoid": ".1.3.6.1.4.1.318.1.3.4.5", "outlets": 8, "units": 1, "ups": "ups1", "switch_delay": 0.0},
             "pdu2": {"mapping": "eaton_epdu", "outlets": 8, "units": 1, "ups": "ups2", "switch_delay": 0.3},
         },
         "upses": {"ups1": {}, "ups2": {}},

@@ -1,0 +1,343 @@
+"""The lab's switched PDUs: one snmpsim process per PDU, its records built
+from fence_snmp_pdu's generated tables, its outlets wired to the rack.
+
+A PDU serves everything its NUT mapping reads (so NUT's snmp-ups accepts
+it), with outlet status, names and commands bound to the rack's state
+through the `pdu` variation module.  Simulation extras (OID sets a real
+unit serves beside its NUT mapping, such as APC's rPDU table that
+fence_apc_snmp uses) come from `sim_extras.json`, in the same shape as a
+generated table's outlet view.
+"""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from infrapower import tables
+from infrapower.lab.core import LabError, free_port, lab_python, wait_until
+from infrapower.lab.rack import outlet_names
+
+MODULES_DIR = Path(__file__).with_name("snmpsim_modules")
+EXTRAS_FILE = Path(__file__).with_name("sim_extras.json")
+
+READ_COMMUNITY = "public"
+WRITE_COMMUNITY = "private"
+V3_USER = {
+    "user": "fencer",
+    "auth_proto": "SHA",
+    "auth_key": "lab-auth-secret",
+    "priv_proto": "AES",
+    "priv_key": "lab-priv-secret",
+}
+
+TAG_INTEGER, TAG_STRING, TAG_OID, TAG_TIMETICKS = "2", "4", "6", "67"
+
+
+def _pdu_dir(lab, name):
+    return lab.path("snmp", name)
+
+
+def process_name(name):
+    return f"snmpsim-{name}"
+
+
+# -- building a PDU's records -------------------------------------------------
+
+
+class _Profile:
+    """Records of one simulated PDU: OID → spec, later written as a
+    snmprec data file (values are keys into the profile) and a JSON
+    profile the variation module loads."""
+
+    def __init__(self):
+        self.specs = {}
+
+    def add(self, oid, tag, role, **spec):
+        oid = oid.lstrip(".")
+        current = self.specs.get(oid)
+        # Outlet status and commands outrank static records on a shared OID
+        # (APC's sPDUOutletCtl is both the status and the switch).
+        rank = {"static": 0, "command": 1, "status": 2}
+        if current and rank[current["role"]] > rank[role]:
+            return
+        if current and current["role"] == "status" and role == "status":
+            spec["actions"] = spec.get("actions") or current.get("actions")
+        self.specs[oid] = dict(spec, role=role, tag=tag)
+
+    def write(self, directory):
+        directory.mkdir(parents=True, exist_ok=True)
+        keys = {}
+        lines = []
+        for index, oid in enumerate(sorted(self.specs, key=_oid_key)):
+            key = f"r{index}"
+            keys[key] = self.specs[oid]
+            lines.append(f"{oid}|{self.specs[oid]['tag']}:pdu|{key}\n")
+        (directory / "profile.json").write_text(json.dumps(keys, indent=1, sort_keys=True))
+        data = directory / "data"
+        data.mkdir(exist_ok=True)
+        text = "".join(lines)
+        # snmpsim picks the data file by community (v1/v2c) or context (v3).
+        for community in (READ_COMMUNITY, WRITE_COMMUNITY):
+            (data / f"{community}.snmprec").write_text(text)
+
+
+def _oid_key(oid):
+    return tuple(int(part) for part in oid.split("."))
+
+
+def _instances(template, units, outlets, daisy, unit_base, offset=0):
+    """(unit, outlet, concrete OID) for every outlet a template covers."""
+    count = template.count("%i")
+    for unit in range(1, units + 1):
+        for number in range(1, outlets + 1):
+            index = number + offset
+            if count == 1:
+                if units > 1 and unit != 1:
+                    continue
+                oid = template.replace("%i", str(index))
+            elif count == 2:
+                unit_index = unit - 1 + unit_base
+                first, second = (unit_index, index) if daisy == 1 else (index, unit_index)
+                oid = template.replace("%i", str(first), 1).replace("%i", str(second), 1)
+            else:
+                oid = template
+            yield unit, number, oid
+
+
+def _static_value(entry, lookups):
+    """A plausible value for a record the fencing view does not drive."""
+    lookup = entry.get("lookup")
+    if lookup and lookups.get(lookup):
+        return TAG_INTEGER, lookups[lookup][0][0]
+    dfl = entry.get("dfl")
+    if "ST_FLAG_STRING" in entry.get("info_flags", []):
+        return TAG_STRING, (dfl or "lab").replace("%i", "1")
+    try:
+        return TAG_INTEGER, int(float(dfl))
+    except (TypeError, ValueError):
+        return TAG_INTEGER, 1
+
+
+def _reverse(mapping):
+    """state → raw value, first raw value winning (tables list the
+    canonical value first)."""
+    result = {}
+    for raw, state in sorted(mapping.items(), key=lambda kv: int(kv[0]) if kv[0].lstrip("-").isdigit() else 0):
+        result.setdefault(state, int(raw) if raw.lstrip("-").isdigit() else raw)
+    return result
+
+
+def _add_outlet_view(profile, view, pdu_name, pdu, names):
+    """Status, commands, names and switchability of every outlet."""
+    units, outlets = pdu.get("units", 1), pdu["outlets"]
+    daisy = (view.get("daisy") or {}).get("index", 1)
+    unit_base = (view.get("daisy") or {}).get("unit_base", 0)
+    common = {"switch_delay": pdu.get("switch_delay", 0.0), "cycle_seconds": pdu.get("cycle_seconds", 1.0)}
+
+    def outlet_key(unit, number):
+        return f"{pdu_name}:{number}" if unit == 1 else f"{pdu_name}:{unit}.{number}"
+
+    def each(template, offset=0):
+        if template:
+            yield from _instances(template, units, outlets, daisy, unit_base, offset)
+
+    if view.get("count_oid") and "%i" not in view["count_oid"]:
+        profile.add(view["count_oid"], TAG_INTEGER, "static", value=outlets)
+
+    status_values = _reverse(view.get("status_map") or {"1": "on", "2": "off"})
+    by_status = view.get("switched_by_status")
+    status_actions = None
+    if by_status:
+        status_actions = {str(by_status["on"]): "on", str(by_status["off"]): "off"}
+    for unit, number, oid in each(view.get("status_oid")):
+        profile.add(oid, TAG_INTEGER, "status", outlet=outlet_key(unit, number), values=status_values,
+                    actions=status_actions, **common)
+
+    for action, command in sorted((view.get("commands") or {}).items()):
+        if action not in ("on", "off", "cycle"):
+            continue
+        tag = TAG_STRING if command.get("set_type") == "string" else TAG_INTEGER
+        value = str(command["value"])
+        for unit, number, oid in each(command["oid"], command.get("index_offset", 0)):
+            key = oid.lstrip(".")
+            existing = profile.specs.get(key)
+            if existing and existing["role"] == "status":
+                existing.setdefault("actions", None)
+                existing["actions"] = dict(existing["actions"] or {}, **{value: action})
+                continue
+            actions = dict((existing or {}).get("actions") or {}, **{value: action})
+            profile.add(oid, tag, "command", outlet=outlet_key(unit, number), actions=actions,
+                        readback=0 if tag == TAG_INTEGER else "", **common)
+
+    for field in ("name_oid", "desc_oid"):
+        for unit, number, oid in each(view.get(field)):
+            profile.add(oid, TAG_STRING, "static", value=names[outlet_key(unit, number)])
+    for unit, number, oid in each(view.get("id_oid")):
+        profile.add(oid, TAG_INTEGER, "static", value=number)
+    switchable = view.get("switchable_map")
+    if view.get("switchable_oid") and switchable:
+        yes = _reverse(switchable).get("yes")
+        for unit, number, oid in each(view["switchable_oid"]):
+            profile.add(oid, TAG_INTEGER, "static", value=yes)
+
+
+def build_profile(pdu_name, pdu, topology, table_data=None, extras=None):
+    """Every record one simulated PDU serves."""
+    table_data = table_data or tables.load()
+    mapping = _find_mapping(table_data, pdu["mapping"], pdu.get("sysoid"))
+    table = table_data["tables"][mapping["table"]]
+    names = outlet_names(topology)
+    profile = _Profile()
+
+    profile.add("1.3.6.1.2.1.1.1.0", TAG_STRING, "static", value=f"infrapower lab PDU {pdu_name} ({mapping['name']})")
+    profile.add("1.3.6.1.2.1.1.2.0", TAG_OID, "static", value=mapping["sysoid"].lstrip("."))
+    profile.add("1.3.6.1.2.1.1.3.0", TAG_TIMETICKS, "static", value=123456)
+    profile.add("1.3.6.1.2.1.1.4.0", TAG_STRING, "static", value="lab@localhost")
+    profile.add("1.3.6.1.2.1.1.5.0", TAG_STRING, "static", value=pdu_name)
+    profile.add("1.3.6.1.2.1.1.6.0", TAG_STRING, "static", value="infrapower lab rack")
+
+    lookups = table.get("lookups", {})
+    for entry in table["entries"]:
+        oid = entry.get("oid")
+        if not oid or "%i" in oid or entry["info"].startswith("unmapped."):
+            continue
+        if "SU_TYPE_CMD" in entry.get("flags", []):
+            continue
+        tag, value = _static_value(entry, lookups)
+        if entry["info"] in ("device.count",):
+            value = pdu.get("units", 1)
+        profile.add(oid, tag, "static", value=value)
+    if mapping.get("model_oid") and "%i" not in mapping["model_oid"]:
+        profile.add(mapping["model_oid"], TAG_STRING, "static", value=f"Lab {mapping['name']} PDU")
+
+    views = [table.get("outlets")] + list((extras or _extras()).get(mapping["name"], []))
+    for view in filter(None, views):
+        _add_outlet_view(profile, view, pdu_name, pdu, names)
+    # Per-unit templates (daisy chains): model and outlet count per unit.
+    daisy = (table.get("outlets") or {}).get("daisy") or {}
+    unit_base = daisy.get("unit_base", 0)
+    for entry in table["entries"]:
+        oid = entry.get("oid") or ""
+        if entry["info"] in ("device.model", "outlet.count", "device.mfr", "device.serial") and oid.count("%i") == 1:
+            for unit in range(pdu.get("units", 1)):
+                concrete = oid.replace("%i", str(unit + unit_base))
+                if entry["info"] == "outlet.count":
+                    profile.add(concrete, TAG_INTEGER, "static", value=pdu["outlets"])
+                else:
+                    profile.add(concrete, TAG_STRING, "static", value=f"Lab {mapping['name']} unit {unit + 1}")
+    return profile
+
+
+def _find_mapping(table_data, name, sysoid=None):
+    """The mapping a simulated PDU impersonates; several mappings share a
+    name (APC's apc_pdu has one per product line), `sysoid` picks one."""
+    for mapping in table_data["mappings"]:
+        if mapping["name"] == name and mapping.get("sysoid") and sysoid in (None, mapping["sysoid"]):
+            return mapping
+    raise LabError(f"no NUT mapping named {name} with sysObjectID {sysoid or 'set'} in the tables")
+
+
+def _extras():
+    return json.loads(EXTRAS_FILE.read_text()) if EXTRAS_FILE.exists() else {}
+
+
+# -- running -----------------------------------------------------------------
+
+
+def _snmpsim_command():
+    return [lab_python(), "-c", "from snmpsim.commands.responder import main; main()"]
+
+
+def start(lab, names=None):
+    """Write every PDU's records and start its snmpsim on a free port."""
+    topology = lab.rack.topology()
+    table_data = tables.load()
+    extras = _extras()
+    variation_dirs = [str(MODULES_DIR)]
+    try:
+        import snmpsim
+
+        variation_dirs.append(str(Path(snmpsim.__file__).parent / "variation"))
+    except ImportError:
+        raise LabError("snmpsim is not installed in the lab's Python: install the pack's `lab` extra") from None
+    for name in names or topology["pdus"]:
+        pdu = topology["pdus"][name]
+        directory = _pdu_dir(lab, name)
+        build_profile(name, pdu, topology, table_data, extras).write(directory)
+        port = free_port("udp")
+        lab.set_port(f"snmp:{name}", port)
+        argv = _snmpsim_command() + [
+            f"--data-dir={directory / 'data'}",
+            f"--cache-dir={directory / 'cache'}",
+            f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+            f"--variation-module-options=pdu:profile={directory / 'profile.json'}",
+            "--logging-method=stderr",
+            "--log-level=error",
+            f"--v3-user={V3_USER['user']}",
+            f"--v3-auth-key={V3_USER['auth_key']}",
+            f"--v3-auth-proto={V3_USER['auth_proto']}",
+            f"--v3-priv-key={V3_USER['priv_key']}",
+            f"--v3-priv-proto={V3_USER['priv_proto']}",
+        ]
+        for variation_dir in variation_dirs:
+            argv.append(f"--variation-modules-dir={variation_dir}")
+        lab.spawn(process_name(name), argv, env={"SNMPSIM_ALLOW_ROOT": "true"})
+
+
+def _answers(port, community=READ_COMMUNITY, timeout=0.2):
+    """One raw SNMPv2c GET of sysObjectID: enough to know the agent is up,
+    without importing pysnmp's high-level API into the orchestrator."""
+    import socket
+
+    from pysnmp.proto import api
+
+    proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+    pdu = proto.GetRequestPDU()
+    proto.apiPDU.set_defaults(pdu)
+    proto.apiPDU.set_varbinds(pdu, [("1.3.6.1.2.1.1.2.0", proto.Null(""))])
+    message = proto.Message()
+    proto.apiMessage.set_defaults(message)
+    proto.apiMessage.set_community(message, community)
+    proto.apiMessage.set_pdu(message, pdu)
+    from pyasn1.codec.ber import encoder
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(encoder.encode(message), ("127.0.0.1", port))
+        try:
+            sock.recvfrom(65535)
+        except socket.timeout:
+            return False
+    return True
+
+
+def wait_ready(lab, deadline, names=None):
+    for name in names or lab.rack.topology()["pdus"]:
+        port = lab.port(f"snmp:{name}")
+
+        def check(name=name, port=port):
+            if not lab.alive(process_name(name)):
+                raise LabError(f"snmpsim for {name} died: see {lab.path('logs', process_name(name) + '.log')}")
+            return _answers(port)
+
+        wait_until(check, deadline, f"simulated PDU {name} (udp {port})")
+
+
+def set_silent(lab, name, silent):
+    """The whole PDU stops answering (its SNMP agent is frozen), or resumes."""
+    lab.signal(process_name(name), signal.SIGSTOP if silent else signal.SIGCONT)
+    lab.rack.set_fault(f"snmp:{name}", "silent" if silent else None)
+
+
+def status(lab):
+    topology = lab.rack.topology()
+    return {
+        name: {
+            "port": lab.ports().get(f"snmp:{name}"),
+            "mapping": pdu["mapping"],
+            "running": lab.alive(process_name(name)),
+        }
+        for name, pdu in topology["pdus"].items()
+    }
