@@ -102,7 +102,7 @@ def status(directory=None):
 def status_table(report):
     """`lab status` as a person reads it."""
     lines = [f"lab: {report['dir']}"]
-    header = ("server", "power", "psu", "psu health", "outlet", "outlet", "ups", "ups")
+    header = ("server", "power", "psu", "psu health", "outlet", "state", "ups", "mains")
     rows = [header]
     for server in report["servers"]:
         for index, feed in enumerate(server["feeds"]):

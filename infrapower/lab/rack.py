@@ -82,7 +82,12 @@ class Rack:
     # -- files ---------------------------------------------------------------
 
     def topology(self):
-        return json.loads((self.dir / TOPOLOGY_FILE).read_text())
+        try:
+            return json.loads((self.dir / TOPOLOGY_FILE).read_text())
+        except FileNotFoundError:
+            from infrapower.lab.core import LabError
+
+            raise LabError(f"no lab in {self.dir}: run `infrapower lab up` first") from None
 
     @contextlib.contextmanager
     def _locked(self):

@@ -1,0 +1,89 @@
+# fence-agents-infrapower: install, test, demo, bench.
+# Everything here runs as root on Debian 12 (the agents go where
+# pacemaker-fenced looks for them).
+
+PYTHON        ?= /usr/bin/python3
+SBINDIR       ?= /usr/sbin
+BINDIR        ?= /usr/bin
+MANDIR        ?= /usr/share/man/man8
+LIBDIR        ?= /usr/lib/fence-agents-infrapower
+# The agents' runtime environment: pysnmp, pyghmi and fencing.py's own
+# imports, nothing else (snmpsim's pysmi would slow every pysnmp import).
+VENV          ?= $(LIBDIR)/venv
+# The lab and the tests: snmpsim, pysmi, pytest on top.
+LABVENV       ?= $(LIBDIR)/lab
+RELAXNG       ?= /usr/share/cluster/relaxng
+# Where fence-agents keeps fencing.py; pkg-config knows its prefix.
+FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null || echo /usr)/share/fence
+
+AGENTS        := $(notdir $(wildcard agents/fence_*))
+DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool snmp \
+                 pacemaker corosync pcs xsltproc libxml2-utils python3-venv man-db
+PYTEST_ARGS   ?=
+
+.PHONY: all install install-debs install-venvs install-agents uninstall test demo bench metadata man lab-up lab-down
+
+all:
+	@echo "targets: install, uninstall, test, demo, bench, metadata, man"
+
+install: install-debs install-venvs install-agents
+
+# apt-get only when something is missing: a re-install stays quick.
+install-debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+install-venvs:
+	test -x $(VENV)/bin/python3 || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir .
+	test -x $(LABVENV)/bin/python3 || $(PYTHON) -m venv $(LABVENV)
+	$(LABVENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir '.[test]'
+	ln -sf $(LABVENV)/bin/infrapower $(BINDIR)/infrapower
+
+# Each agent is one script; the installed copy runs with the runtime
+# environment's interpreter and finds fencing.py without any PATH.
+install-agents:
+	@for agent in $(AGENTS); do \
+		sed -e '1s|^#!.*|#!$(VENV)/bin/python3|' \
+		    -e 's|^FENCE_LIBDIR = .*|FENCE_LIBDIR = "$(FENCE_LIBDIR)"|' \
+		    agents/$$agent/$$agent.py > $(SBINDIR)/$$agent.tmp && \
+		chmod 755 $(SBINDIR)/$$agent.tmp && mv $(SBINDIR)/$$agent.tmp $(SBINDIR)/$$agent && \
+		echo "installed $(SBINDIR)/$$agent"; \
+		mkdir -p $(MANDIR); \
+		if [ -f man/$$agent.8 ]; then install -m 644 man/$$agent.8 $(MANDIR)/$$agent.8; fi; \
+	done
+
+uninstall:
+	@for agent in $(AGENTS); do rm -f $(SBINDIR)/$$agent $(MANDIR)/$$agent.8; done
+	rm -f $(BINDIR)/infrapower
+	rm -rf $(LIBDIR)
+
+# Golden metadata and man pages come from the installed agents' own output.
+metadata: install
+	@for agent in $(AGENTS); do \
+		$(SBINDIR)/$$agent -o metadata > metadata/$$agent.xml && echo "metadata/$$agent.xml"; \
+	done
+	$(MAKE) man
+
+man:
+	@for agent in $(AGENTS); do \
+		xsltproc $(RELAXNG)/fence2man.xsl metadata/$$agent.xml > man/$$agent.8 && echo "man/$$agent.8"; \
+	done
+
+test: install
+	$(LABVENV)/bin/python -m pytest $(PYTEST_ARGS) tests
+
+demo: install
+	$(LABVENV)/bin/python -m infrapower.demo
+
+bench: install
+	$(LABVENV)/bin/python bench/run.py
+
+lab-up: install
+	infrapower lab up
+
+lab-down:
+	infrapower lab down

@@ -1,0 +1,147 @@
+"""`infrapower`: the pack's command line (the lab, the OID tables)."""
+
+import argparse
+import json
+import sys
+import time
+
+
+def _lab_dir(args):
+    from infrapower.lab import default_lab_dir
+
+    return args.dir or default_lab_dir()
+
+
+def cmd_lab_up(args):
+    from infrapower import lab
+
+    started = time.monotonic()
+    components = tuple(args.only.split(",")) if args.only else lab.COMPONENTS
+    running = lab.up(_lab_dir(args), components=components)
+    print(f"lab up in {time.monotonic() - started:.1f} s ({running.dir})", file=sys.stderr)
+    print(lab.status_table(lab.status(running.dir)))
+
+
+def cmd_lab_status(args):
+    from infrapower import lab
+
+    report = lab.status(_lab_dir(args))
+    print(json.dumps(report, indent=1) if args.json else lab.status_table(report))
+
+
+def cmd_lab_down(args):
+    from infrapower import lab
+
+    stopped = lab.down(_lab_dir(args))
+    print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
+
+
+def cmd_lab_log(args):
+    from infrapower.lab import Lab
+
+    for event in Lab(_lab_dir(args)).rack.power_log():
+        stamp = time.strftime("%H:%M:%S", time.localtime(event["t"])) + f".{int(event['t'] % 1 * 1000):03d}"
+        print(f"{stamp}  {event['kind']:<6} {event['name']:<10} {event['state']}")
+
+
+def cmd_lab_fault(args):
+    """Inject or clear a fault; `clear` as the kind clears."""
+    from infrapower.lab import Lab
+
+    lab = Lab(_lab_dir(args))
+    kind, _, value = args.kind.partition("=")
+    kind = None if kind == "clear" else kind
+    params = {"seconds": float(value)} if value else {}
+    if args.target_type == "outlet":
+        lab.rack.set_fault(args.target, kind, **params)
+    elif args.target_type == "pdu":
+        from infrapower.lab import pdus
+
+        pdus.set_silent(lab, args.target, kind == "silent")
+    elif args.target_type == "psu":
+        from infrapower.lab import bmc
+
+        server, _, psu = args.target.partition(":")
+        bmc.set_psu_fault(lab, server, psu, kind)
+    elif args.target_type == "bmc":
+        from infrapower.lab import bmc
+
+        bmc.set_bmc_down(lab, args.target, kind == "down")
+    elif args.target_type == "nut":
+        from infrapower.lab import nut
+
+        nut.set_nut_fault(lab, args.target, kind, **params)
+
+
+def cmd_lab_power(args):
+    """Cut or restore mains behind a UPS: the rack's physics follow."""
+    from infrapower.lab import Lab
+
+    Lab(_lab_dir(args)).rack.set_ups(args.ups, args.state == "on")
+
+
+def cmd_tables_generate(args):
+    from infrapower.tables import generate
+
+    argv = ["--nut-source", args.nut_source]
+    if args.out:
+        argv += ["--out", args.out]
+    return generate.main(argv + args.extra)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="infrapower", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lab = commands.add_parser("lab", help="the simulated rack").add_subparsers(dest="lab_command", required=True)
+
+    def lab_command(name, func, help_text):
+        sub = lab.add_parser(name, help=help_text)
+        sub.add_argument("--dir", help="lab directory (default: $INFRAPOWER_LAB_DIR or ~/.infrapower-lab)")
+        sub.set_defaults(func=func)
+        return sub
+
+    up = lab_command("up", cmd_lab_up, "start the rack")
+    up.add_argument("--only", help="comma-separated components (pdus,bmc,nut)")
+    lab_command("status", cmd_lab_status, "the rack as a table").add_argument("--json", action="store_true")
+    lab_command("down", cmd_lab_down, "stop the lab's processes")
+    lab_command("log", cmd_lab_log, "every outlet, PSU, UPS and server power transition")
+    fault = lab_command("fault", cmd_lab_fault, "inject or clear a fault")
+    fault.add_argument("target_type", choices=["outlet", "pdu", "psu", "bmc", "nut"])
+    fault.add_argument("target", help="pdu1:3, pdu1, clc:psu1, clc, tpdu ...")
+    fault.add_argument(
+        "kind",
+        help="outlet: stuck_on, stuck_off, slow=SECONDS, silent; pdu: silent; psu: failed, absent; "
+        "bmc: down; nut: tracking_failed, stale, gone, slow=SECONDS ...; `clear` clears",
+    )
+    power = lab_command("power", cmd_lab_power, "cut or restore the mains behind a UPS")
+    power.add_argument("ups")
+    power.add_argument("state", choices=["on", "off"])
+
+    tables = commands.add_parser("tables", help="fence_snmp_pdu's OID tables").add_subparsers(
+        dest="tables_command", required=True
+    )
+    generate = tables.add_parser("generate", help="generate the tables from a NUT source tree")
+    generate.add_argument("--nut-source", required=True, help="a checkout of networkupstools/nut")
+    generate.add_argument("--out", help="output file (default: by the NUT version)")
+    generate.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    generate.set_defaults(func=cmd_tables_generate)
+    return parser
+
+
+def main(argv=None):
+    from infrapower.lab.core import LabError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (LabError, FileNotFoundError, KeyError) as exc:
+        detail = exc.args[0] if isinstance(exc, KeyError) else exc
+        print(f"infrapower: {detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,746 @@
+"""Just enough C to read NUT's snmp-ups mapping tables (``drivers/*-mib.c``).
+
+This is not a C compiler front end.  It understands the small, regular subset
+those files are written in:
+
+* comments, line continuations, string-literal concatenation;
+* object-like ``#define`` macros (OID prefixes, ``DO_OFF``-style values),
+  expanded wherever a value is read;
+* conditional compilation (``#if``/``#ifdef``/``#ifndef``/``#elif``/``#else``)
+  with ``defined``, ``!``, ``&&``, ``||``, comparisons and integer arithmetic,
+  evaluated against a caller-chosen set of predefined macros;
+* initialisers of ``info_lkp_t``, ``snmp_info_t`` and ``mib2nut_info_t``
+  objects, written either as plain braces ``{1, "on", NULL, NULL}`` or
+  through NUT's helper macros (``info_lkp_default(1, "on")``,
+  ``snmp_info_default(...)``, ``*_sentinel``).
+
+Flag fields are deliberately *not* expanded to numbers: NUT renumbered its
+``SU_*`` bits between releases, so the symbol names are the stable facts.
+"""
+
+import re
+
+__all__ = [
+    "CParseError",
+    "DEFAULT_CONFIG",
+    "Preprocessor",
+    "parse_source",
+    "tokenize",
+]
+
+# Build configuration assumed for every file: the plain static tables that a
+# stock snmp-ups is built with, minus the DMF/lookup-function extensions.
+# WITH_SNMP_LKP_FUN is forced off so that lookups backed by C functions fall
+# back to their plain value->string pairs (the ``#else`` branches).
+DEFAULT_CONFIG = (
+    ("WITH_SNMP_LKP_FUN", "0"),
+    ("WITH_SNMP_LKP_FUN_DUMMY", "0"),
+    ("WITH_UNMAPPED_DATA_POINTS", "0"),
+    ("WITH_DMFMIB", "0"),
+    ("WITH_DMF_FUNCTIONS", "0"),
+    ("WITH_DMF_LUA", "0"),
+)
+
+# Symbols that name flag bits; kept verbatim in flag fields.
+_FLAG_SYMBOL = re.compile(r"^(SU_|ST_FLAG_)\w+$")
+
+
+class CParseError(ValueError):
+    """The input is outside the supported C subset, or malformed."""
+
+    def __init__(self, message, filename=None, line=None):
+        where = ""
+        if filename:
+            where = filename + (":%d" % line if line else "") + ": "
+        super().__init__(where + message)
+
+
+# --------------------------------------------------------------------------
+# Lexing
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<char>'(?:[^'\\\n]|\\.)+')
+  | (?P<number>(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)[uUlLfF]*)
+  | (?P<ident>[A-Za-z_]\w*)
+  | (?P<punct>\|\||&&|==|!=|<=|>=|<<|>>|->|\#\#|[-+*/%&|^!~<>=?:;,.(){}\[\]\#])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+class Token:
+    """One C token: ``kind`` is string/char/number/ident/punct."""
+
+    __slots__ = ("kind", "text", "line")
+
+    def __init__(self, kind, text, line=0):
+        self.kind = kind
+        self.text = text
+        self.line = line
+
+    def __repr__(self):
+        return "Token(%s, %r)" % (self.kind, self.text)
+
+    def is_punct(self, text):
+        return self.kind == "punct" and self.text == text
+
+
+def tokenize(text, line=0, filename=None):
+    """Split comment-free C text into tokens (whitespace dropped)."""
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None:
+            raise CParseError("unexpected character %r" % text[pos], filename, line)
+        kind = match.lastgroup
+        if kind != "ws":
+            tokens.append(Token(kind, match.group(), line))
+        line += match.group().count("\n")
+        pos = match.end()
+    return tokens
+
+
+def strip_comments(text):
+    """Replace comments by a space (keeping newlines so line numbers hold).
+
+    String and character literals are respected, so an OID or URL inside a
+    string never starts a comment.
+    """
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out.append(" " + "\n" * text.count("\n", i, end))
+            i = end
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            out.append(" ")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _logical_lines(text):
+    """Yield (first_line_number, line) with backslash continuations joined."""
+    pending, start = [], 1
+    for number, raw in enumerate(text.split("\n"), 1):
+        if not pending:
+            start = number
+        if raw.endswith("\\"):
+            pending.append(raw[:-1])
+            continue
+        pending.append(raw)
+        yield start, " ".join(pending)
+        pending = []
+    if pending:
+        yield start, " ".join(pending)
+
+
+def unquote(literal):
+    """Value of one C string literal token (simple escapes only)."""
+    body = literal[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0"}.get(m.group(1), m.group(1)), body)
+
+
+# --------------------------------------------------------------------------
+# Preprocessing
+
+
+class Preprocessor:
+    """Conditional compilation and object-like macro table.
+
+    ``macros`` maps a name to its replacement token list.  Function-like
+    macros are remembered by name only (``function_macros``) so that
+    ``#ifdef`` sees them; their bodies are never expanded.
+    """
+
+    def __init__(self, predefined=DEFAULT_CONFIG, filename=None):
+        self.filename = filename
+        self.macros = {}
+        self.function_macros = set()
+        for name, value in predefined:
+            self.macros[name] = tokenize(value)
+
+    def define(self, name, value):
+        self.macros[name] = tokenize(value) if isinstance(value, str) else list(value)
+
+    def is_defined(self, name):
+        return name in self.macros or name in self.function_macros
+
+    # -- expansion --------------------------------------------------------
+
+    def expand(self, tokens, keep=None, _active=()):
+        """Expand object-like macros recursively.
+
+        ``keep`` is an optional predicate; identifiers for which it returns
+        true are left unexpanded (used for flag symbols).
+        """
+        out = []
+        for tok in tokens:
+            if (
+                tok.kind == "ident"
+                and tok.text in self.macros
+                and tok.text not in _active
+                and not (keep and keep(tok.text))
+            ):
+                out.extend(self.expand(self.macros[tok.text], keep, _active + (tok.text,)))
+            else:
+                out.append(tok)
+        return out
+
+    # -- #if expressions --------------------------------------------------
+
+    def evaluate(self, tokens, line=None):
+        """Value of a ``#if`` expression (undefined identifiers are 0)."""
+        resolved = []
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok.kind == "ident" and tok.text == "defined":
+                # defined NAME  |  defined ( NAME )
+                j = i + 1
+                paren = j < len(tokens) and tokens[j].is_punct("(")
+                if paren:
+                    j += 1
+                if j >= len(tokens) or tokens[j].kind != "ident":
+                    raise CParseError("malformed 'defined'", self.filename, line)
+                resolved.append(Token("number", "1" if self.is_defined(tokens[j].text) else "0"))
+                i = j + (2 if paren else 1)
+                continue
+            resolved.append(tok)
+            i += 1
+        expanded = [
+            Token("number", "0") if t.kind == "ident" else t for t in self.expand(resolved)
+        ]
+        return _ExprParser(expanded, self.filename, line).parse()
+
+    # -- driving ----------------------------------------------------------
+
+    def run(self, text, include=None):
+        """Return the compiled-in (non-directive) text, blank where dropped.
+
+        ``include`` is an optional callback ``include(header_name, self)``
+        invoked for ``#include "..."`` lines in active regions; it may
+        preprocess the header with this same instance to pick up its macros.
+        """
+        text = strip_comments(text)
+        out_lines = []
+        # Each frame: [this_branch_active, some_branch_taken, parent_active]
+        stack = []
+        active = True
+        for number, line in _logical_lines(text):
+            stripped = line.strip()
+            if not stripped.startswith("#"):
+                out_lines.append(line if active else "")
+                continue
+            out_lines.append("")
+            directive = stripped[1:].strip()
+            match = re.match(r"([A-Za-z_]+)\s*(.*)$", directive)
+            if not match:
+                continue  # null directive "#"
+            keyword, rest = match.group(1), match.group(2).strip()
+            if keyword in ("if", "ifdef", "ifndef"):
+                if not active:
+                    taken = False
+                elif keyword == "if":
+                    taken = bool(self.evaluate(tokenize(rest, number, self.filename), number))
+                else:
+                    name = rest.split()[0] if rest else ""
+                    taken = self.is_defined(name) == (keyword == "ifdef")
+                stack.append([taken, taken, active])
+                active = active and taken
+            elif keyword in ("elif", "else"):
+                if not stack:
+                    raise CParseError("#%s without #if" % keyword, self.filename, number)
+                frame = stack[-1]
+                parent = frame[2]
+                if frame[1] or not parent:
+                    frame[0] = False
+                elif keyword == "else":
+                    frame[0] = True
+                else:
+                    frame[0] = bool(self.evaluate(tokenize(rest, number, self.filename), number))
+                frame[1] = frame[1] or frame[0]
+                active = parent and frame[0]
+            elif keyword == "endif":
+                if not stack:
+                    raise CParseError("#endif without #if", self.filename, number)
+                active = stack.pop()[2]
+            elif not active:
+                continue
+            elif keyword == "define":
+                self._define_line(rest, number)
+            elif keyword == "undef":
+                name = rest.split()[0] if rest else ""
+                self.macros.pop(name, None)
+                self.function_macros.discard(name)
+            elif keyword == "include":
+                header = re.match(r'"([^"]+)"', rest)
+                if header and include is not None:
+                    include(header.group(1), self)
+            elif keyword == "error":
+                raise CParseError("#error " + rest, self.filename, number)
+            # pragma, warning, line...: irrelevant to table contents
+        if stack:
+            raise CParseError("unterminated #if", self.filename)
+        return "\n".join(out_lines)
+
+    def _define_line(self, rest, line):
+        match = re.match(r"([A-Za-z_]\w*)(\()?", rest)
+        if not match:
+            raise CParseError("malformed #define", self.filename, line)
+        name = match.group(1)
+        if match.group(2):  # "NAME(" with no space: function-like
+            self.function_macros.add(name)
+            self.macros.pop(name, None)
+            return
+        self.macros[name] = tokenize(rest[match.end():], line, self.filename)
+        self.function_macros.discard(name)
+
+
+class _ExprParser:
+    """Recursive-descent evaluator for preprocessor integer expressions."""
+
+    _BINARY = (
+        ("||",), ("&&",), ("|",), ("^",), ("&",),
+        ("==", "!="), ("<", ">", "<=", ">="), ("<<", ">>"),
+        ("+", "-"), ("*", "/", "%"),
+    )
+
+    def __init__(self, tokens, filename, line):
+        self.tokens = tokens
+        self.pos = 0
+        self.filename = filename
+        self.line = line
+
+    def fail(self, message):
+        raise CParseError("#if expression: " + message, self.filename, self.line)
+
+    def peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def parse(self):
+        value = self.ternary()
+        if self.peek() is not None:
+            self.fail("unexpected %r" % self.peek().text)
+        return value
+
+    def ternary(self):
+        cond = self.binary(0)
+        tok = self.peek()
+        if tok is not None and tok.is_punct("?"):
+            self.pos += 1
+            yes = self.ternary()
+            tok = self.peek()
+            if tok is None or not tok.is_punct(":"):
+                self.fail("expected ':'")
+            self.pos += 1
+            no = self.ternary()
+            return yes if cond else no
+        return cond
+
+    def binary(self, level):
+        if level == len(self._BINARY):
+            return self.unary()
+        left = self.binary(level + 1)
+        while True:
+            tok = self.peek()
+            if tok is None or tok.kind != "punct" or tok.text not in self._BINARY[level]:
+                return left
+            self.pos += 1
+            right = self.binary(level + 1)
+            left = self._apply(tok.text, left, right)
+
+    def _apply(self, op, a, b):
+        if op in ("/", "%") and b == 0:
+            self.fail("division by zero")
+        return {
+            "||": lambda: int(bool(a) or bool(b)),
+            "&&": lambda: int(bool(a) and bool(b)),
+            "|": lambda: a | b, "^": lambda: a ^ b, "&": lambda: a & b,
+            "==": lambda: int(a == b), "!=": lambda: int(a != b),
+            "<": lambda: int(a < b), ">": lambda: int(a > b),
+            "<=": lambda: int(a <= b), ">=": lambda: int(a >= b),
+            "<<": lambda: a << b, ">>": lambda: a >> b,
+            "+": lambda: a + b, "-": lambda: a - b,
+            "*": lambda: a * b, "/": lambda: int(a / b), "%": lambda: a % b,
+        }[op]()
+
+    def unary(self):
+        tok = self.peek()
+        if tok is None:
+            self.fail("unexpected end")
+        self.pos += 1
+        if tok.is_punct("!"):
+            return int(not self.unary())
+        if tok.is_punct("-"):
+            return -self.unary()
+        if tok.is_punct("+"):
+            return self.unary()
+        if tok.is_punct("~"):
+            return ~self.unary()
+        if tok.is_punct("("):
+            value = self.ternary()
+            close = self.peek()
+            if close is None or not close.is_punct(")"):
+                self.fail("expected ')'")
+            self.pos += 1
+            return value
+        if tok.kind == "number":
+            return _int_literal(tok.text)
+        if tok.kind == "char":
+            return ord(unquote(tok.text) or "\0")
+        self.fail("unexpected %r" % tok.text)
+        return 0  # unreachable
+
+
+def _int_literal(text):
+    return int(text.rstrip("uUlL"), 0) if not re.match(r"^0\d", text) else int(text.rstrip("uUlL"), 8)
+
+
+# --------------------------------------------------------------------------
+# Initialisers
+
+# Fields of the NUT structures, in declaration order.
+LOOKUP_FIELDS = ("oid_value", "info_value", "fun_vp2s", "nuf_s2l")
+SNMP_INFO_FIELDS = ("info_type", "info_flags", "info_len", "OID", "dfl", "flags", "oid2info")
+MIB2NUT_FIELDS = (
+    "mib_name", "mib_version", "oid_pwr_status", "oid_auto_check",
+    "snmp_info", "sysOID", "alarms_info",
+)
+
+# NUT's initialiser helper macros -> which struct fields their arguments fill.
+# (snmp-ups.h in NUT >= 2.8.1; plain braces in 2.8.0.)
+_LOOKUP_MACROS = {
+    "info_lkp_default": ("oid_value", "info_value"),
+    "info_lkp_fun_vp2s": ("oid_value", "info_value", "fun_vp2s"),
+    "info_lkp_nuf_vp2s": ("oid_value", "info_value", "fun_vp2s"),
+    "info_lkp_nuf_s2l": ("oid_value", "info_value", "nuf_s2l"),
+    "info_lkp_fun_s2l": ("oid_value", "info_value", "nuf_s2l"),
+}
+_SNMP_INFO_MACROS = {"snmp_info_default": SNMP_INFO_FIELDS}
+_SENTINELS = ("info_lkp_sentinel", "snmp_info_sentinel")
+
+_ARRAY_TYPES = {"info_lkp_t": "lookups", "snmp_info_t": "tables"}
+
+
+def _split_top_level(tokens, filename):
+    """Split a token list on commas that are not nested in (), {} or []."""
+    parts, current, depth = [], [], 0
+    for tok in tokens:
+        if tok.kind == "punct" and tok.text in "({[":
+            depth += 1
+        elif tok.kind == "punct" and tok.text in ")}]":
+            depth -= 1
+            if depth < 0:
+                raise CParseError("unbalanced %r" % tok.text, filename, tok.line)
+        if depth == 0 and tok.is_punct(","):
+            parts.append(current)
+            current = []
+        else:
+            current.append(tok)
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _matching(tokens, start, filename):
+    """Index of the bracket closing the one at ``tokens[start]``."""
+    pairs = {"(": ")", "{": "}", "[": "]"}
+    opening = tokens[start].text
+    depth = 0
+    for i in range(start, len(tokens)):
+        if tokens[i].is_punct(opening):
+            depth += 1
+        elif tokens[i].is_punct(pairs[opening]):
+            depth -= 1
+            if depth == 0:
+                return i
+    raise CParseError("unbalanced %r" % opening, filename, tokens[start].line)
+
+
+class _Values:
+    """Turns the raw token list of one initialiser field into a value."""
+
+    def __init__(self, pp, filename):
+        self.pp = pp
+        self.filename = filename
+
+    @staticmethod
+    def _strip_parens_and_casts(tokens):
+        changed = True
+        while changed and tokens:
+            changed = False
+            if tokens[0].is_punct("(") and tokens[-1].is_punct(")") and _closes_at_end(tokens):
+                tokens = tokens[1:-1]
+                changed = True
+            # (type) / (type *) / (const type *) cast prefix
+            if len(tokens) > 3 and tokens[0].is_punct("("):
+                close = next((i for i, t in enumerate(tokens) if t.is_punct(")")), None)
+                inner = tokens[1:close] if close else []
+                if inner and all(t.kind == "ident" or t.is_punct("*") for t in inner) and inner[0].kind == "ident":
+                    tokens = tokens[close + 1:]
+                    changed = True
+        return tokens
+
+    def scalar(self, tokens, field):
+        """String, number, None (NULL) or, failing that, the source text."""
+        tokens = self._strip_parens_and_casts(self.pp.expand(tokens))
+        if not tokens:
+            raise CParseError("empty value for %s" % field, self.filename)
+        if len(tokens) == 1 and tokens[0].kind == "ident" and tokens[0].text == "NULL":
+            return None
+        if all(t.kind == "string" for t in tokens):
+            return "".join(unquote(t.text) for t in tokens)
+        if len(tokens) == 1 and tokens[0].kind == "number":
+            return _number(tokens[0].text)
+        if len(tokens) == 2 and tokens[0].is_punct("-") and tokens[1].kind == "number":
+            return -_number(tokens[1].text)
+        if all(t.kind == "number" or t.kind == "punct" for t in tokens):
+            try:
+                return self.pp.evaluate(tokens)
+            except CParseError:
+                pass
+        return " ".join(t.text for t in tokens)
+
+    def symbol_or_null(self, tokens, field):
+        """``&name[0]``, ``name`` or NULL/0 -> "name" or None.
+
+        A non-zero element index (pointing into the middle of a lookup
+        array) is refused rather than silently read from the start.
+        """
+        tokens = self._strip_parens_and_casts(tokens)
+        texts = [t.text for t in tokens]
+        line = tokens[0].line if tokens else None
+        if texts in (["NULL"], ["0"]):
+            return None
+        if texts and texts[0] == "&":
+            tokens, texts = tokens[1:], texts[1:]
+        if len(texts) >= 4 and texts[1] == "[" and texts[-1] == "]":
+            index = self.pp.evaluate(tokens[2:-1], line)
+            if index != 0:
+                raise CParseError("%s points at element %d of %s: unsupported" % (field, index, texts[0]),
+                                  self.filename, line)
+            texts = texts[:1]
+        if len(texts) == 1 and re.match(r"^[A-Za-z_]\w*$", texts[0]):
+            return texts[0]
+        raise CParseError("cannot read %s from %r" % (field, " ".join(texts)), self.filename, line)
+
+    def flags(self, tokens, field):
+        """``A | B | (C)`` -> ["A", "B", "C"]; 0 -> []."""
+        tokens = self.pp.expand(tokens, keep=lambda name: bool(_FLAG_SYMBOL.match(name)))
+        symbols = []
+        for tok in tokens:
+            if tok.kind == "ident":
+                symbols.append(tok.text)
+            elif tok.kind == "number":
+                if _number(tok.text) != 0:
+                    # A bare number would be release-specific bit values.
+                    raise CParseError("numeric %s %r: use flag symbols" % (field, tok.text),
+                                      self.filename, tok.line)
+            elif tok.kind != "punct" or tok.text not in "|()":
+                raise CParseError("unexpected %r in %s" % (tok.text, field), self.filename, tok.line)
+        return symbols
+
+
+def _closes_at_end(tokens):
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.is_punct("("):
+            depth += 1
+        elif tok.is_punct(")"):
+            depth -= 1
+            if depth == 0 and i != len(tokens) - 1:
+                return False
+    return True
+
+
+def _number(text):
+    stripped = text.rstrip("uUlLfF") if not text.lower().startswith("0x") else text.rstrip("uUlL")
+    if re.match(r"^(0[xX][0-9a-fA-F]+|\d+)$", stripped):
+        return _int_literal(stripped)
+    value = float(stripped)
+    return int(value) if value.is_integer() and "." not in stripped and "e" not in stripped.lower() else value
+
+
+def _struct_fields(element, macros, fields, filename):
+    """Map one array element (braces or helper macro) to {field: tokens}."""
+    if not element:
+        raise CParseError("empty initialiser element", filename)
+    head = element[0]
+    if head.is_punct("{"):
+        end = _matching(element, 0, filename)
+        parts = _split_top_level(element[1:end], filename)
+        names = fields
+    elif head.kind == "ident" and head.text in macros and len(element) > 1 and element[1].is_punct("("):
+        end = _matching(element, 1, filename)
+        parts = _split_top_level(element[2:end], filename)
+        names = macros[head.text]
+        if len(parts) != len(names):
+            raise CParseError("%s() takes %d arguments, got %d" % (head.text, len(names), len(parts)),
+                              filename, head.line)
+    else:
+        raise CParseError("unsupported initialiser starting with %r" % head.text, filename, head.line)
+    if len(parts) > len(fields):
+        raise CParseError("too many fields in initialiser", filename, head.line)
+    return dict(zip(names, parts))
+
+
+def parse_source(text, filename=None, preprocessor=None, include=None):
+    """Parse one preprocessed-or-raw C source.
+
+    Returns ``{"lookups": {name: [...]}, "tables": {name: [...]},
+    "mib2nut": {symbol: {...}}, "pointer_arrays": {name: [symbols]}}``
+    where lookup rows are ``{"value", "string", "functions"}`` and table rows
+    carry the snmp_info_t fields (flags as symbol lists).
+    """
+    pp = preprocessor or Preprocessor(filename=filename)
+    compiled = pp.run(text, include=include)
+    tokens = tokenize(compiled, 1, filename)
+    values = _Values(pp, filename)
+    result = {"lookups": {}, "tables": {}, "mib2nut": {}, "pointer_arrays": {}}
+
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.kind == "ident" and (tok.text in _ARRAY_TYPES or tok.text == "mib2nut_info_t"):
+            parsed = _declaration(tokens, i, filename)
+            if parsed is not None:
+                name, is_pointer_array, body, end = parsed
+                if tok.text == "mib2nut_info_t":
+                    if is_pointer_array:
+                        result["pointer_arrays"][name] = _pointer_list(body, filename)
+                    elif body is not None:
+                        result["mib2nut"][name] = _mib2nut(body, values, filename)
+                elif body is not None and not is_pointer_array:
+                    if tok.text == "info_lkp_t":
+                        result["lookups"][name] = _lookup_rows(body, values, filename)
+                    else:
+                        result["tables"][name] = _snmp_rows(body, values, filename)
+                i = end
+                continue
+        i += 1
+    return result
+
+
+def _declaration(tokens, i, filename):
+    """Read ``TYPE [*] NAME [ [] ] [= {...}] ;`` starting at the type token.
+
+    Returns (name, is_pointer_array, initialiser_tokens_or_None, next_index)
+    or None if this is not a declaration (e.g. a cast or a prototype).
+    """
+    j = i + 1
+    pointer = False
+    while j < len(tokens) and tokens[j].is_punct("*"):
+        pointer = True
+        j += 1
+    if j >= len(tokens) or tokens[j].kind != "ident":
+        return None
+    name = tokens[j].text
+    j += 1
+    is_array = False
+    while j < len(tokens) and tokens[j].is_punct("["):
+        j = _matching(tokens, j, filename) + 1
+        is_array = True
+    if j < len(tokens) and tokens[j].is_punct(";"):
+        return name, pointer and is_array, None, j + 1  # extern/forward declaration
+    if j >= len(tokens) or not tokens[j].is_punct("="):
+        return None
+    j += 1
+    if j >= len(tokens) or not tokens[j].is_punct("{"):
+        return None
+    end = _matching(tokens, j, filename)
+    if not (is_array or not pointer):
+        return None
+    return name, pointer and is_array, tokens[j + 1:end], end + 1
+
+
+def _pointer_list(body, filename):
+    symbols = []
+    for part in _split_top_level(body, filename):
+        texts = [t.text for t in part]
+        if texts in (["NULL"], ["0"]):
+            break
+        if texts and texts[0] == "&":
+            texts = texts[1:]
+        if len(texts) != 1:
+            raise CParseError("unsupported pointer array element %r" % " ".join(texts), filename,
+                              part[0].line)
+        symbols.append(texts[0])
+    return symbols
+
+
+def _lookup_rows(body, values, filename):
+    rows = []
+    for element in _split_top_level(body, filename):
+        if len(element) == 1 and element[0].text == "info_lkp_sentinel":
+            break
+        fields = _struct_fields(element, _LOOKUP_MACROS, LOOKUP_FIELDS, filename)
+        string = values.scalar(fields["info_value"], "info_value") if "info_value" in fields else None
+        value = values.scalar(fields["oid_value"], "oid_value")
+        if string is None and value in (0, None):
+            break  # { 0, NULL, ... } terminator
+        functions = [
+            values.symbol_or_null(fields[key], key)
+            for key in ("fun_vp2s", "nuf_s2l") if key in fields
+        ]
+        rows.append({"value": value, "string": string,
+                     "functions": [f for f in functions if f is not None]})
+    return rows
+
+
+def _snmp_rows(body, values, filename):
+    rows = []
+    for element in _split_top_level(body, filename):
+        if len(element) == 1 and element[0].text == "snmp_info_sentinel":
+            break
+        fields = _struct_fields(element, _SNMP_INFO_MACROS, SNMP_INFO_FIELDS, filename)
+        info = values.scalar(fields["info_type"], "info_type") if "info_type" in fields else None
+        if info is None:
+            break  # { NULL, 0, 0, NULL, NULL, 0, NULL } (or { NULL }) terminator
+        missing = [f for f in SNMP_INFO_FIELDS if f not in fields]
+        if missing:
+            raise CParseError("snmp_info_t row %r lacks %s" % (info, ", ".join(missing)), filename,
+                              element[0].line)
+        rows.append({
+            "info": info,
+            "info_flags": values.flags(fields["info_flags"], "info_flags"),
+            "info_len": values.scalar(fields["info_len"], "info_len"),
+            "oid": values.scalar(fields["OID"], "OID"),
+            "dfl": values.scalar(fields["dfl"], "dfl"),
+            "flags": values.flags(fields["flags"], "flags"),
+            "lookup": values.symbol_or_null(fields["oid2info"], "oid2info"),
+        })
+    return rows
+
+
+def _mib2nut(body, values, filename):
+    parts = _split_top_level(body, filename)
+    if parts and parts[0] and parts[0][0].is_punct("."):
+        raise CParseError("designated initialisers are not supported for mib2nut_info_t", filename,
+                          parts[0][0].line)
+    fields = dict(zip(MIB2NUT_FIELDS, parts))
+    record = {}
+    for key in MIB2NUT_FIELDS:
+        if key not in fields:
+            record[key] = None
+        elif key in ("snmp_info", "alarms_info"):
+            record[key] = values.symbol_or_null(fields[key], key)
+        else:
+            record[key] = values.scalar(fields[key], key)
+    return record
