@@ -1,0 +1,181 @@
+"""What every agent of the pack does the same way around fencing.py.
+
+fencing.py gives the option table, metadata, stdin parsing, the delay and
+the *_script options.  Its action driver (fence_action) sleeps between
+polls (power_wait, stonith_status_sleep) and prints Success for a reboot
+whose power-on failed; the pack's agents use `run_action` instead: every
+command is followed by reading the state back until it matches, within
+power_timeout, and only a verified state is reported as success.
+"""
+
+import logging
+import sys
+import time
+
+# Exit codes of the fence agent API.
+EXIT_OK, EXIT_ERROR, EXIT_OFF = 0, 1, 2
+
+# Under pacemaker-fenced the library sets power_timeout to 0 (no limit,
+# pacemaker enforces its own); single network exchanges still need a bound.
+DEFAULT_IO_TIMEOUT = 5.0
+POLL_INTERVAL = 0.05
+
+
+class FenceError(Exception):
+    """A failure the user can act on: the message is one line saying what
+    to change."""
+
+
+def load_fencing(libdir):
+    """Import fence-agents' fencing.py from where the package put it."""
+    if libdir not in sys.path:
+        sys.path.append(libdir)
+    try:
+        import fencing
+    except ImportError:
+        sys.stderr.write(f"ERROR: fencing.py not found in {libdir}: install Debian's fence-agents package\n")
+        sys.exit(EXIT_ERROR)
+    return fencing
+
+
+def timeout_option(options, name, default):
+    """A timeout option in seconds; 0 or absent means `default` (forever is
+    only for the verification loop, where pacemaker's timeout rules)."""
+    try:
+        value = float(options.get(name, 0) or 0)
+    except ValueError:
+        raise FenceError(f"{name} must be a number of seconds, not {options.get(name)!r}") from None
+    return value if value > 0 else default
+
+
+def power_timeout(options):
+    """How long to wait for a state to be reached; None = no limit."""
+    try:
+        value = float(options.get("--power-timeout", 0) or 0)
+    except ValueError:
+        raise FenceError("--power-timeout must be a number of seconds") from None
+    return value if value > 0 else None
+
+
+def poll(read, accept, timeout, what, interval=POLL_INTERVAL):
+    """Call `read()` until `accept(value)`; returns the value.  Raises
+    FenceError naming `what` and the last value seen when time runs out."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        value = read()
+        if accept(value):
+            return value
+        if deadline is not None and time.monotonic() >= deadline:
+            raise FenceError(f"{what}: still {describe(value)} after {timeout:g} s (raise power_timeout if the device is slow)")
+        time.sleep(interval)
+
+
+def describe(value):
+    if isinstance(value, dict):
+        return ", ".join(f"{plug} {state}" for plug, state in value.items())
+    return str(value)
+
+
+class Outlets:
+    """What an agent implements for `run_action`: plugs in, states out.
+    States are "on", "off", or anything else (pending, unknown) while the
+    device is getting there."""
+
+    def status(self, plugs):  # -> {plug: state}
+        raise NotImplementedError
+
+    def switch(self, plug, on):
+        raise NotImplementedError
+
+    def listing(self):  # -> {id: (alias, state or None)}
+        raise NotImplementedError
+
+    def monitor(self):
+        """Device reachable and credentials accepted; raise FenceError if not."""
+        self.listing()
+
+
+def overall(states):
+    """A node is on while any of its plugs is on; off only when all are off."""
+    values = set(states.values())
+    if "on" in values:
+        return "on"
+    if values == {"off"}:
+        return "off"
+    return "unknown"
+
+
+def switch_verified(outlets, plugs, on, timeout):
+    """Command every plug, then read them all back until every one reached
+    the target: a node with two feeds is off only when both are."""
+    target = "on" if on else "off"
+    for plug in plugs:
+        logging.debug("switching %s %s", plug, target)
+        outlets.switch(plug, on)
+    poll(
+        lambda: outlets.status(plugs),
+        lambda states: all(state == target for state in states.values()),
+        timeout,
+        f"power {target} not confirmed",
+    )
+
+
+def run_action(options, outlets, plugs):
+    """The fence action on `plugs`; returns the exit code."""
+    action = options["--action"]
+    timeout = power_timeout(options)
+    if action in ("list", "list-status"):
+        separator = options.get("--separator", ",")
+        for ident, (alias, state) in outlets.listing().items():
+            fields = [str(ident), str(alias or "")]
+            if action == "list-status":
+                fields.append((state or "unknown").upper() if state in ("on", "off") else "UNKNOWN")
+            print(separator.join(fields))
+        return EXIT_OK
+    if action == "monitor":
+        outlets.monitor()
+        return EXIT_OK
+    if not plugs:
+        raise FenceError("no plug given: set plug (or port) to the outlet(s) feeding the node")
+    states = outlets.status(plugs)
+    if action == "status":
+        state = overall(states)
+        if state not in ("on", "off"):
+            raise FenceError(f"unknown power state: {describe(states)}")
+        print(f"Status: {state.upper()}")
+        return EXIT_OK if state == "on" else EXIT_OFF
+    if action in ("on", "off"):
+        target = action
+        if all(state == target for state in states.values()):
+            print(f"Success: Already {target.upper()}")
+            return EXIT_OK
+        switch_verified(outlets, plugs, target == "on", timeout)
+        print(f"Success: Powered {target.upper()}")
+        return EXIT_OK
+    if action == "reboot":
+        if any(state != "off" for state in states.values()):
+            switch_verified(outlets, plugs, False, timeout)
+        try:
+            switch_verified(outlets, plugs, True, timeout)
+        except FenceError as error:
+            raise FenceError(f"node fenced (every plug verified off) but it did not come back on: {error}") from None
+        print("Success: Rebooted")
+        return EXIT_OK
+    raise FenceError(f"action {action} is not supported by this agent")
+
+
+def main_guard(body, *, verbose=False):
+    """Run an agent's body: FenceError becomes one ERROR line and exit 1;
+    no traceback ever reaches the user (it goes to the debug log)."""
+    try:
+        code = body()
+    except FenceError as error:
+        logging.error("%s", error)
+        code = EXIT_ERROR
+    except KeyboardInterrupt:
+        code = EXIT_ERROR
+    except Exception as error:  # last resort: the user gets one line
+        logging.debug("unexpected failure", exc_info=True)
+        logging.error("%s: %s", type(error).__name__, error)
+        code = EXIT_ERROR
+    sys.exit(code or 0)

@@ -1,0 +1,62 @@
+"""Fixtures every test shares: the lab (the simulated rack), started once
+per session, with its rack reset between tests that change it."""
+
+import os
+import time
+
+import pytest
+
+from infrapower import lab as lab_module
+from infrapower.lab.core import Lab
+from infrapower.lab.rack import default_topology
+
+
+def pytest_report_header(config):
+    return f"lab components: {', '.join(lab_module.COMPONENTS)}"
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """The spec's rack, up for the whole session."""
+    directory = tmp_path_factory.mktemp("lab")
+    started = time.monotonic()
+    running = lab_module.up(directory)
+    running.startup_seconds = time.monotonic() - started
+    yield running
+    lab_module.down(directory)
+
+
+@pytest.fixture
+def rack(lab):
+    """The session lab with every outlet, UPS and chassis on and no fault,
+    as a test expects to find it; faults a test injects are cleared after."""
+    _reset(lab)
+    yield lab
+    _reset(lab)
+
+
+def _reset(lab):
+    from infrapower.lab import pdus
+
+    for name in lab.rack.topology()["pdus"]:
+        pdus.set_silent(lab, name, False)
+
+    def mutate(topology, state, now):
+        state["faults"].clear()
+        for slot in state["outlets"].values():
+            slot.update(on=True, pending=None)
+            slot.pop("then", None)
+        for slot in state["upses"].values():
+            slot["on"] = True
+        for server in state["chassis"]:
+            state["chassis"][server] = True
+
+    lab.rack.change(mutate)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="needs root (starts corosync and pacemaker)")
+        for item in items:
+            if "pacemaker" in item.keywords:
+                item.add_marker(skip)
