@@ -123,7 +123,7 @@ def build_parser():
     )
     generate = tables.add_parser("generate", help="generate the tables from a NUT source tree")
     generate.add_argument("--nut-source", required=True, help="a checkout of networkupstools/nut")
-    generate.add_argument("--out", help="output file (default: by the NUT version)")
+    generate.add_argument("--out", help="output file (default: standard output)")
     generate.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     generate.set_defaults(func=cmd_tables_generate)
     return parser
