@@ -16,7 +16,7 @@ RELAXNG       ?= /usr/share/cluster/relaxng
 # Where fence-agents keeps fencing.py; pkg-config knows its prefix.
 FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null || echo /usr)/share/fence
 
-AGENTS        := $(notdir $(wildcard agents/fence_*))
+AGENTS        := $(sort $(notdir $(basename $(wildcard agents/fence_*/fence_*.py))))
 DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool snmp \
                  pacemaker corosync pcs xsltproc libxml2-utils python3-venv man-db
 PYTEST_ARGS   ?=

@@ -1,0 +1,380 @@
+"""The lab's NUT server: Debian's real upsd 2.8.0 with real drivers.
+
+Layout under the lab directory:
+  nut/conf/   ups.conf, upsd.conf, upsd.users, nut.conf (NUT_CONFPATH)
+  nut/state/  driver sockets and PID files (NUT_STATEPATH, NUT_ALTPIDPATH)
+  logs/upsd.log, logs/nut-driver-<device>.log
+
+Devices:
+- `ups1`, `ups2`, ... (the topology's UPSes) and the test PDU `tpdu` are
+  served by infrapower.lab.nut_driver, a Python driver speaking the
+  driver-socket protocol (ups.conf `driver = infrapower-lab`; upsd 2.8.0
+  never runs or checks the driver binary, it only connects to
+  `<statepath>/<driver>-<device>`);
+- every PDU of the topology whose SNMP simulator registered a port
+  `snmp:<pdu>` is served by the real `snmp-ups` over SNMP (the lab's PDUs).
+
+Users (upsd.users; upsd 2.8.0 has no wildcards in `instcmds`: each
+command is listed, or `all`):
+- FENCER_USER: exactly the commands fencing needs: `outlet.N.load.off`,
+  `.on`, `.cycle` for every outlet number any PDU has, and `load.off` /
+  `load.on` for whole devices (UPS), nothing else (no SET, no FSD, no
+  shutdown.*, no test.*, no delayed variants).  Its password has a space,
+  which clients must quote (NUT 2.8.0's own `upscmd -p` cannot send it).
+- MONITOR_USER: no instcmds, no actions: for ACCESS-DENIED paths.
+- ADMIN_USER: `instcmds = all`, `actions = set`; has no space in its password
+  so upscmd/upsrw work from a shell.
+
+snmp-ups settings (SNMP_SETTINGS): `pollinterval = 1` is the driver loop's
+minimum; `pollfreq = 0` makes every loop a full walk (`time(NULL) > lastpoll
++ pollfreq` in snmp-ups.c), so an outlet change shows in upsd ~1.0 s after
+the command (measured; 2.0 s with pollfreq 1, 3.0 s with 2, up to 30 s with
+the default).  snmp-ups never re-polls right after an INSTCMD, so this is
+its floor.  It uses one community for GET and SET: the write one.
+
+Limits: daisy-chained units (snmp-ups `device.N.` prefixes) are not given
+fencer commands; the test driver serves a UPS or tpdu, nothing else.
+"""
+
+import os
+import socket
+import time
+
+from infrapower.lab.core import LabError, free_port, lab_python, wait_until
+from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
+from infrapower.lab.nut_driver import socket_path as test_driver_socket
+from infrapower.lab.rack import pdu_outlet_ids
+
+HOST = "127.0.0.1"
+UPSD = "/lib/nut/upsd"
+SNMP_UPS = "/lib/nut/snmp-ups"
+
+FENCER_USER, FENCER_PASSWORD = "fencer", "fence me now"
+MONITOR_USER, MONITOR_PASSWORD = "monitor", "just-looking"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "lab-admin"
+
+# snmp-ups writes outlet commands with SNMP SETs, and it has one community
+# for everything: it must be the simulators' write community.
+SNMP_COMMUNITY = "private"
+SNMP_SETTINGS = (
+    ("mibs", "auto"),  # sysObjectID picks the mapping, as in the field
+    ("pollinterval", "1"),  # seconds between driver loops; 1 is the minimum
+    # A full walk (outlet status included) on every loop.  Measured, command
+    # to outlet.N.status in upsd: pollfreq 0 -> 1.0 s, 1 -> 2.0 s, 2 -> 3.0 s.
+    ("pollfreq", "0"),
+    ("snmp_retries", "1"),  # a local peer either answers or is down
+    ("snmp_timeout", "1"),  # seconds per try
+)
+
+FENCING_OUTLET_COMMANDS = ("load.off", "load.on", "load.cycle")
+DEVICE_COMMANDS = ("load.off", "load.on")
+
+
+def conf_dir(lab):
+    return lab.path("nut", "conf")
+
+
+def state_dir(lab):
+    return lab.path("nut", "state")
+
+
+def nut_env(lab):
+    return {
+        "NUT_CONFPATH": str(conf_dir(lab)),
+        "NUT_STATEPATH": str(state_dir(lab)),
+        "NUT_ALTPIDPATH": str(state_dir(lab)),
+    }
+
+
+def users():
+    return {
+        FENCER_USER: FENCER_PASSWORD,
+        MONITOR_USER: MONITOR_PASSWORD,
+        ADMIN_USER: ADMIN_PASSWORD,
+    }
+
+
+# -- which devices --------------------------------------------------------------
+
+
+def test_driver_devices(topology):
+    """Devices served by the Python test driver: the UPSes and tpdu."""
+    return list(topology["upses"]) + [TEST_PDU]
+
+
+def snmp_devices(lab, topology):
+    """{pdu: udp port} for the PDUs whose SNMP simulator is up (registered
+    its port); tpdu, if the topology has it, is the test driver's."""
+    ports = lab.ports()
+    return {
+        name: ports[f"snmp:{name}"]
+        for name in topology["pdus"]
+        if name != TEST_PDU and f"snmp:{name}" in ports
+    }
+
+
+def device_names(lab):
+    topology = lab.rack.topology()
+    return test_driver_devices(topology) + list(snmp_devices(lab, topology))
+
+
+def fencer_commands(topology):
+    """The fencer's instcmds, one per line in upsd.users: every outlet
+    number of every PDU (snmp-ups numbers outlets 1..N per device) and the
+    test PDU, plus whole-device off/on."""
+    counts = {TEST_PDU_OUTLETS}
+    for name, pdu in topology["pdus"].items():
+        counts.add(len(pdu_outlet_ids(name, pdu)) // max(pdu.get("units", 1), 1))
+    commands = []
+    for number in range(1, max(counts) + 1):
+        commands += [f"outlet.{number}.{cmd}" for cmd in FENCING_OUTLET_COMMANDS]
+    return commands + list(DEVICE_COMMANDS)
+
+
+# -- configuration ----------------------------------------------------------------
+
+
+def _quote(value):
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(lab, port):
+    """Write the private NUT configuration; returns the device list."""
+    topology = lab.rack.topology()
+    conf, state = conf_dir(lab), state_dir(lab)
+    conf.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o770)
+
+    sections = []
+    for device in test_driver_devices(topology):
+        sections.append(
+            f"[{device}]\n"
+            f"\tdriver = {DRIVER_NAME}\n"
+            f"\tport = {_quote(lab.dir)}\n"
+            f"\tdesc = {_quote('lab test driver: ' + device)}\n"
+        )
+    for device, snmp_port in snmp_devices(lab, topology).items():
+        mapping = topology["pdus"][device].get("mapping", "?")
+        lines = [
+            f"[{device}]",
+            "\tdriver = snmp-ups",
+            f"\tport = {HOST}:{snmp_port}",
+            f"\tdesc = {_quote('lab SNMP PDU (' + mapping + ')')}",
+            f"\tcommunity = {SNMP_COMMUNITY}",
+        ]
+        lines += [f"\t{key} = {value}" for key, value in SNMP_SETTINGS]
+        sections.append("\n".join(lines) + "\n")
+    _write(conf / "ups.conf", "# written by infrapower.lab.nut\n\n" + "\n".join(sections))
+
+    _write(conf / "upsd.conf", f"LISTEN {HOST} {port}\nMAXAGE 15\n")
+    fencer_lines = "".join(f"\tinstcmds = {cmd}\n" for cmd in fencer_commands(topology))
+    _write(
+        conf / "upsd.users",
+        f"[{FENCER_USER}]\n\tpassword = {_quote(FENCER_PASSWORD)}\n{fencer_lines}\n"
+        f"[{MONITOR_USER}]\n\tpassword = {_quote(MONITOR_PASSWORD)}\n\n"
+        f"[{ADMIN_USER}]\n\tpassword = {_quote(ADMIN_PASSWORD)}\n\tinstcmds = all\n\tactions = set\n",
+    )
+    _write(conf / "nut.conf", "MODE=netserver\n")
+    return device_names(lab)
+
+
+def _write(path, text):
+    path.write_text(text)
+    os.chmod(path, 0o640)  # upsd warns about world-readable files
+
+
+# -- processes ----------------------------------------------------------------------
+
+
+def driver_process(device):
+    return f"nut-driver-{device}"
+
+
+def _driver_socket(lab, device, topology):
+    if device in test_driver_devices(topology):
+        return test_driver_socket(state_dir(lab), device)
+    return state_dir(lab) / f"snmp-ups-{device}"
+
+
+def _log(lab, name):
+    return lab.path("logs", f"{name}.log")
+
+
+def start(lab, deadline=None):
+    """Write the configuration, start every driver, wait for their sockets
+    (so upsd connects at once instead of retrying every 2 s), start upsd.
+    `deadline` is a time.monotonic() value (default: 20 s from now).
+    Call wait_ready() afterwards for "upsd serves every device"."""
+    deadline = deadline if deadline is not None else time.monotonic() + 20
+    topology = lab.rack.topology()
+    port = free_port("tcp")
+    devices = write_config(lab, port)
+    env = nut_env(lab)
+    for device in test_driver_devices(topology):
+        lab.spawn(
+            driver_process(device),
+            [lab_python(), "-m", "infrapower.lab.nut_driver", "--lab", lab.dir, "--device", device],
+            env,
+        )
+    for device in snmp_devices(lab, topology):
+        # -F: foreground (lab.spawn keeps the PID); -u root: no switch to
+        # the `nut` user, which could not use the lab's private dirs.
+        lab.spawn(driver_process(device), [SNMP_UPS, "-a", device, "-F", "-u", "root"], env)
+
+    for device in devices:
+        name, path = driver_process(device), _driver_socket(lab, device, topology)
+
+        def socket_up(name=name, path=path):
+            # A truthy "exited" ends the wait at once (wait_until would
+            # swallow an exception and keep polling until the deadline).
+            return "exited" if not lab.alive(name) else path.exists()
+
+        try:
+            outcome = wait_until(socket_up, deadline, f"NUT driver socket {path}")
+        except LabError as exc:
+            raise LabError(f"{exc} (log: {_log(lab, name)})") from None
+        if outcome == "exited":
+            raise LabError(f"NUT driver {name} exited at start: see {_log(lab, name)}")
+
+    lab.spawn("upsd", [UPSD, "-F", "-u", "root"], env)
+    lab.set_port("upsd", port)
+    return devices
+
+
+def stop(lab):
+    lab.stop("upsd")
+    for name in lab.process_names():
+        if name.startswith("nut-driver-"):
+            lab.stop(name)
+
+
+def wait_ready(lab, deadline):
+    """Until upsd answers and every device has fresh data (no
+    DRIVER-NOT-CONNECTED / DATA-STALE); `deadline` is time.monotonic()."""
+    port = lab.port("upsd")
+    devices = device_names(lab)
+    waiting = {}
+
+    def ready():
+        if not lab.alive("upsd"):
+            return "exited"  # ends the wait at once
+        with NutSession(port) as nut:
+            for device in devices:
+                try:
+                    nut.get_var(device, "device.type")
+                except NutError as exc:
+                    waiting["device"] = f"{device}: {exc}"
+                    return False
+        return True
+
+    try:
+        outcome = wait_until(ready, deadline, f"upsd on {HOST}:{port}")
+    except LabError as exc:
+        detail = waiting.get("device")
+        device = (detail or "").split(":", 1)[0]
+        logs = [str(_log(lab, "upsd"))] + ([str(_log(lab, driver_process(device)))] if device else [])
+        raise LabError(f"{exc}; last: {detail or 'no answer'} (logs: {', '.join(logs)})") from None
+    if outcome == "exited":
+        raise LabError(f"upsd exited: see {_log(lab, 'upsd')}")
+
+
+def status(lab):
+    """What the lab's NUT offers, for the CLI, the demo and the agents."""
+    try:
+        port = lab.port("upsd")
+    except LabError:
+        return {"running": False}
+    devices = {}
+    for device in device_names(lab):
+        name = driver_process(device)
+        entry = {"driver_process": name, "alive": lab.alive(name)}
+        try:
+            with NutSession(port, timeout=2.0) as nut:
+                entry["device.type"] = nut.get_var(device, "device.type")
+                if entry["device.type"] == "ups":
+                    entry["ups.status"] = nut.get_var(device, "ups.status")
+        except (NutError, OSError) as exc:
+            entry["error"] = str(exc)
+        devices[device] = entry
+    return {
+        "running": lab.alive("upsd"),
+        "host": HOST,
+        "port": port,
+        "users": users(),
+        "fencer_instcmds": fencer_commands(lab.rack.topology()),
+        "devices": devices,
+        "conf_dir": str(conf_dir(lab)),
+        "state_dir": str(state_dir(lab)),
+        "log": str(_log(lab, "upsd")),
+    }
+
+
+def set_nut_fault(lab, device, kind=None, **params):
+    """Inject (kind given) or clear (None) a fault of the test driver's
+    device: see infrapower.lab.nut_driver for the kinds; `on_battery` and
+    `low_battery` (param `charge`) change a UPS's status."""
+    lab.rack.set_fault(f"nut:{device}", kind, **params)
+
+
+# -- a minimal client: just enough for readiness checks and tests -----------
+
+
+class NutError(Exception):
+    """An `ERR <code>` answer from upsd; `.code` is e.g. DATA-STALE."""
+
+    def __init__(self, code, request):
+        super().__init__(f"{code} (for: {request})")
+        self.code = code
+
+
+class NutSession:
+    """One TCP session with upsd, line by line (net-protocol.txt)."""
+
+    def __init__(self, port, host=HOST, timeout=3.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.reader = self.sock.makefile("r", encoding="utf-8", newline="\n")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.sendall(b"LOGOUT\n")
+        except OSError:
+            pass
+        self.reader.close()
+        self.sock.close()
+
+    def request(self, line):
+        """Send one line, return the answer line; ERR raises NutError."""
+        self.sock.sendall(line.encode() + b"\n")
+        answer = self.reader.readline()
+        if not answer:
+            raise ConnectionError(f"upsd closed the connection (for: {line})")
+        answer = answer.rstrip("\n")
+        if answer.startswith("ERR "):
+            raise NutError(answer.split()[1], line)
+        return answer
+
+    def login(self, user, password):
+        self.request(f"USERNAME {user}")
+        self.request(f"PASSWORD {_quote(password)}")
+
+    def get_var(self, device, var):
+        answer = self.request(f"GET VAR {device} {var}")
+        # VAR <ups> <var> "<value>"
+        return answer.split('"', 1)[1].rsplit('"', 1)[0]
+
+    def instcmd(self, device, command):
+        return self.request(f"INSTCMD {device} {command}")
+
+    def tracking(self, tracking_id):
+        """PENDING, SUCCESS or the error code (UNKNOWN, FAILED, ...)."""
+        try:
+            return self.request(f"GET TRACKING {tracking_id}")
+        except NutError as exc:
+            return exc.code

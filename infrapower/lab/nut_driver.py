@@ -1,0 +1,566 @@
+"""A NUT driver for the lab, written in Python: serves one device to upsd.
+
+upsd does not care what program sits behind a driver socket: it reads
+`driver = NAME` from ups.conf and connects to `<NUT_STATEPATH>/NAME-<device>`,
+then speaks the driver-socket protocol (NUT's docs/sock-protocol.txt,
+drivers/dstate.c): it sends DUMPALL, PING, INSTCMD ... [TRACKING id] and
+SET ... [TRACKING id]; the driver answers with SETINFO/ADDCMD/DATAOK/DUMPDONE,
+PONG and TRACKING <id> <code>, and pushes SETINFO whenever a value changes.
+So this process is a real peer for a real upsd, with no USB or serial UPS.
+
+It serves, from the lab's rack state (infrapower.lab.rack):
+- a UPS of the topology (`ups1`, `ups2`): ups.status OL / OB DISCHRG /
+  OB DISCHRG LB / OFF (faults `on_battery`, `low_battery`, param `charge`),
+  battery.charge, load.off / load.on (-> Rack.set_ups), beeper.enable /
+  beeper.disable (driver-local, no physics);
+- the test PDU `tpdu` with 4 outlets, outlet 4 not switchable; its outlets
+  live in the rack (outlets `tpdu:N`) when the topology has a PDU named
+  "tpdu", otherwise inside this process (the rack's physics has no use for a
+  PDU that feeds nothing, and the SNMP simulators must not serve it).
+
+Faults come from the rack state, key `nut:<device>` (Rack.set_fault), and are
+re-read every tick, so they can be injected and cleared at run time:
+  tracking_failed  INSTCMD reports a failure (param `code`, default 3 = FAILED)
+  cmd_not_supported the driver withdraws its commands (DELCMD): upsd answers
+                   ERR CMD-NOT-SUPPORTED
+  stale            DATASTALE: upsd answers ERR DATA-STALE
+  slow             commands take effect `seconds` (default 3) later
+  ignore_commands  commands report success, nothing changes
+  no_reply         commands are swallowed: no effect, no TRACKING answer
+                   (GET TRACKING stays PENDING)
+  frozen           the driver stops reading its socket (no PONG, no
+                   updates): upsd declares the data stale by itself after
+                   MAXAGE (15 s; measured 15.8 s)
+  gone             the socket is closed and removed: DRIVER-NOT-CONNECTED
+                   (measured ~0.05 s after the fault is set)
+Clearing a fault restores normal behaviour; after `gone`, upsd reconnects
+by itself (measured ~0.05 s here; it retries a lost driver every 2 s at most).
+"""
+
+import argparse
+import errno
+import os
+import selectors
+import signal
+import socket
+import time
+from pathlib import Path
+
+from infrapower.lab.rack import STATE_FILE, Rack, outlet_names
+
+DRIVER_NAME = "infrapower-lab"  # what ups.conf says; names the socket
+DRIVER_VERSION = "0.1"
+TEST_PDU = "tpdu"
+TEST_PDU_OUTLETS = 4
+UNSWITCHABLE_OUTLETS = (4,)
+DEFAULT_CYCLE_SECONDS = 1.0
+TICK = 0.05  # how often the rack state is checked for changes
+
+# Return codes of a driver's instcmd handler (drivers/upshandler.h); upsd
+# turns them into SUCCESS / ERR UNKNOWN / ERR INVALID-ARGUMENT / ERR FAILED.
+STAT_HANDLED, STAT_UNKNOWN, STAT_INVALID, STAT_FAILED = 0, 1, 2, 3
+
+FAULT_KINDS = (
+    "tracking_failed",
+    "cmd_not_supported",
+    "stale",
+    "slow",
+    "ignore_commands",
+    "no_reply",
+    "frozen",
+    "gone",
+)
+
+
+def socket_path(state_dir, device):
+    """Where upsd looks for this device's driver (see the module doc)."""
+    return Path(state_dir) / f"{DRIVER_NAME}-{device}"
+
+
+# -- the parseconf wire format ------------------------------------------------
+
+
+def encode(value):
+    """Quote a value the way pconf_encode + "..." does on the other side."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def split_words(line):
+    """Split one protocol line into words: whitespace separates, "double
+    quotes" group, a backslash escapes the next character (parseconf)."""
+    words, word, quoted, escaped, have_word = [], [], False, False, False
+    for char in line:
+        if escaped:
+            word.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped, have_word = True, True
+        elif char == '"':
+            quoted, have_word = not quoted, True
+        elif char.isspace() and not quoted:
+            if have_word:
+                words.append("".join(word))
+            word, have_word = [], False
+        else:
+            word.append(char)
+            have_word = True
+    if have_word:
+        words.append("".join(word))
+    return words
+
+
+# -- what the device is -------------------------------------------------------
+
+
+class InternalOutlets:
+    """The test PDU's relays when the rack does not model them."""
+
+    def __init__(self, count):
+        self.on = {n: True for n in range(1, count + 1)}
+
+    def names(self):
+        return {n: f"Outlet {n}" for n in self.on}
+
+    def states(self, rack_state):
+        return dict(self.on)
+
+    def switch(self, number, on, driver):
+        self.on[number] = on
+
+    def cycle(self, number, off_seconds, driver):
+        self.on[number] = False
+        driver.later(off_seconds, lambda: self.switch(number, True, driver))
+
+
+class RackOutlets:
+    """The test PDU's relays as outlets `tpdu:N` of the rack, so that
+    whatever they feed loses power as it would in the room."""
+
+    def __init__(self, rack, pdu_spec):
+        self.rack = rack
+        self.count = pdu_spec["outlets"]
+
+    def _id(self, number):
+        return f"{TEST_PDU}:{number}"
+
+    def names(self):
+        labels = outlet_names(self.rack.topology())
+        return {n: labels[self._id(n)] for n in range(1, self.count + 1)}
+
+    def states(self, rack_state):
+        return {n: rack_state["outlets"][self._id(n)]["on"] for n in range(1, self.count + 1)}
+
+    def switch(self, number, on, driver):
+        self.rack.switch_outlet(self._id(number), on)
+
+    def cycle(self, number, off_seconds, driver):
+        self.rack.cycle_outlet(self._id(number), off_seconds)
+
+
+class UpsModel:
+    """A UPS of the topology, powered on/off through the rack."""
+
+    kind = "ups"
+
+    def __init__(self, rack, name):
+        self.rack, self.name = rack, name
+        # Not fencing's business: there so that tests can show the fencer
+        # user is refused commands the device does support.
+        self.beeper = "enabled"
+
+    def variables(self, rack_state, fault):
+        on = rack_state["upses"][self.name]["on"]
+        kind = fault.get("kind")
+        charge, runtime = 100, 1800
+        if not on:
+            status = "OFF"
+        elif kind == "on_battery":
+            status = "OB DISCHRG"
+            charge = fault.get("charge", 55)
+            runtime = charge * 18
+        elif kind == "low_battery":
+            status = "OB DISCHRG LB"
+            charge = fault.get("charge", 8)
+            runtime = charge * 18
+        else:
+            status = "OL"
+        return {
+            "device.type": "ups",
+            "device.mfr": "Infrapower Lab",
+            "device.model": "Lab UPS 3000",
+            "device.serial": f"LAB-{self.name.upper()}",
+            "ups.mfr": "Infrapower Lab",
+            "ups.model": "Lab UPS 3000",
+            "ups.status": status,
+            "ups.load": "35" if on else "0",
+            "battery.charge": str(charge),
+            "battery.runtime": str(runtime),
+            "input.voltage": "0.0" if kind in ("on_battery", "low_battery") else "230.0",
+            "output.voltage": "230.0" if on else "0.0",
+            "ups.beeper.status": self.beeper,
+        }
+
+    def commands(self):
+        def beeper(value):
+            def run(driver):
+                self.beeper = value
+
+            return run
+
+        return {
+            "load.off": lambda driver: self.rack.set_ups(self.name, False),
+            "load.on": lambda driver: self.rack.set_ups(self.name, True),
+            "beeper.enable": beeper("enabled"),
+            "beeper.disable": beeper("disabled"),
+        }
+
+
+class PduModel:
+    """The test PDU: per-outlet status and commands, one outlet fixed."""
+
+    kind = "pdu"
+
+    def __init__(self, outlets, cycle_seconds):
+        self.outlets, self.cycle_seconds = outlets, cycle_seconds
+        self.labels = outlets.names()
+
+    def variables(self, rack_state, fault):
+        states = self.outlets.states(rack_state)
+        values = {
+            "device.type": "pdu",
+            "device.mfr": "Infrapower Lab",
+            "device.model": "Lab PDU 4",
+            "device.serial": "LAB-TPDU",
+            "outlet.count": str(len(states)),
+            # What snmp-ups 2.8.0 publishes for a PDU (status_commit with
+            # nothing to say); left out, upsd would show "WAIT" instead.
+            "ups.status": "",
+        }
+        for number, on in states.items():
+            prefix = f"outlet.{number}"
+            values[f"{prefix}.id"] = str(number)
+            values[f"{prefix}.desc"] = self.labels[number]
+            values[f"{prefix}.status"] = "on" if on else "off"
+            values[f"{prefix}.switchable"] = "no" if number in UNSWITCHABLE_OUTLETS else "yes"
+        return values
+
+    def commands(self):
+        switchable = [n for n in self.labels if n not in UNSWITCHABLE_OUTLETS]
+        commands = {}
+        for n in switchable:
+            commands[f"outlet.{n}.load.off"] = lambda driver, n=n: self.outlets.switch(n, False, driver)
+            commands[f"outlet.{n}.load.on"] = lambda driver, n=n: self.outlets.switch(n, True, driver)
+            commands[f"outlet.{n}.load.cycle"] = lambda driver, n=n: self.outlets.cycle(n, self.cycle_seconds, driver)
+
+        def all_outlets(on):
+            def run(driver):
+                for n in switchable:
+                    self.outlets.switch(n, on, driver)
+
+            return run
+
+        commands["load.off"] = all_outlets(False)
+        commands["load.on"] = all_outlets(True)
+        return commands
+
+
+def device_model(rack, device, cycle_seconds):
+    topology = rack.topology()
+    if device in topology["upses"]:
+        return UpsModel(rack, device)
+    if device == TEST_PDU:
+        if TEST_PDU in topology["pdus"]:
+            return PduModel(RackOutlets(rack, topology["pdus"][TEST_PDU]), cycle_seconds)
+        return PduModel(InternalOutlets(TEST_PDU_OUTLETS), cycle_seconds)
+    raise SystemExit(f"{device}: not a UPS of the topology nor {TEST_PDU}")
+
+
+# -- the driver ---------------------------------------------------------------
+
+
+class Connection:
+    """One upsd connection: a line buffer and a blocking-with-timeout send
+    (upsd reads promptly; a peer that stops reading gets dropped)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b""
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+
+
+class Driver:
+    """One device's driver: a Unix socket for upsd, a 50 ms loop that
+    re-reads the rack and pushes what changed, commands applied to the rack.
+    Commands are functions `action(driver)`; delayed effects are `action()`
+    closures in `scheduled`."""
+
+    def __init__(self, lab_dir, device, state_dir, cycle_seconds):
+        self.rack = Rack(lab_dir)
+        self.device = device
+        self.path = socket_path(state_dir, device)
+        self.model = device_model(self.rack, device, cycle_seconds)
+        self.all_commands = self.model.commands()
+        self.selector = selectors.DefaultSelector()
+        self.listener = None
+        self.connections = {}
+        self.scheduled = []  # (due, action()): delayed effects (slow fault, cycle)
+        self.published = {"vars": {}, "cmds": set(), "stale": False}
+        self.state = self.rack.read()
+        self.state_mtime = self._mtime()
+        self.stopping = False
+
+    # -- helpers ---------------------------------------------------------
+
+    def _mtime(self):
+        # The rack replaces its file on every change: a new inode says so
+        # even where two changes share a timestamp.
+        try:
+            info = os.stat(self.rack.dir / STATE_FILE)
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns
+
+    def fault(self):
+        return self.state["faults"].get(f"nut:{self.device}", {})
+
+    def later(self, seconds, action):
+        self.scheduled.append((time.monotonic() + seconds, action))
+
+    def broadcast(self, text):
+        for conn in list(self.connections.values()):
+            self._send(conn, text)
+
+    def _send(self, conn, text):
+        try:
+            conn.send(text)
+        except OSError:
+            self._drop(conn)
+
+    # -- what upsd should know ---------------------------------------------
+
+    def desired(self):
+        fault = self.fault()
+        kind = fault.get("kind")
+        values = dict(self.model.variables(self.state, fault))
+        values.update(
+            {
+                "driver.name": DRIVER_NAME,
+                "driver.version": DRIVER_VERSION,
+                "driver.version.internal": DRIVER_VERSION,
+                "driver.parameter.port": str(self.rack.dir),
+                "driver.parameter.pollinterval": "1",
+            }
+        )
+        cmds = set() if kind == "cmd_not_supported" else set(self.all_commands)
+        return {"vars": values, "cmds": cmds, "stale": kind == "stale"}
+
+    def dump(self, conn):
+        """DUMPALL: everything, in the order dstate.c sends it."""
+        current = self.published
+        lines = ["DATASTALE\n"] if current["stale"] else []
+        lines += [f"SETINFO {k} {encode(v)}\n" for k, v in sorted(current["vars"].items())]
+        lines += [f"ADDCMD {c}\n" for c in sorted(current["cmds"])]
+        lines += [] if current["stale"] else ["DATAOK\n"]
+        lines.append("DUMPDONE\n")
+        self._send(conn, "".join(lines))
+
+    def publish(self):
+        """Push what changed since the last publication, like dstate.c does
+        when a real driver calls dstate_setinfo / status_commit."""
+        new, old = self.desired(), self.published
+        lines = []
+        if new["stale"] and not old["stale"]:
+            lines.append("DATASTALE\n")
+        for key, value in sorted(new["vars"].items()):
+            if old["vars"].get(key) != value:
+                lines.append(f"SETINFO {key} {encode(value)}\n")
+        lines += [f"DELINFO {k}\n" for k in sorted(set(old["vars"]) - set(new["vars"]))]
+        lines += [f"ADDCMD {c}\n" for c in sorted(new["cmds"] - old["cmds"])]
+        lines += [f"DELCMD {c}\n" for c in sorted(old["cmds"] - new["cmds"])]
+        if old["stale"] and not new["stale"]:
+            lines.append("DATAOK\n")
+        self.published = new
+        if lines:
+            self.broadcast("".join(lines))
+
+    # -- requests from upsd ------------------------------------------------
+
+    def handle(self, conn, words):
+        if not words:
+            return
+        verb = words[0].upper()
+        if verb == "DUMPALL":
+            self.dump(conn)
+        elif verb == "PING":
+            self._send(conn, "PONG\n")
+        elif verb == "INSTCMD" and len(words) >= 2:
+            tracking = words[words.index("TRACKING") + 1] if "TRACKING" in words[2:-1] else None
+            code = self.instcmd(words[1])
+            if tracking is not None and code is not None:
+                self._send(conn, f"TRACKING {tracking} {code}\n")
+        elif verb == "SET" and len(words) >= 3:
+            tracking = words[4] if len(words) >= 5 and words[3].upper() == "TRACKING" else None
+            # No writable variables: a real driver's setvar answers INVALID.
+            if tracking is not None:
+                self._send(conn, f"TRACKING {tracking} {STAT_INVALID}\n")
+
+    def instcmd(self, name):
+        """Run a command; returns the handler code, or None for no answer."""
+        self.refresh()  # a fault injected just before the command counts
+        fault = self.fault()
+        kind = fault.get("kind")
+        action = self.all_commands.get(name)
+        if kind == "no_reply":
+            return None
+        if action is None:
+            return STAT_UNKNOWN
+        if kind == "cmd_not_supported":
+            return STAT_INVALID
+        if kind == "tracking_failed":
+            return int(fault.get("code", STAT_FAILED))
+        if kind == "ignore_commands":
+            return STAT_HANDLED
+        if kind == "slow":
+            self.later(float(fault.get("seconds", 3.0)), lambda: action(self))
+        else:
+            action(self)
+        self.refresh(force=True)
+        return STAT_HANDLED
+
+    # -- sockets -----------------------------------------------------------
+
+    def open_listener(self):
+        self.path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o007)  # as dstate.c: group may connect
+        try:
+            sock.bind(str(self.path))
+        finally:
+            os.umask(old_umask)
+        sock.listen(8)
+        sock.setblocking(False)
+        self.listener = sock
+        self.selector.register(sock, selectors.EVENT_READ, None)
+
+    def close_listener(self):
+        for conn in list(self.connections.values()):
+            self._drop(conn)
+        if self.listener is not None:
+            self.selector.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
+        self.path.unlink(missing_ok=True)
+
+    def _accept(self):
+        try:
+            sock, _ = self.listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return
+            raise
+        sock.settimeout(2.0)
+        conn = Connection(sock)
+        self.connections[sock.fileno()] = conn
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _drop(self, conn):
+        if self.connections.pop(conn.sock.fileno(), None) is not None:
+            self.selector.unregister(conn.sock)
+        conn.sock.close()
+
+    def _read(self, conn):
+        try:
+            data = conn.sock.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        conn.buffer += data
+        while b"\n" in conn.buffer:
+            line, conn.buffer = conn.buffer.split(b"\n", 1)
+            self.handle(conn, split_words(line.decode(errors="replace")))
+
+    # -- the loop ----------------------------------------------------------
+
+    def refresh(self, force=False):
+        """Re-read the rack when its file changed, when a pending change
+        of the rack falls due (reading settles it), or when forced."""
+        mtime = self._mtime()
+        now = time.time()
+        due = any(
+            (slot.get(phase) or {}).get("due", now + 1) <= now
+            for slot in self.state["outlets"].values()
+            for phase in ("pending", "then")
+        )
+        if force or due or mtime != self.state_mtime:
+            self.state = self.rack.read()
+            self.state_mtime = self._mtime()
+
+    def run_due(self):
+        now = time.monotonic()
+        due = [item for item in self.scheduled if item[0] <= now]
+        if due:
+            self.scheduled = [item for item in self.scheduled if item[0] > now]
+            for _, action in sorted(due, key=lambda item: item[0]):
+                action()
+            self.refresh(force=True)
+
+    def run(self):
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.published = self.desired()
+        self.open_listener()
+        print(f"{DRIVER_NAME}: serving {self.device} on {self.path}", flush=True)
+        try:
+            while not self.stopping:
+                self.refresh()
+                self.run_due()
+                kind = self.fault().get("kind")
+                if kind == "gone" and self.listener is not None:
+                    print(f"{self.device}: fault 'gone': closing the socket", flush=True)
+                    self.close_listener()
+                elif kind != "gone" and self.listener is None:
+                    print(f"{self.device}: back: reopening the socket", flush=True)
+                    self.published = self.desired()
+                    self.open_listener()
+                if kind != "frozen":
+                    self.publish()
+                self.poll(frozen=kind == "frozen")
+        finally:
+            self.close_listener()
+
+    def poll(self, frozen):
+        if self.listener is None:
+            time.sleep(TICK)
+            return
+        for key, _ in self.selector.select(TICK):
+            if key.data is None:
+                self._accept()
+            elif not frozen:
+                self._read(key.data)
+        if frozen:
+            # Requests pile up unread, as with a driver stuck in I/O.
+            time.sleep(TICK)
+
+    def _stop(self, signum, frame):
+        self.stopping = True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab", required=True, help="the lab directory (rack state)")
+    parser.add_argument("--device", required=True, help="ups1, ups2, ... or tpdu")
+    parser.add_argument("--state-dir", help="NUT_STATEPATH (default: LAB/nut/state)")
+    parser.add_argument(
+        "--cycle-seconds", type=float, default=DEFAULT_CYCLE_SECONDS, help="off time of outlet.N.load.cycle"
+    )
+    args = parser.parse_args(argv)
+    state_dir = args.state_dir or os.environ.get("NUT_STATEPATH") or str(Path(args.lab) / "nut" / "state")
+    Driver(args.lab, args.device, state_dir, args.cycle_seconds).run()
+
+
+if __name__ == "__main__":
+    main()

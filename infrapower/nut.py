@@ -1,0 +1,299 @@
+"""A client of NUT's network protocol (upsd, TCP 3493), for fencing.
+
+Written here rather than taken from PyNUTClient (PyPI 2.8.5), which spins
+forever when upsd closes the connection and knows nothing of TRACKING.
+
+Every operation runs against one deadline that bounds each connect, read
+and write: a peer that closes the connection or goes silent is a NutError
+within that bound, never a hang.  Every ERR reply becomes a NutError whose
+message says what to change.
+"""
+
+import logging
+import socket
+import time
+
+DEFAULT_PORT = 3493
+LINE_LIMIT = 65536
+
+log = logging.getLogger("infrapower.nut")
+
+# ERR codes → what the admin should look at (the generic part; callers
+# add what only they know, such as which user and command).
+ERROR_HINTS = {
+    "ACCESS-DENIED": "upsd refused: check the user's grants in upsd.users",
+    "UNKNOWN-UPS": "upsd serves no such device",
+    "VAR-NOT-SUPPORTED": "the device has no such variable",
+    "CMD-NOT-SUPPORTED": "the device does not offer that command (see `upscmd -l`)",
+    "INVALID-ARGUMENT": "upsd rejected an argument",
+    "INSTCMD-FAILED": "the driver failed to run the command",
+    "SET-FAILED": "the driver failed to set the variable",
+    "READONLY": "the variable is read-only",
+    "TOO-LONG": "the value is too long",
+    "FEATURE-NOT-SUPPORTED": "this upsd does not support that feature",
+    "FEATURE-NOT-CONFIGURED": "upsd has TLS support but no certificate configured (CERTFILE in upsd.conf)",
+    "ALREADY-SSL-MODE": "the connection is already in TLS mode",
+    "DRIVER-NOT-CONNECTED": "upsd has no connection to the device's driver: is the driver running?",
+    "DATA-STALE": "the driver lost contact with the device (data stale): check the device and its driver",
+    "ALREADY-LOGGED-IN": "already logged in",
+    "INVALID-PASSWORD": "invalid password",
+    "ALREADY-SET-PASSWORD": "password already set",
+    "INVALID-USERNAME": "invalid username",
+    "ALREADY-SET-USERNAME": "username already set",
+    "USERNAME-REQUIRED": "upsd wants a username for this: set username (login)",
+    "PASSWORD-REQUIRED": "upsd wants a password for this: set password or password_script",
+    "UNKNOWN-COMMAND": "upsd does not know this command (too old a NUT?)",
+    "INVALID-VALUE": "the value is not valid for the variable",
+}
+
+
+class NutError(Exception):
+    """A failure talking to upsd; `code` is upsd's ERR code, or None for
+    transport failures (connect, timeout, closed connection, TLS)."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+def quote(value):
+    """A protocol word: quoted, with \\ and \" escaped, whenever it holds
+    anything but plain characters (passwords with spaces, descriptions)."""
+    text = str(value)
+    if text and all(c.isalnum() or c in "._-:/@+=,%" for c in text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def split_words(line):
+    """upsd's reply split into words, quotes and escapes resolved."""
+    words, current, quoted, escaped, in_word = [], [], False, False, False
+    for char in line:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped, in_word = True, True
+        elif char == '"':
+            quoted, in_word = not quoted, True
+        elif char in " \t" and not quoted:
+            if in_word:
+                words.append("".join(current))
+                current, in_word = [], False
+        else:
+            current.append(char)
+            in_word = True
+    if in_word:
+        words.append("".join(current))
+    return words
+
+
+class Deadline:
+    """The time an operation may still take."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self):
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        return left
+
+
+class NutClient:
+    """One connection to upsd.  Use as a context manager; every public
+    call is bounded by `timeout` seconds."""
+
+    def __init__(self, host, port=DEFAULT_PORT, timeout=5.0, verbose=False):
+        self.host, self.port, self.timeout = host, int(port), float(timeout)
+        self.verbose = verbose
+        self._sock = None
+        self._buffer = b""
+        self._secret_words = set()
+
+    # -- transport -----------------------------------------------------------
+
+    def connect(self, tls=False, tls_required=False, ca_file=None, ca_dir=None):
+        """Open the connection (and STARTTLS when asked for)."""
+        deadline = Deadline(self.timeout)
+        try:
+            self._sock = socket.create_connection((self.host, self.port), timeout=deadline.remaining())
+        except socket.timeout:
+            raise NutError(f"no answer from upsd at {self.host}:{self.port} within {self.timeout:g} s") from None
+        except OSError as error:
+            raise NutError(f"cannot connect to upsd at {self.host}:{self.port}: {error.strerror or error}") from None
+        if tls or tls_required:
+            self._starttls(deadline, tls_required, ca_file, ca_dir)
+        return self
+
+    def _starttls(self, deadline, required, ca_file, ca_dir):
+        import ssl
+
+        try:
+            self._exchange("STARTTLS", deadline)
+        except NutError as error:
+            if required or error.code not in ("FEATURE-NOT-CONFIGURED", "FEATURE-NOT-SUPPORTED", "UNKNOWN-COMMAND"):
+                raise NutError(f"upsd at {self.host}:{self.port} does not offer TLS ({error})", error.code) from None
+            log.warning("upsd at %s:%s does not offer TLS; continuing in clear text", self.host, self.port)
+            return
+        context = ssl.create_default_context(cafile=ca_file, capath=ca_dir)
+        # upsd certificates are usually issued for the host name admins
+        # configure, which is what `ip` holds.
+        try:
+            self._sock.settimeout(deadline.remaining())
+            self._sock = context.wrap_socket(self._sock, server_hostname=self.host)
+        except ssl.SSLError as error:
+            raise NutError(f"TLS with upsd at {self.host}:{self.port} failed: {error.reason or error} (check ssl_ca)") from None
+        except (socket.timeout, OSError) as error:
+            raise NutError(f"TLS with upsd at {self.host}:{self.port} failed: {error}") from None
+
+    def close(self):
+        if self._sock is not None:
+            try:
+                self._sock.settimeout(0.2)
+                self._sock.sendall(b"LOGOUT\n")
+            except OSError:
+                pass
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _masked(self, line):
+        for secret in self._secret_words:
+            line = line.replace(secret, "****")
+        return line
+
+    def _send(self, line, deadline):
+        if self.verbose:
+            log.debug("upsd <- %s", self._masked(line))
+        try:
+            self._sock.settimeout(deadline.remaining())
+            self._sock.sendall(line.encode() + b"\n")
+        except socket.timeout:
+            raise NutError(f"upsd at {self.host}:{self.port} stopped answering (timeout {self.timeout:g} s)") from None
+        except OSError as error:
+            raise NutError(f"upsd at {self.host}:{self.port} closed the connection ({error})") from None
+
+    def _read_line(self, deadline):
+        while b"\n" not in self._buffer:
+            try:
+                self._sock.settimeout(deadline.remaining())
+                chunk = self._sock.recv(4096)
+            except socket.timeout:
+                raise NutError(f"upsd at {self.host}:{self.port} stopped answering (timeout {self.timeout:g} s)") from None
+            except OSError as error:
+                raise NutError(f"upsd at {self.host}:{self.port} closed the connection ({error})") from None
+            if not chunk:
+                raise NutError(f"upsd at {self.host}:{self.port} closed the connection")
+            self._buffer += chunk
+            if len(self._buffer) > LINE_LIMIT:
+                raise NutError(f"upsd at {self.host}:{self.port} sent an over-long line")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if self.verbose:
+            log.debug("upsd -> %s", text)
+        return text
+
+    def _exchange(self, line, deadline=None):
+        """Send one request, return its one-line reply (ERR raises)."""
+        deadline = deadline or Deadline(self.timeout)
+        if self._sock is None:
+            raise NutError("not connected to upsd")
+        self._send(line, deadline)
+        reply = self._read_line(deadline)
+        _raise_for_error(reply)
+        return reply
+
+    def _list(self, request):
+        """A LIST request: the words of every line between BEGIN and END."""
+        deadline = Deadline(self.timeout)
+        self._send(request, deadline)
+        first = self._read_line(deadline)
+        _raise_for_error(first)
+        if first != f"BEGIN {request}":
+            raise NutError(f"unexpected reply from upsd to {request}: {first}")
+        rows = []
+        while True:
+            line = self._read_line(deadline)
+            if line == f"END {request}":
+                return rows
+            rows.append(split_words(line))
+
+    # -- protocol ------------------------------------------------------------
+
+    def login(self, username, password):
+        """USERNAME + PASSWORD.  upsd answers OK to both whatever they are;
+        a wrong password shows only at the first privileged command."""
+        if password:
+            self._secret_words.add(quote(password))
+        self._exchange(f"USERNAME {quote(username)}")
+        if password:
+            self._exchange(f"PASSWORD {quote(password)}")
+
+    def list_ups(self):
+        """{name: description} of every device upsd serves."""
+        return {row[1]: row[2] if len(row) > 2 else "" for row in self._list("LIST UPS")}
+
+    def list_var(self, ups):
+        return {row[2]: row[3] if len(row) > 3 else "" for row in self._list(f"LIST VAR {quote(ups)}")}
+
+    def list_cmd(self, ups):
+        return [row[2] for row in self._list(f"LIST CMD {quote(ups)}")]
+
+    def list_rw(self, ups):
+        return {row[2]: row[3] if len(row) > 3 else "" for row in self._list(f"LIST RW {quote(ups)}")}
+
+    def get_var(self, ups, name):
+        words = split_words(self._exchange(f"GET VAR {quote(ups)} {quote(name)}"))
+        if len(words) < 4 or words[0] != "VAR":
+            raise NutError(f"unexpected reply from upsd to GET VAR: {' '.join(words)}")
+        return words[3]
+
+    def get_cmddesc(self, ups, command):
+        words = split_words(self._exchange(f"GET CMDDESC {quote(ups)} {quote(command)}"))
+        return words[3] if len(words) > 3 else ""
+
+    def set_tracking(self, on=True):
+        """Ask upsd to track command results; False when the server is
+        older than NUT 2.8.0 and has no TRACKING."""
+        try:
+            self._exchange(f"SET TRACKING {'ON' if on else 'OFF'}")
+            return True
+        except NutError as error:
+            if error.code in ("UNKNOWN-COMMAND", "INVALID-ARGUMENT", "FEATURE-NOT-SUPPORTED", "VAR-NOT-SUPPORTED"):
+                return False
+            raise
+
+    def instcmd(self, ups, command, value=None):
+        """Run an instant command; returns the tracking id when TRACKING is
+        on, else None.  upsd's OK only means "passed to the driver"."""
+        request = f"INSTCMD {quote(ups)} {quote(command)}"
+        if value is not None:
+            request += f" {quote(value)}"
+        words = self._exchange(request).split()
+        return words[2] if len(words) >= 3 and words[1] == "TRACKING" else None
+
+    def set_var(self, ups, name, value):
+        words = self._exchange(f"SET VAR {quote(ups)} {quote(name)} {quote(value)}").split()
+        return words[2] if len(words) >= 3 and words[1] == "TRACKING" else None
+
+    def get_tracking(self, tracking_id):
+        """PENDING, SUCCESS, or raises NutError for a failed command."""
+        return self._exchange(f"GET TRACKING {quote(tracking_id)}").strip()
+
+
+def _raise_for_error(reply):
+    if reply.startswith("ERR"):
+        words = reply.split()
+        code = words[1] if len(words) > 1 else "UNKNOWN"
+        extra = " ".join(words[2:])
+        hint = ERROR_HINTS.get(code, "")
+        message = f"upsd: {code}" + (f" {extra}" if extra else "") + (f": {hint}" if hint else "")
+        raise NutError(message, code)
