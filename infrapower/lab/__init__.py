@@ -61,7 +61,10 @@ def up(directory=None, topology=None, components=COMPONENTS, ready_seconds=READY
 def down(directory=None):
     lab = Lab(directory or default_lab_dir())
     names = lab.process_names()
+    # The cluster first (it may be fencing), then the watchers that push
+    # rack state into the simulators, then the simulators.
     stop_first = [n for n in names if n.startswith("pacemaker") or n == "corosync"]
+    stop_first += [n for n in names if n.endswith("-sync")]
     for name in stop_first + [n for n in names if n not in stop_first]:
         lab.stop(name)
     return names
