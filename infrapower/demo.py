@@ -41,7 +41,7 @@ def _show_log(lab, since, server):
     for event in lab.rack.power_log():
         if event["t"] < since:
             continue
-        if event["name"] in outlets or event["name"] == server:
+        if event["name"] in outlets or event["name"] == server or event["name"].startswith(server + ":"):
             offset = event["t"] - since
             print(f"      +{offset:6.3f} s  {event['kind']:<6} {event['name']:<7} {event['state']}")
 
@@ -66,7 +66,14 @@ def _fence_plans(lab, server):
         from infrapower.lab import nut
 
         plugs = ",".join(feeds.values())
-        options = dict(nut.FENCING_USER_OPTIONS, ip="127.0.0.1", ipport=lab.port("upsd"), plug=plugs, action="reboot")
+        options = {
+            "ip": "127.0.0.1",
+            "ipport": lab.port("upsd"),
+            "username": nut.FENCER_USER,
+            "password": nut.FENCER_PASSWORD,
+            "plug": plugs,
+            "action": "reboot",
+        }
         plans.append(("fence_nut: one device, both feeds (plug=" + plugs + ")", [(fence_nut, options)]))
 
     fence_snmp_pdu = _agent("fence_snmp_pdu")
@@ -93,7 +100,14 @@ def _fence_plans(lab, server):
     if fence_ipmi_psu and f"bmc:{server}" in lab.ports():
         from infrapower.lab import bmc
 
-        options = dict(bmc.ADMIN_OPTIONS, ip="127.0.0.1", ipport=lab.port(f"bmc:{server}"), action="reboot")
+        options = {
+            "ip": "127.0.0.1",
+            "ipport": lab.port(f"bmc:{server}"),
+            "username": bmc.ADMIN_USER,
+            "password": bmc.ADMIN_PASSWORD,
+            "cipher": bmc.CIPHER_SUITE,
+            "action": "reboot",
+        }
         plans.append(("fence_ipmi_psu: through the server's BMC", [(fence_ipmi_psu, options)]))
 
     fence_apc_snmp = _agent("fence_apc_snmp")
