@@ -17,14 +17,15 @@ Pacemaker's default `dc-deadtime` (20 s) a lone controller waits that long
 for a DC that does not exist before electing itself.
 """
 
-import os
-import signal
-import pwd
 import grp
+import os
+import pwd
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 from infrapower.lab.core import LabError, wait_until
 
@@ -35,6 +36,8 @@ COROSYNC_DIR = Path("/etc/corosync")
 COROSYNC_CONF = COROSYNC_DIR / "corosync.conf"
 COROSYNC_AUTHKEY = COROSYNC_DIR / "authkey"
 CIB_DIR = Path("/var/lib/pacemaker/cib")
+# pacemaker-fenced 2.1.5 runs agents only from here (compiled in).
+FENCE_AGENT_DIR = Path("/usr/sbin")
 
 # Written into our corosync.conf so a leftover from a crashed lab is never
 # mistaken for the machine's own configuration and "restored" later.
@@ -46,11 +49,12 @@ CLUSTER_PROCESSES = ("corosync", "pacemakerd", "pacemaker-fenced", "pacemaker-co
 # What a lab cluster needs: fencing on (it is what we test); a one-node
 # cluster is quorate anyway, but `ignore` keeps the fencer usable should
 # corosync report otherwise; a short dc-deadtime makes the lone node elect
-# itself at once; no stonith-watchdog since there is no sbd.
+# itself at once (2.7 s to a DC at 100 ms, 4.6 s at 2 s, ~30 s at the
+# default 20 s); no stonith-watchdog since there is no sbd.
 LAB_PROPERTIES = {
     "stonith-enabled": "true",
     "no-quorum-policy": "ignore",
-    "dc-deadtime": "2s",
+    "dc-deadtime": "500ms",
     "stonith-watchdog-timeout": "0",
 }
 
@@ -91,6 +95,10 @@ nodelist {{
 
 def _backup_dir(lab):
     return lab.path("pacemaker", "backup")
+
+
+def _owned_marker(lab):
+    return lab.path("pacemaker", "owns-system-paths")
 
 
 def _running_cluster_processes():
@@ -212,13 +220,18 @@ def start(lab):
     lab.path("pacemaker").mkdir(parents=True, exist_ok=True)
     lab.path("logs").mkdir(parents=True, exist_ok=True)
     _save_system_config(lab)
+    _owned_marker(lab).write_text(str(os.getpid()))
     COROSYNC_CONF.write_text(_conf_text(lab))
     _seed_cib(lab)
     lab.path("pacemaker", "started-at").write_text(repr(time.monotonic()))
-    lab.spawn("corosync", ["corosync", "-f"])
-    # pacemakerd fails if corosync's IPC is not there yet.
-    wait_until(lambda: _corosync_ready(), time.monotonic() + 20, "corosync")
-    lab.spawn("pacemakerd", ["pacemakerd", "-f"])
+    try:
+        lab.spawn("corosync", ["corosync", "-f"])
+        # pacemakerd gives up if corosync's IPC is not there yet.
+        wait_until(_corosync_ready, time.monotonic() + 20, "corosync (see logs/corosync.log)")
+        lab.spawn("pacemakerd", ["pacemakerd", "-f"])
+    except BaseException:
+        stop(lab)  # give the machine its configuration back
+        raise
 
 
 def _corosync_ready():
@@ -227,18 +240,21 @@ def _corosync_ready():
 
 
 def dc_node(timeout=5.0):
-    """The DC's name, or None while there is none.  `crmadmin -D` is the
-    cheapest check that needs an elected DC (cibadmin answers earlier)."""
+    """The DC's name, or None while there is none.  `crm_mon -1` answers at
+    once in every state; `crmadmin -D` blocks for its whole timeout while
+    the controller is still pending, so it makes a poor poll."""
     proc = subprocess.run(
-        ["crmadmin", "-D", "--timeout", f"{int(timeout * 1000)}"],
-        capture_output=True,
-        text=True,
-        timeout=timeout + 5,
+        ["crm_mon", "-1", "--output-as=xml"], capture_output=True, text=True, timeout=timeout
     )
-    marker = "Designated Controller is:"
-    if proc.returncode == 0 and marker in proc.stdout:
-        return proc.stdout.split(marker, 1)[1].strip() or None
-    return None
+    if proc.returncode != 0:
+        return None
+    try:
+        summary = ElementTree.fromstring(proc.stdout).find("summary/current_dc")
+    except ElementTree.ParseError:
+        return None
+    if summary is None or summary.get("present") != "true":
+        return None
+    return summary.get("name")
 
 
 def _fencer_ready():
@@ -286,8 +302,12 @@ def stop(lab, grace=60.0):
             except LabError:
                 pass  # lab.stop below escalates to SIGKILL
         lab.stop(name)
-    if _backup_dir(lab).exists() or COROSYNC_CONF.exists():
+    # Only a lab that took over the system paths gives them back: stopping
+    # a lab that never started must not wipe anybody's CIB.
+    if _owned_marker(lab).exists():
         _restore_system_config(lab)
+        _owned_marker(lab).unlink()
+    _uninstall_agents(lab)
 
 
 # -- operating the cluster -------------------------------------------------
@@ -315,6 +335,43 @@ def fence(lab, action, target, timeout=60):
 def history(lab, target="*"):
     """`stonith_admin --history TARGET --verbose` as text."""
     return _run(["stonith_admin", "--history", target, "--verbose"], "stonith history").stdout
+
+
+def _installed_list(lab):
+    return lab.path("pacemaker", "installed-agents")
+
+
+def install_agent(lab, agent_path):
+    """Make an agent of ours visible to the fencer, which runs agents only
+    from /usr/sbin: a symlink there, removed again by `stop`.  Refuses to
+    shadow a file it did not create (fence-agents' own, or an install)."""
+    agent_path = Path(agent_path).resolve()
+    link = FENCE_AGENT_DIR / agent_path.name
+    if not agent_path.name.startswith("fence_") or not os.access(agent_path, os.X_OK):
+        raise LabError(f"{agent_path} is not an executable fence_* agent")
+    if link.is_symlink() and Path(os.readlink(link)) == agent_path:
+        pass
+    elif link.exists() or link.is_symlink():
+        raise LabError(f"{link} exists and is not the lab's link to {agent_path}; not replacing it")
+    else:
+        link.symlink_to(agent_path)
+    listing = _installed_list(lab)
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    known = listing.read_text().split() if listing.exists() else []
+    if str(link) not in known:
+        listing.write_text("\n".join(known + [str(link)]) + "\n")
+    return link
+
+
+def _uninstall_agents(lab):
+    listing = _installed_list(lab)
+    if not listing.exists():
+        return
+    for line in listing.read_text().split():
+        link = Path(line)
+        if link.is_symlink():
+            link.unlink()
+    listing.unlink()
 
 
 def create_device(lab, name, agent, **params):

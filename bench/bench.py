@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Wall-clock benchmark of whole processes: our agent against a peer tool
+doing the same job on the same device.
+
+A fence agent is judged by how long Pacemaker waits for it, which is the
+whole process: interpreter start, imports, options read from stdin, the
+protocol exchange, exit.  So each run is one `subprocess` from fork to
+reap, timed with a monotonic clock; warm-up runs go first (page cache,
+bytecode caches, the device's own caches) and are not counted.
+
+Cases live in `bench/cases_*.py`.  A cases module defines
+
+    def cases(context=None) -> list[Case]
+
+and may define `session()`, a context manager whose value is passed to
+`cases` (for example a running lab whose ports the argv needs).  A module
+with `IN_DEFAULT_SET = False` runs only when named on the command line.
+
+Secrets belong on stdin (`Case.stdin`), never in argv, the way Pacemaker
+hands options to fence agents.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass
+class Case:
+    """One comparison.  `stdin`/`env`/`expect_rc` apply to both commands
+    unless the `peer_*` variant is given; `env` is laid over os.environ.
+    `target` is the highest acceptable ours/peer ratio of medians."""
+
+    name: str
+    ours: Sequence[str]
+    peer: Optional[Sequence[str]] = None
+    runs: int = 10
+    warmup: int = 2
+    stdin: Optional[str] = None
+    env: Optional[dict] = None
+    expect_rc: Sequence[int] = (0,)
+    peer_stdin: Optional[str] = None
+    peer_env: Optional[dict] = None
+    peer_expect_rc: Optional[Sequence[int]] = None
+    target: Optional[float] = None
+    timeout: float = 120.0
+
+    def __post_init__(self):
+        if self.runs < 1:
+            raise ValueError(f"case {self.name}: runs must be at least 1")
+        if self.warmup < 0:
+            raise ValueError(f"case {self.name}: warmup must not be negative")
+
+
+@dataclasses.dataclass
+class Timing:
+    """What one command did over its runs; `failure` says why it stopped."""
+
+    seconds: list
+    failure: Optional[str] = None
+
+    @property
+    def ok(self):
+        return self.failure is None and bool(self.seconds)
+
+    @property
+    def median(self):
+        return statistics.median(self.seconds)
+
+    @property
+    def min(self):
+        return min(self.seconds)
+
+    @property
+    def max(self):
+        return max(self.seconds)
+
+
+@dataclasses.dataclass
+class Result:
+    case: Case
+    ours: Timing
+    peer: Optional[Timing]
+
+    @property
+    def failed(self):
+        return not self.ours.ok or (self.peer is not None and not self.peer.ok)
+
+    @property
+    def ratio(self):
+        if self.failed or self.peer is None or self.peer.median == 0:
+            return None
+        return self.ours.median / self.peer.median
+
+    @property
+    def met_target(self):
+        """True/False against the target, None when there is nothing to judge."""
+        if self.case.target is None or self.ratio is None:
+            return None
+        return self.ratio <= self.case.target
+
+    @property
+    def verdict(self):
+        if self.failed:
+            reasons = [f"{who}: {t.failure}" for who, t in (("ours", self.ours), ("peer", self.peer)) if t and t.failure]
+            return "FAILED (" + "; ".join(reasons) + ")"
+        if self.met_target is None:
+            return "measured"
+        return "meets target" if self.met_target else "MISSES target"
+
+
+def _run_once(argv, stdin, env, timeout):
+    """One whole process: (seconds, returncode, stderr)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        _, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return time.perf_counter() - started, proc.returncode, err.decode(errors="replace")
+
+
+def time_command(argv, runs, warmup, stdin=None, env=None, expect_rc=(0,), timeout=120.0):
+    """Warm-up runs, then `runs` timed runs; stops at the first run whose exit
+    code is unexpected, so a broken command is never timed as if it worked."""
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update({k: str(v) for k, v in env.items()})
+    seconds = []
+    for index in range(warmup + runs):
+        try:
+            elapsed, rc, err = _run_once(argv, stdin, full_env, timeout)
+        except FileNotFoundError as exc:
+            return Timing(seconds, f"cannot run {argv[0]}: {exc.strerror}")
+        except subprocess.TimeoutExpired:
+            return Timing(seconds, f"run {index + 1} did not finish in {timeout:g} s")
+        if rc not in expect_rc:
+            tail = " ".join(err.strip().splitlines()[-2:])[:200]
+            return Timing(seconds, f"exit {rc} (expected {'/'.join(map(str, expect_rc))})" + (f": {tail}" if tail else ""))
+        if index >= warmup:
+            seconds.append(elapsed)
+    return Timing(seconds)
+
+
+def run_case(case, progress=None):
+    """Ours and peer interleaved per run would mix their caches' effects;
+    instead each gets its own warm-up and runs back to back."""
+    if progress:
+        progress(f"{case.name}: ours ({case.warmup} warm-up + {case.runs})")
+    ours = time_command(case.ours, case.runs, case.warmup, case.stdin, case.env, case.expect_rc, case.timeout)
+    peer = None
+    if case.peer is not None:
+        if progress:
+            progress(f"{case.name}: peer ({case.warmup} warm-up + {case.runs})")
+        peer = time_command(
+            case.peer,
+            case.runs,
+            case.warmup,
+            case.peer_stdin if case.peer_stdin is not None else case.stdin,
+            case.peer_env if case.peer_env is not None else case.env,
+            case.peer_expect_rc if case.peer_expect_rc is not None else case.expect_rc,
+            case.timeout,
+        )
+    return Result(case, ours, peer)
+
+
+def run_cases(cases, progress=None):
+    return [run_case(case, progress) for case in cases]
+
+
+def _ms(seconds):
+    ms = seconds * 1000
+    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"
+
+
+def _span(timing):
+    return f"{_ms(timing.min)}–{_ms(timing.max)}" if timing and timing.ok else "–"
+
+
+def format_table(results):
+    """A Markdown table, one row per case."""
+    rows = [
+        "| case | ours median (ms) | peer median (ms) | ratio | min–max ours / peer (ms) | target | verdict |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for result in results:
+        case = result.case
+        ours = _ms(result.ours.median) if result.ours.ok else "–"
+        peer = _ms(result.peer.median) if result.peer and result.peer.ok else "–"
+        ratio = f"{result.ratio:.2f}×" if result.ratio is not None else "–"
+        span = _span(result.ours) + (f" / {_span(result.peer)}" if result.peer else "")
+        target = f"≤ {case.target:g}×" if case.target is not None else "–"
+        verdict = result.verdict.replace("|", "\\|")
+        rows.append(f"| {case.name} | {ours} | {peer} | {ratio} | {span} | {target} | {verdict} |")
+    return "\n".join(rows)
+
+
+def results_json(results):
+    def timing(t):
+        return None if t is None else {"seconds": t.seconds, "failure": t.failure}
+
+    return [
+        {
+            "case": r.case.name,
+            "ours": timing(r.ours),
+            "peer": timing(r.peer),
+            "ratio": r.ratio,
+            "target": r.case.target,
+            "verdict": r.verdict,
+        }
+        for r in results
+    ]
+
+
+# -- case files ------------------------------------------------------------
+
+
+def load_cases_module(path):
+    path = Path(path).resolve()
+    spec = importlib.util.spec_from_file_location(f"bench_cases_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "cases", None)):
+        raise SystemExit(f"{path}: a cases module must define cases(context=None)")
+    return module
+
+
+def default_case_files():
+    """Every bench/cases_*.py whose module does not opt out."""
+    files = []
+    for path in sorted(BENCH_DIR.glob("cases_*.py")):
+        if "IN_DEFAULT_SET = False" not in path.read_text():
+            files.append(path)
+    return files
+
+
+@contextlib.contextmanager
+def _cases_from(module):
+    session = getattr(module, "session", None)
+    if session is None:
+        yield module.cases()
+    else:
+        with session() as context:
+            yield module.cases(context)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Time whole processes, ours against a peer, and print a Markdown table. "
+        "Exit status 1 if any command failed (or, with --strict, missed its target).",
+    )
+    parser.add_argument(
+        "files", nargs="*", help="cases files (default: bench/cases_*.py except those with IN_DEFAULT_SET = False)"
+    )
+    parser.add_argument("-k", "--filter", help="only cases whose name contains this text")
+    parser.add_argument("--runs", type=int, help="override every case's timed runs")
+    parser.add_argument("--warmup", type=int, help="override every case's warm-up runs")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw timings as JSON")
+    parser.add_argument("--strict", action="store_true", help="a missed target also makes the exit status 1")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+
+    files = args.files or default_case_files()
+    if not files:
+        parser.error("no cases files: give some, or add bench/cases_*.py")
+    progress = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+
+    results = []
+    for path in files:
+        module = load_cases_module(path)
+        with _cases_from(module) as cases:
+            selected = [c for c in cases if not args.filter or args.filter in c.name]
+            for case in selected:
+                if args.runs is not None:
+                    case.runs = args.runs
+                if args.warmup is not None:
+                    case.warmup = args.warmup
+            results += run_cases(selected, progress)
+
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results_json(results), indent=1))
+    failed = [r.case.name for r in results if r.failed]
+    missed = [r.case.name for r in results if r.met_target is False]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    if missed:
+        print(f"missed target: {', '.join(missed)}", file=sys.stderr)
+    return 1 if failed or (args.strict and missed) else 0
+
+
+# `python3 bench/bench.py` runs this file as __main__; cases modules import
+# `bench`, which must be this very module, or their Case would be another class.
+sys.modules.setdefault("bench", sys.modules[__name__])
+
+if __name__ == "__main__":
+    sys.exit(main())
