@@ -80,7 +80,7 @@ demo: install
 	$(LABVENV)/bin/python -m infrapower.demo
 
 bench: install
-	$(LABVENV)/bin/python bench/run.py
+	$(LABVENV)/bin/python bench/bench.py
 
 lab-up: install
 	infrapower lab up
