@@ -26,6 +26,23 @@ def lab(tmp_path_factory):
     lab_module.down(directory)
 
 
+@pytest.fixture(scope="session")
+def cluster(lab):
+    """A single-node corosync+pacemaker on loopback, beside the session's
+    lab (only one cluster can run on a machine, so every Pacemaker test
+    shares this one).  Its devices fence the lab's servers."""
+    from infrapower.lab import pacemaker
+
+    if os.geteuid() != 0:
+        pytest.skip("the Pacemaker lab needs root")
+    pacemaker.start(lab)
+    try:
+        pacemaker.wait_ready(lab, time.monotonic() + 90)
+        yield lab
+    finally:
+        pacemaker.stop(lab)
+
+
 @pytest.fixture
 def rack(lab):
     """The session lab with every outlet, UPS and chassis on and no fault,
