@@ -59,3 +59,13 @@ def test_no_traceback_for_a_nonsense_option(agent):
     result = run(str(SBIN / agent), "--no-such-option")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_the_agents_environment_holds_no_lab_or_test_packages():
+    """snmpsim pulls pysmi, which slows every pysnmp import: the agents'
+    runtime environment must not have it (nor anything test-only)."""
+    runtime_python = "/usr/lib/fence-agents-infrapower/venv/bin/python3"
+    probe = "import importlib.util as u; print([m for m in ('snmpsim', 'pysmi', 'pytest') if u.find_spec(m)])"
+    result = run(runtime_python, "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
