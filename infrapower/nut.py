@@ -15,6 +15,9 @@ import time
 
 DEFAULT_PORT = 3493
 LINE_LIMIT = 65536
+# A variable no driver publishes (NUT names are lowercase dotted words; this
+# one is in a namespace NUT does not use), for check_set_grant.
+PROBE_VARIABLE = "infrapower.grant.probe"
 
 log = logging.getLogger("infrapower.nut")
 
@@ -166,6 +169,10 @@ class NutClient:
         self.close()
 
     def _masked(self, line):
+        """A request as the debug log may show it: the PASSWORD line
+        entirely masked, and the password wherever else it might appear."""
+        if line.upper().startswith("PASSWORD "):
+            return "PASSWORD ****"
         for secret in self._secret_words:
             line = line.replace(secret, "****")
         return line
@@ -250,6 +257,17 @@ class NutClient:
     def list_rw(self, ups):
         return {row[2]: row[3] if len(row) > 3 else "" for row in self._list(f"LIST RW {quote(ups)}")}
 
+    def list_enum(self, ups, name):
+        """The values upsd accepts for an enumerated RW variable ([] if it
+        has no list)."""
+        try:
+            rows = self._list(f"LIST ENUM {quote(ups)} {quote(name)}")
+        except NutError as error:
+            if error.code == "VAR-NOT-SUPPORTED":
+                return []
+            raise
+        return [row[3] for row in rows if len(row) > 3]
+
     def get_var(self, ups, name):
         words = split_words(self._exchange(f"GET VAR {quote(ups)} {quote(name)}"))
         if len(words) < 4 or words[0] != "VAR":
@@ -283,6 +301,26 @@ class NutClient:
     def set_var(self, ups, name, value):
         words = self._exchange(f"SET VAR {quote(ups)} {quote(name)} {quote(value)}").split()
         return words[2] if len(words) >= 3 and words[1] == "TRACKING" else None
+
+    def check_set_grant(self, ups):
+        """Whether the logged-in user may SET on `ups`, without changing
+        anything: upsd 2.8.0 checks the password and the SET action before
+        it looks the variable up, so SET on a variable no device has answers
+        VAR-NOT-SUPPORTED (granted) or ACCESS-DENIED (wrong password, or no
+        `actions = SET`).  There is no such probe for INSTCMD: upsd checks
+        that the command exists before the grant, so any probe that passes
+        the grant would run the command."""
+        try:
+            self._exchange(f"SET VAR {quote(ups)} {PROBE_VARIABLE} probe")
+        except NutError as error:
+            if error.code == "VAR-NOT-SUPPORTED":
+                return True
+            if error.code == "ACCESS-DENIED":
+                return False
+            raise
+        # A driver that somehow has the variable: it was writable and the
+        # write was accepted, so the grant is there.
+        return True
 
     def get_tracking(self, tracking_id):
         """PENDING, SUCCESS, or raises NutError for a failed command."""

@@ -5,6 +5,13 @@ A plug is `OUTLET` on the default device or `DEVICE:OUTLET`; OUTLET is the
 outlet number or what upsd calls it (`outlet.N.desc` or `outlet.N.name`).
 A plug naming a device with no outlets (`ups1`, or `ups1:`) stands for the
 device's whole load.
+
+An outlet is switched by the instant command `outlet.N.load.off|on` (the
+user needs it in `instcmds`), or, where the device offers no such command
+but lists `outlet.N.status` as writable (snmp-ups' apc_pdu mapping:
+"switched by writing the status"), by `SET VAR outlet.N.status off|on` (the
+user needs `actions = SET`).  Either way the result is tracked and the
+status read back; nothing is reported done before the status says so.
 """
 
 import logging
@@ -26,17 +33,20 @@ class NutOutlets(Outlets):
         self.tracking = None
         self._vars = {}
         self._commands = {}
+        self._writable = {}
         self._resolved = {}
 
     # -- what upsd knows -------------------------------------------------------
 
-    def _call(self, what, func, *args):
+    def _call(self, what, func, *args, grant=None):
+        """func(*args), a NutError turned into a FenceError that says what
+        to change; `grant` is the upsd.users line an ACCESS-DENIED needs."""
         try:
             return func(*args)
         except NutError as error:
-            raise FenceError(self._explain(error, what)) from None
+            raise FenceError(self._explain(error, what, grant)) from None
 
-    def _explain(self, error, what):
+    def _explain(self, error, what, grant=None):
         if error.code == "UNKNOWN-UPS":
             try:
                 known = ", ".join(sorted(self.client.list_ups())) or "none"
@@ -44,11 +54,18 @@ class NutOutlets(Outlets):
                 known = "unknown"
             return f"{what}: upsd has no such device (it has: {known}); check ups= or the plug"
         if error.code == "ACCESS-DENIED":
+            if not self.username:
+                return f"{what}: upsd wants a user for this: set username and password"
+            needs = f"`{grant}`" if grant else "this command (instcmds = ...)"
             return (
-                f"{what}: upsd denied user '{self.username}': wrong password, or the user lacks "
-                f"this command in upsd.users (instcmds = ...)"
+                f"{what}: upsd denied user '{self.username}': wrong password, or [{self.username}] "
+                f"in upsd.users lacks {needs}"
             )
         return f"{what}: {error}"
+
+    def login(self, password):
+        """USERNAME/PASSWORD (upsd accepts any: a wrong one shows later)."""
+        self._call("logging in", self.client.login, self.username, password)
 
     def variables(self, ups):
         if ups not in self._vars:
@@ -59,6 +76,12 @@ class NutOutlets(Outlets):
         if ups not in self._commands:
             self._commands[ups] = set(self._call(f"reading commands of {ups}", self.client.list_cmd, ups))
         return self._commands[ups]
+
+    def writable(self, ups):
+        """The variables upsd lists as writable (LIST RW) on `ups`."""
+        if ups not in self._writable:
+            self._writable[ups] = set(self._call(f"reading writable variables of {ups}", self.client.list_rw, ups))
+        return self._writable[ups]
 
     def outlets(self, ups):
         """{number: {field: value}} of every outlet of `ups`."""
@@ -134,16 +157,62 @@ class NutOutlets(Outlets):
             if self.outlets(device)[outlet].get("switchable", "yes").lower() == "no":
                 raise FenceError(f"{device} outlet {outlet} is not switchable (outlet.{outlet}.switchable: no)")
             command = f"outlet.{outlet}.load.{target}"
-        if command not in self.commands(device):
-            raise FenceError(f"{device} does not offer {command} (upsd lists: {', '.join(sorted(self.commands(device))) or 'none'})")
+        if command in self.commands(device):
+            self._instcmd(device, command)
+        elif outlet is not WHOLE_LOAD and self._switched_by_status(device, outlet):
+            self._set_status(device, outlet, target)
+        else:
+            offered = ", ".join(sorted(self.commands(device))) or "none"
+            raise FenceError(
+                f"{device} offers neither {command} nor a writable outlet.{outlet}.status "
+                f"(commands: {offered}): NUT cannot switch this outlet"
+                if outlet is not WHOLE_LOAD
+                else f"{device} does not offer {command} (commands: {offered})"
+            )
+
+    def _switched_by_status(self, device, outlet):
+        """snmp-ups' apc_pdu way: no outlet commands, a writable status."""
+        return f"outlet.{outlet}.status" in self.writable(device)
+
+    def _enable_tracking(self):
         if self.tracking is None:
             self.tracking = self._call("enabling TRACKING", self.client.set_tracking, True)
+
+    def _instcmd(self, device, command):
+        self._enable_tracking()
         # No value argument: snmp-ups would write it straight into the PDU.
-        tracking_id = self._call(f"{command} on {device}", self.client.instcmd, device, command)
+        tracking_id = self._call(
+            f"{command} on {device}", self.client.instcmd, device, command, grant=f"instcmds = {command}"
+        )
         if tracking_id:
             self._await_tracking(device, command, tracking_id)
 
-    def _await_tracking(self, device, command, tracking_id):
+    def _set_status(self, device, outlet, target):
+        variable = f"outlet.{outlet}.status"
+        accepted = self._call(f"reading the values of {variable} on {device}", self.client.list_enum, device, variable)
+        value = next((v for v in accepted if v.casefold() == target), None if accepted else target)
+        if value is None:
+            raise FenceError(f"{device} accepts only {', '.join(accepted)} for {variable}: no value means {target}")
+        self._enable_tracking()
+        what = f"SET {variable}={value} on {device}"
+        tracking_id = self._call(what, self.client.set_var, device, variable, value, grant="actions = SET")
+        if tracking_id:
+            self._await_tracking(device, what, tracking_id, self._set_failure_hint(device))
+
+    def _set_failure_hint(self, device):
+        """Why a driver may fail to write an outlet status, where known."""
+        variables = self.variables(device)
+        if variables.get("driver.name") != "snmp-ups":
+            return ""
+        hint = "snmp-ups (NUT 2.8.0) sends outlet.N.status to the PDU as an SNMP string"
+        if variables.get("driver.version.data", "").startswith("apc_pdu"):
+            hint += (
+                ", which APC's integer outlet control (sPDUOutletCtl) rejects: NUT cannot switch APC "
+                "rack PDU outlets; fence this PDU over SNMP directly (fence_apc_snmp)"
+            )
+        return hint
+
+    def _await_tracking(self, device, what, tracking_id, failure_hint=""):
         """upsd's OK means only "passed to the driver"; TRACKING says whether
         the driver carried it out."""
 
@@ -151,10 +220,13 @@ class NutOutlets(Outlets):
             try:
                 return self.client.get_tracking(tracking_id)
             except NutError as error:
-                raise FenceError(f"{command} on {device} failed in the driver ({error.code or error})") from None
+                if error.code not in ("FAILED", "INVALID-ARGUMENT", "UNKNOWN"):
+                    raise FenceError(self._explain(error, f"{what}: reading its TRACKING result")) from None
+                detail = f": {failure_hint}" if failure_hint else ""
+                raise FenceError(f"{what}: the driver reported {error.code} (TRACKING){detail}") from None
 
-        result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{command} on {device}")
-        logging.debug("%s on %s: %s", command, device, result)
+        result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
+        logging.debug("%s: %s", what, result)
 
     def listing(self):
         devices = [self.default_ups] if self.default_ups else sorted(self._call("listing devices", self.client.list_ups))
@@ -168,6 +240,8 @@ class NutOutlets(Outlets):
         return result
 
     def monitor(self):
+        """upsd answers, the login is accepted as far as upsd lets a client
+        find out, and every device (the `ups`, or all) has live data."""
         devices = [self.default_ups] if self.default_ups else sorted(self._call("listing devices", self.client.list_ups))
         for device in devices:
             try:
@@ -177,3 +251,22 @@ class NutOutlets(Outlets):
                 # a missing driver or an unknown name did not.
                 if error.code != "VAR-NOT-SUPPORTED":
                     raise FenceError(self._explain(error, f"reading {device}")) from None
+        # upsd accepts any USERNAME/PASSWORD; the only side-effect-free check
+        # of a password is SET on a variable no device has (see
+        # NutClient.check_set_grant), and it is conclusive only for a user
+        # that must have SET: the one fencing a device switched by writing
+        # outlet.N.status.  For an instcmds-only user, upsd 2.8.0 offers no
+        # probe that would not run a command.
+        if self.username and self.default_ups and self._needs_set(self.default_ups):
+            if not self._call(f"checking the login on {self.default_ups}", self.client.check_set_grant, self.default_ups):
+                raise FenceError(
+                    f"upsd denied user '{self.username}' SET on {self.default_ups}: wrong password, or "
+                    f"[{self.username}] in upsd.users lacks `actions = SET` (its outlets are switched by "
+                    f"writing outlet.N.status)"
+                )
+
+    def _needs_set(self, device):
+        return any(
+            f"outlet.{n}.load.off" not in self.commands(device) and self._switched_by_status(device, n)
+            for n in self.outlets(device)
+        )

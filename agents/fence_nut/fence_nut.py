@@ -52,7 +52,8 @@ DOCS = {
     "its outlet.N.desc/outlet.N.name. Several plugs (pdu1:3,pdu2:3) are fenced as one node: every "
     "feed off and verified off before any comes back on. A device without outlets stands for its "
     "whole load (load.off/load.on). The upsd user needs instcmds for outlet.N.load.off and "
-    "outlet.N.load.on in upsd.users.",
+    "outlet.N.load.on in upsd.users; where a device offers no outlet commands but a writable "
+    "outlet.N.status, the outlet is switched with SET VAR and the user needs actions = SET.",
     "vendorurl": "https://networkupstools.org",
 }
 
@@ -86,7 +87,7 @@ def fence(options):
         username = options.get("--username", "")
         outlets = NutOutlets(client, username, options.get("--ups"), command_timeout=io_timeout)
         if username:
-            outlets._call("logging in", client.login, username, options.get("--password", ""))
+            outlets.login(options.get("--password", ""))
         plugs = [p for p in options.get("--plug", "").split(options.get("--plug-separator", ",")) if p]
         return run_action(options, outlets, plugs)
 

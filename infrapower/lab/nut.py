@@ -21,6 +21,9 @@ command is listed, or `all`):
   `load.on` for whole devices (UPS), nothing else (no SET, no FSD, no
   shutdown.*, no test.*, no delayed variants).  Its password has a space,
   which clients must quote (NUT 2.8.0's own `upscmd -p` cannot send it).
+- SET_FENCER_USER: the same commands plus `actions = SET`, what a fencing
+  user needs where outlets are switched by writing outlet.N.status
+  (snmp-ups' apc_pdu mapping; the test driver's `status_writable` mode).
 - MONITOR_USER: no instcmds, no actions: for ACCESS-DENIED paths.
 - ADMIN_USER: `instcmds = all`, `actions = set`; has no space in its password
   so upscmd/upsrw work from a shell.
@@ -32,15 +35,25 @@ the command (measured; 2.0 s with pollfreq 1, 3.0 s with 2, up to 30 s with
 the default).  snmp-ups never re-polls right after an INSTCMD, so this is
 its floor.  It uses one community for GET and SET: the write one.
 
+TLS: Debian's upsd 2.8.0 is built with NSS (`ldd /lib/nut/upsd`), so
+upsd.conf names an NSS database (CERTPATH) and the certificate's nickname
+with the database password (CERTIDENT).  The lab makes a CA, a server
+certificate for 127.0.0.1 signed by it, and a second, unrelated CA (for
+"wrong CA" tests) with Debian's openssl and certutil/pk12util
+(libnss3-tools); tls_files(lab) gives their paths.  upsd offers STARTTLS
+and does not require it.  `start_upsd(lab, name, tls=False)` starts another
+upsd over the same drivers without TLS ("TLS not offered").
+
 Limits: daisy-chained units (snmp-ups `device.N.` prefixes) are not given
 fencer commands; the test driver serves a UPS or tpdu, nothing else.
 """
 
 import os
-import socket
+import subprocess
 import time
 
 from infrapower.lab.core import LabError, free_port, lab_python, wait_until
+from infrapower.nut import NutClient, NutError
 from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
 from infrapower.lab.nut_driver import socket_path as test_driver_socket
 from infrapower.lab.rack import pdu_outlet_ids
@@ -50,6 +63,7 @@ UPSD = "/lib/nut/upsd"
 SNMP_UPS = "/lib/nut/snmp-ups"
 
 FENCER_USER, FENCER_PASSWORD = "fencer", "fence me now"
+SET_FENCER_USER, SET_FENCER_PASSWORD = "fencer-set", "switch by set"
 MONITOR_USER, MONITOR_PASSWORD = "monitor", "just-looking"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "lab-admin"
 
@@ -70,17 +84,28 @@ FENCING_OUTLET_COMMANDS = ("load.off", "load.on", "load.cycle")
 DEVICE_COMMANDS = ("load.off", "load.on")
 
 
-def conf_dir(lab):
-    return lab.path("nut", "conf")
+def conf_dir(lab, upsd_name="upsd"):
+    """The configuration of the lab's upsd, or of another one (start_upsd)."""
+    return lab.path("nut", "conf" if upsd_name == "upsd" else f"conf-{upsd_name}")
+
+
+def tls_dir(lab):
+    return lab.path("nut", "tls")
+
+
+def tls_files(lab):
+    """What a client needs: `ca` signed upsd's certificate, `other_ca` did
+    not; `host` is the name the certificate is issued for."""
+    return {"ca": str(tls_dir(lab) / "ca.pem"), "other_ca": str(tls_dir(lab) / "other-ca.pem"), "host": HOST}
 
 
 def state_dir(lab):
     return lab.path("nut", "state")
 
 
-def nut_env(lab):
+def nut_env(lab, upsd_name="upsd"):
     return {
-        "NUT_CONFPATH": str(conf_dir(lab)),
+        "NUT_CONFPATH": str(conf_dir(lab, upsd_name)),
         "NUT_STATEPATH": str(state_dir(lab)),
         "NUT_ALTPIDPATH": str(state_dir(lab)),
     }
@@ -89,6 +114,7 @@ def nut_env(lab):
 def users():
     return {
         FENCER_USER: FENCER_PASSWORD,
+        SET_FENCER_USER: SET_FENCER_PASSWORD,
         MONITOR_USER: MONITOR_PASSWORD,
         ADMIN_USER: ADMIN_PASSWORD,
     }
@@ -167,16 +193,64 @@ def write_config(lab, port):
         sections.append("\n".join(lines) + "\n")
     _write(conf / "ups.conf", "# written by infrapower.lab.nut\n\n" + "\n".join(sections))
 
-    _write(conf / "upsd.conf", f"LISTEN {HOST} {port}\nMAXAGE 15\n")
+    _write(conf / "upsd.conf", upsd_conf(lab, port, tls=True))
     fencer_lines = "".join(f"\tinstcmds = {cmd}\n" for cmd in fencer_commands(topology))
     _write(
         conf / "upsd.users",
         f"[{FENCER_USER}]\n\tpassword = {_quote(FENCER_PASSWORD)}\n{fencer_lines}\n"
+        f"[{SET_FENCER_USER}]\n\tpassword = {_quote(SET_FENCER_PASSWORD)}\n{fencer_lines}\tactions = SET\n\n"
         f"[{MONITOR_USER}]\n\tpassword = {_quote(MONITOR_PASSWORD)}\n\n"
         f"[{ADMIN_USER}]\n\tpassword = {_quote(ADMIN_PASSWORD)}\n\tinstcmds = all\n\tactions = set\n",
     )
     _write(conf / "nut.conf", "MODE=netserver\n")
     return device_names(lab)
+
+
+def upsd_conf(lab, port, tls):
+    lines = [f"LISTEN {HOST} {port}", "MAXAGE 15"]
+    if tls:
+        lines += [f"CERTPATH {tls_dir(lab) / 'nssdb'}", f"CERTIDENT {_quote(TLS_NICKNAME)} {_quote(TLS_DB_PASSWORD)}"]
+    return "\n".join(lines) + "\n"
+
+
+TLS_NICKNAME = "upsd"
+TLS_DB_PASSWORD = "lab-nss-db"
+
+
+def make_tls(lab):
+    """A CA, upsd's certificate for 127.0.0.1 in an NSS database, and an
+    unrelated CA; quick (two RSA keys... three), done once per lab dir."""
+    directory = tls_dir(lab)
+    if (directory / "nssdb" / "cert9.db").exists():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    db = directory / "nssdb"
+    db.mkdir(exist_ok=True)
+    password_file = directory / "db-password"
+    password_file.write_text(TLS_DB_PASSWORD + "\n")
+    os.chmod(password_file, 0o600)
+
+    def run(*argv):
+        result = subprocess.run(argv, cwd=directory, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise LabError(f"{argv[0]} failed making the lab's TLS files: {result.stderr.strip()}")
+
+    for ca in ("ca", "other-ca"):
+        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key",
+            "-out", f"{ca}.pem", "-days", "3650", "-subj", f"/CN=infrapower lab {ca}")
+    (directory / "server.ext").write_text(f"subjectAltName=IP:{HOST},DNS:localhost\n")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", f"/CN={HOST}")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "3650", "-extfile", "server.ext")
+    # pk12util and certutil read passwords from files (-k/-f, -w): never argv.
+    (directory / "p12-password").write_text(TLS_DB_PASSWORD + "\n")
+    run("openssl", "pkcs12", "-export", "-in", "server.pem", "-inkey", "server.key", "-name", TLS_NICKNAME,
+        "-passout", f"file:{directory / 'p12-password'}", "-out", "server.p12")
+    run("certutil", "-N", "-d", f"sql:{db}", "-f", str(password_file))
+    run("pk12util", "-i", "server.p12", "-d", f"sql:{db}", "-k", str(password_file), "-w", str(directory / "p12-password"))
+    run("certutil", "-A", "-d", f"sql:{db}", "-f", str(password_file), "-n", "infrapower lab CA", "-t", "CT,,", "-a",
+        "-i", "ca.pem")
 
 
 def _write(path, text):
@@ -209,6 +283,7 @@ def start(lab, deadline=None):
     deadline = deadline if deadline is not None else time.monotonic() + 20
     topology = lab.rack.topology()
     port = free_port("tcp")
+    make_tls(lab)
     devices = write_config(lab, port)
     env = nut_env(lab)
     for device in test_driver_devices(topology):
@@ -242,7 +317,40 @@ def start(lab, deadline=None):
     return devices
 
 
+def start_upsd(lab, name, tls=False):
+    """Another upsd over the lab's running drivers (they are found through
+    the shared NUT_STATEPATH), e.g. one without TLS; returns its port once
+    it answers.  `stop` ends it with the rest."""
+    if not name.startswith("upsd-"):
+        raise LabError(f"an extra upsd's name starts with 'upsd-', not {name!r}")
+    port = free_port("tcp")
+    conf = conf_dir(lab, name)
+    conf.mkdir(parents=True, exist_ok=True)
+    for shared in ("upsd.users", "ups.conf", "nut.conf"):
+        _write(conf / shared, (conf_dir(lab) / shared).read_text())
+    _write(conf / "upsd.conf", upsd_conf(lab, port, tls))
+    lab.spawn(name, [UPSD, "-F", "-u", "root"], nut_env(lab, name))
+    lab.set_port(name, port)
+
+    def answers():
+        if not lab.alive(name):
+            return "exited"
+        try:
+            with NutSession(port, timeout=1.0) as nut:
+                nut.list_ups()
+            return True
+        except NutError:
+            return False
+
+    if wait_until(answers, time.monotonic() + 10, f"{name} on {HOST}:{port}") == "exited":
+        raise LabError(f"{name} exited: see {_log(lab, name)}")
+    return port
+
+
 def stop(lab):
+    for name in lab.process_names():
+        if name.startswith("upsd-"):
+            lab.stop(name)
     lab.stop("upsd")
     for name in lab.process_names():
         if name.startswith("nut-driver-"):
@@ -317,64 +425,24 @@ def set_nut_fault(lab, device, kind=None, **params):
     lab.rack.set_fault(f"nut:{device}", kind, **params)
 
 
-# -- a minimal client: just enough for readiness checks and tests -----------
+# -- a session for readiness checks and tests ---------------------------------
 
 
-class NutError(Exception):
-    """An `ERR <code>` answer from upsd; `.code` is e.g. DATA-STALE."""
-
-    def __init__(self, code, request):
-        super().__init__(f"{code} (for: {request})")
-        self.code = code
-
-
-class NutSession:
-    """One TCP session with upsd, line by line (net-protocol.txt)."""
+class NutSession(NutClient):
+    """infrapower.nut's client, connected at once (clear text), with two
+    conveniences for tests: `request` (one raw line, its answer; ERR raises
+    NutError with `.code`) and `tracking` (the result as a word)."""
 
     def __init__(self, port, host=HOST, timeout=3.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.reader = self.sock.makefile("r", encoding="utf-8", newline="\n")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        try:
-            self.sock.sendall(b"LOGOUT\n")
-        except OSError:
-            pass
-        self.reader.close()
-        self.sock.close()
+        super().__init__(host, port, timeout)
+        self.connect()
 
     def request(self, line):
-        """Send one line, return the answer line; ERR raises NutError."""
-        self.sock.sendall(line.encode() + b"\n")
-        answer = self.reader.readline()
-        if not answer:
-            raise ConnectionError(f"upsd closed the connection (for: {line})")
-        answer = answer.rstrip("\n")
-        if answer.startswith("ERR "):
-            raise NutError(answer.split()[1], line)
-        return answer
-
-    def login(self, user, password):
-        self.request(f"USERNAME {user}")
-        self.request(f"PASSWORD {_quote(password)}")
-
-    def get_var(self, device, var):
-        answer = self.request(f"GET VAR {device} {var}")
-        # VAR <ups> <var> "<value>"
-        return answer.split('"', 1)[1].rsplit('"', 1)[0]
-
-    def instcmd(self, device, command):
-        return self.request(f"INSTCMD {device} {command}")
+        return self._exchange(line)
 
     def tracking(self, tracking_id):
         """PENDING, SUCCESS or the error code (UNKNOWN, FAILED, ...)."""
         try:
-            return self.request(f"GET TRACKING {tracking_id}")
+            return self.get_tracking(tracking_id)
         except NutError as exc:
             return exc.code

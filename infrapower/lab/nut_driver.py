@@ -33,6 +33,13 @@ re-read every tick, so they can be injected and cleared at run time:
                    MAXAGE (15 s; measured 15.8 s)
   gone             the socket is closed and removed: DRIVER-NOT-CONNECTED
                    (measured ~0.05 s after the fault is set)
+  status_writable  not a fault but a mode of tpdu: the outlet commands are
+                   withdrawn and outlet.N.status becomes writable (RW, enum
+                   on/off), switched by SET VAR: snmp-ups' apc_pdu way, as a
+                   driver that maps "off" to the device's value would do it
+                   (snmp-ups 2.8.0 does not: it sends the string).  The
+                   faults above apply to SET as to INSTCMD, except that only
+                   one fault is active at a time.
 Clearing a fault restores normal behaviour; after `gone`, upsd reconnects
 by itself (measured ~0.05 s here; it retries a lost driver every 2 s at most).
 """
@@ -69,7 +76,12 @@ FAULT_KINDS = (
     "no_reply",
     "frozen",
     "gone",
+    "status_writable",
 )
+
+# Room snmp-ups gives a string variable (SU_INFOSIZE); upsd refuses a SET
+# on a STRING variable whose aux is below 1.
+STRING_AUX = 128
 
 
 def socket_path(state_dir, device):
@@ -263,6 +275,15 @@ class PduModel:
         commands["load.on"] = all_outlets(True)
         return commands
 
+    def writable_status(self):
+        """{outlet.N.status: (accepted values, setter(driver, value))} of
+        the switchable outlets, for the status_writable mode."""
+        return {
+            f"outlet.{n}.status": (("on", "off"), lambda driver, value, n=n: self.outlets.switch(n, value == "on", driver))
+            for n in self.labels
+            if n not in UNSWITCHABLE_OUTLETS
+        }
+
 
 def device_model(rack, device, cycle_seconds):
     topology = rack.topology()
@@ -306,7 +327,7 @@ class Driver:
         self.listener = None
         self.connections = {}
         self.scheduled = []  # (due, action()): delayed effects (slow fault, cycle)
-        self.published = {"vars": {}, "cmds": set(), "stale": False}
+        self.published = {"vars": {}, "cmds": set(), "rw": {}, "stale": False}
         self.state = self.rack.read()
         self.state_mtime = self._mtime()
         self.stopping = False
@@ -354,13 +375,29 @@ class Driver:
             }
         )
         cmds = set() if kind == "cmd_not_supported" else set(self.all_commands)
-        return {"vars": values, "cmds": cmds, "stale": kind == "stale"}
+        rw = {}
+        if kind == "status_writable":
+            rw = {var: values_ for var, (values_, _) in self.writable_variables().items()}
+            cmds = {c for c in cmds if not c.startswith("outlet.")}
+        return {"vars": values, "cmds": cmds, "rw": rw, "stale": kind == "stale"}
+
+    def writable_variables(self):
+        return self.model.writable_status() if hasattr(self.model, "writable_status") else {}
+
+    @staticmethod
+    def _rw_lines(var, accepted):
+        """How dstate.c announces a writable enumerated string."""
+        return [f"SETFLAGS {var} RW STRING\n", f"SETAUX {var} {STRING_AUX}\n"] + [
+            f"ADDENUM {var} {encode(v)}\n" for v in accepted
+        ]
 
     def dump(self, conn):
         """DUMPALL: everything, in the order dstate.c sends it."""
         current = self.published
         lines = ["DATASTALE\n"] if current["stale"] else []
         lines += [f"SETINFO {k} {encode(v)}\n" for k, v in sorted(current["vars"].items())]
+        for var, accepted in sorted(current["rw"].items()):
+            lines += self._rw_lines(var, accepted)
         lines += [f"ADDCMD {c}\n" for c in sorted(current["cmds"])]
         lines += [] if current["stale"] else ["DATAOK\n"]
         lines.append("DUMPDONE\n")
@@ -379,6 +416,15 @@ class Driver:
         lines += [f"DELINFO {k}\n" for k in sorted(set(old["vars"]) - set(new["vars"]))]
         lines += [f"ADDCMD {c}\n" for c in sorted(new["cmds"] - old["cmds"])]
         lines += [f"DELCMD {c}\n" for c in sorted(old["cmds"] - new["cmds"])]
+        for var, accepted in sorted(new["rw"].items()):
+            if old["rw"].get(var) != accepted:
+                lines += self._rw_lines(var, accepted)
+        for var in sorted(set(old["rw"]) - set(new["rw"])):
+            # upsd ignores a SETFLAGS without flags (sstate.c wants 3 words):
+            # the variable is dropped, flags and enums with it, and re-added.
+            lines.append(f"DELINFO {var}\n")
+            if var in new["vars"]:
+                lines.append(f"SETINFO {var} {encode(new['vars'][var])}\n")
         if old["stale"] and not new["stale"]:
             lines.append("DATAOK\n")
         self.published = new
@@ -402,15 +448,27 @@ class Driver:
                 self._send(conn, f"TRACKING {tracking} {code}\n")
         elif verb == "SET" and len(words) >= 3:
             tracking = words[4] if len(words) >= 5 and words[3].upper() == "TRACKING" else None
-            # No writable variables: a real driver's setvar answers INVALID.
-            if tracking is not None:
-                self._send(conn, f"TRACKING {tracking} {STAT_INVALID}\n")
+            code = self.setvar(words[1], words[2])
+            if tracking is not None and code is not None:
+                self._send(conn, f"TRACKING {tracking} {code}\n")
+
+    def setvar(self, name, value):
+        """SET, writable only in the status_writable mode; returns the
+        handler code (a real driver's setvar answers INVALID for a variable
+        it cannot write), or None for no answer."""
+        self.refresh()
+        writable = self.writable_variables() if self.fault().get("kind") == "status_writable" else {}
+        if name not in writable:
+            return STAT_INVALID
+        accepted, setter = writable[name]
+        if value not in accepted:
+            return STAT_INVALID
+        return self.carry_out(lambda driver: setter(driver, value))
 
     def instcmd(self, name):
         """Run a command; returns the handler code, or None for no answer."""
         self.refresh()  # a fault injected just before the command counts
-        fault = self.fault()
-        kind = fault.get("kind")
+        kind = self.fault().get("kind")
         action = self.all_commands.get(name)
         if kind == "no_reply":
             return None
@@ -418,6 +476,16 @@ class Driver:
             return STAT_UNKNOWN
         if kind == "cmd_not_supported":
             return STAT_INVALID
+        if kind == "status_writable" and name.startswith("outlet."):
+            return STAT_UNKNOWN
+        return self.carry_out(action)
+
+    def carry_out(self, action):
+        """Apply a command or a SET as the current fault allows."""
+        fault = self.fault()
+        kind = fault.get("kind")
+        if kind == "no_reply":
+            return None
         if kind == "tracking_failed":
             return int(fault.get("code", STAT_FAILED))
         if kind == "ignore_commands":

@@ -2,7 +2,7 @@
 
 Every test talks to real processes: upsd on 127.0.0.1, one
 infrapower.lab.nut_driver process per device, NUT's own upsc/upscmd CLIs
-and a raw protocol session (NutSession) where the CLIs cannot go (the
+and a protocol session (NutSession, infrapower.nut's client) where the CLIs cannot go (the
 fencer's password has a space; TRACKING).
 """
 
@@ -123,6 +123,7 @@ def test_ready_quickly_and_status_lists_users(lab):
     status = nut.status(lab)
     assert status["running"]
     assert status["users"][nut.FENCER_USER] == "fence me now"
+    assert status["users"][nut.SET_FENCER_USER] == nut.SET_FENCER_PASSWORD
     assert set(status["devices"]) == {"ups1", "ups2", "tpdu"}
     assert status["devices"]["ups1"]["ups.status"] == "OL"
 
@@ -203,10 +204,9 @@ def test_tpdu_cycle_goes_off_then_back_on(lab):
 
 def test_tracking_success_then_status(lab):
     with _fencer(lab) as session:
-        assert session.request("SET TRACKING ON") == "OK"
-        answer = session.instcmd("tpdu", "outlet.1.load.off")
-        assert answer.startswith("OK TRACKING ")
-        tracking_id = answer.split()[2]
+        assert session.set_tracking(True)
+        tracking_id = session.instcmd("tpdu", "outlet.1.load.off")
+        assert tracking_id  # the reply was OK TRACKING <id>
         wait_until(lambda: session.tracking(tracking_id) == "SUCCESS", time.monotonic() + 3, "tracking SUCCESS")
         # The test driver publishes the new status as it reports success.
         _wait_var(lab, "tpdu", "outlet.1.status", "off", seconds=1)
@@ -216,7 +216,7 @@ def test_tracking_failed_fault(lab):
     nut.set_nut_fault(lab, "tpdu", "tracking_failed")
     with _fencer(lab) as session:
         session.request("SET TRACKING ON")
-        tracking_id = session.instcmd("tpdu", "outlet.1.load.off").split()[2]
+        tracking_id = session.instcmd("tpdu", "outlet.1.load.off")
         wait_until(lambda: session.tracking(tracking_id) != "PENDING", time.monotonic() + 3, "tracking answer")
         assert session.tracking(tracking_id) == "FAILED"
     assert _var(lab, "tpdu", "outlet.1.status") == "on"
@@ -226,7 +226,7 @@ def test_no_reply_fault_stays_pending(lab):
     nut.set_nut_fault(lab, "tpdu", "no_reply")
     with _fencer(lab) as session:
         session.request("SET TRACKING ON")
-        tracking_id = session.instcmd("tpdu", "outlet.1.load.off").split()[2]
+        tracking_id = session.instcmd("tpdu", "outlet.1.load.off")
         time.sleep(0.5)  # an absence can only be observed over time
         assert session.tracking(tracking_id) == "PENDING"
     assert _var(lab, "tpdu", "outlet.1.status") == "on"
@@ -236,7 +236,7 @@ def test_ignore_commands_reports_success_but_nothing_moves(lab):
     nut.set_nut_fault(lab, "tpdu", "ignore_commands")
     with _fencer(lab) as session:
         session.request("SET TRACKING ON")
-        tracking_id = session.instcmd("tpdu", "outlet.2.load.off").split()[2]
+        tracking_id = session.instcmd("tpdu", "outlet.2.load.off")
         wait_until(lambda: session.tracking(tracking_id) == "SUCCESS", time.monotonic() + 3, "tracking SUCCESS")
     time.sleep(0.3)
     assert _var(lab, "tpdu", "outlet.2.status") == "on"
@@ -261,7 +261,7 @@ def test_cmd_not_supported_fault(lab):
         )
     nut.set_nut_fault(lab, "tpdu", None)
     with _fencer(lab) as session:
-        wait_until(lambda: session.instcmd("tpdu", "outlet.1.load.on") == "OK", time.monotonic() + 3, "commands back")
+        wait_until(lambda: session.instcmd("tpdu", "outlet.1.load.on") is None, time.monotonic() + 3, "commands back")
 
 
 # -- faults of the driver and access control ----------------------------------------
@@ -300,7 +300,7 @@ def test_fencer_has_only_fencing_commands(lab):
     with _fencer(lab) as session:
         assert _error_code(lambda: session.instcmd("ups1", "beeper.disable")) == "ACCESS-DENIED"
         assert _error_code(lambda: session.request('SET VAR ups1 ups.id "x"')) == "ACCESS-DENIED"
-        assert session.instcmd("ups1", "load.off") == "OK"
+        assert session.instcmd("ups1", "load.off") is None  # OK, no TRACKING asked
     _wait_var(lab, "ups1", "ups.status", "OFF")
     _admin_cmd(lab, "ups1", "beeper.disable")
     _wait_var(lab, "ups1", "ups.beeper.status", "disabled")
@@ -365,7 +365,7 @@ def test_snmp_ups_serves_the_simulated_pdus(tmp_path):
         assert _var(lab, "pdu2", "outlet.2.desc") == "nc1"
         with _fencer(lab) as session:
             session.request("SET TRACKING ON")
-            tracking_id = session.instcmd("pdu2", "outlet.2.load.off").split()[2]
+            tracking_id = session.instcmd("pdu2", "outlet.2.load.off")
             wait_until(lambda: session.tracking(tracking_id) == "SUCCESS", time.monotonic() + 5, "tracking SUCCESS")
             # APC rack PDUs have no outlet commands in NUT 2.8.0.
             assert _error_code(lambda: session.instcmd("pdu1", "outlet.2.load.off")) == "CMD-NOT-SUPPORTED"
