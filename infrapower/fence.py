@@ -84,6 +84,11 @@ class Outlets:
     def status(self, plugs):  # -> {plug: state}
         raise NotImplementedError
 
+    def check(self, plug, on):
+        """Refuse (FenceError) a plug that cannot be switched, before any
+        plug is touched: a node must not be left with one feed cut because
+        its other feed was refused."""
+
     def switch(self, plug, on):
         raise NotImplementedError
 
@@ -93,6 +98,14 @@ class Outlets:
     def monitor(self):
         """Device reachable and credentials accepted; raise FenceError if not."""
         self.listing()
+
+    def can_cycle(self):
+        """Whether `cycle` exists (method=cycle); most devices have none."""
+        return False
+
+    def cycle(self, plug):
+        """Tell the device to power-cycle one plug (off, then on by itself)."""
+        raise NotImplementedError
 
 
 def overall(states):
@@ -110,6 +123,8 @@ def switch_verified(outlets, plugs, on, timeout):
     the target: a node with two feeds is off only when both are."""
     target = "on" if on else "off"
     for plug in plugs:
+        outlets.check(plug, on)
+    for plug in plugs:
         logging.debug("switching %s %s", plug, target)
         outlets.switch(plug, on)
     poll(
@@ -118,6 +133,21 @@ def switch_verified(outlets, plugs, on, timeout):
         timeout,
         f"power {target} not confirmed",
     )
+
+
+def cycle_verified(outlets, plugs, timeout):
+    """method=cycle: one command per plug, then read back until every plug
+    has been seen not on (off, pending, cycling) and is on again."""
+    for plug in plugs:
+        logging.debug("power-cycling %s", plug)
+        outlets.cycle(plug)
+    went_down = set()
+
+    def done(states):
+        went_down.update(plug for plug, state in states.items() if state != "on")
+        return went_down == set(states) and all(state == "on" for state in states.values())
+
+    poll(lambda: outlets.status(plugs), done, timeout, "power cycle not confirmed (never seen off, or not back on)")
 
 
 def run_action(options, outlets, plugs):
@@ -151,6 +181,12 @@ def run_action(options, outlets, plugs):
             return EXIT_OK
         switch_verified(outlets, plugs, target == "on", timeout)
         print(f"Success: Powered {target.upper()}")
+        return EXIT_OK
+    if action == "reboot" and str(options.get("--method", "onoff")).lower() == "cycle":
+        if not outlets.can_cycle():
+            raise FenceError("method=cycle: this device has no power-cycle command; use method=onoff")
+        cycle_verified(outlets, plugs, timeout)
+        print("Success: Rebooted")
         return EXIT_OK
     if action == "reboot":
         if any(state != "off" for state in states.values()):

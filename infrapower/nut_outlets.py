@@ -148,7 +148,9 @@ class NutOutlets(Outlets):
     def status(self, plugs):
         return {plug: self._state(*self.resolve(plug)) for plug in plugs}
 
-    def switch(self, plug, on):
+    def check(self, plug, on):
+        """How `plug` would be switched, refusing what cannot work before
+        any feed is touched: ("instcmd", command) or ("set", None)."""
         device, outlet = self.resolve(plug)
         target = "on" if on else "off"
         if outlet is WHOLE_LOAD:
@@ -158,17 +160,32 @@ class NutOutlets(Outlets):
                 raise FenceError(f"{device} outlet {outlet} is not switchable (outlet.{outlet}.switchable: no)")
             command = f"outlet.{outlet}.load.{target}"
         if command in self.commands(device):
+            return "instcmd", command
+        if outlet is not WHOLE_LOAD and self._switched_by_status(device, outlet):
+            if self.variables(device).get("driver.name") == "snmp-ups":
+                # snmp-ups (2.8.0 and master) sends a written outlet.N.status
+                # to the PDU as an SNMP string; PDUs switched that way (APC's
+                # sPDUOutletCtl) want an integer and refuse it.
+                raise FenceError(
+                    f"{device} has no outlet commands and snmp-ups cannot write its outlet status: "
+                    "NUT cannot switch this PDU's outlets; fence it over SNMP directly (fence_snmp_pdu)"
+                )
+            return "set", None
+        offered = ", ".join(sorted(self.commands(device))) or "none"
+        raise FenceError(
+            f"{device} offers neither {command} nor a writable outlet.{outlet}.status "
+            f"(commands: {offered}): NUT cannot switch this outlet"
+            if outlet is not WHOLE_LOAD
+            else f"{device} does not offer {command} (commands: {offered})"
+        )
+
+    def switch(self, plug, on):
+        method, command = self.check(plug, on)
+        device, outlet = self.resolve(plug)
+        if method == "instcmd":
             self._instcmd(device, command)
-        elif outlet is not WHOLE_LOAD and self._switched_by_status(device, outlet):
-            self._set_status(device, outlet, target)
         else:
-            offered = ", ".join(sorted(self.commands(device))) or "none"
-            raise FenceError(
-                f"{device} offers neither {command} nor a writable outlet.{outlet}.status "
-                f"(commands: {offered}): NUT cannot switch this outlet"
-                if outlet is not WHOLE_LOAD
-                else f"{device} does not offer {command} (commands: {offered})"
-            )
+            self._set_status(device, outlet, "on" if on else "off")
 
     def _switched_by_status(self, device, outlet):
         """snmp-ups' apc_pdu way: no outlet commands, a writable status."""
@@ -197,22 +214,9 @@ class NutOutlets(Outlets):
         what = f"SET {variable}={value} on {device}"
         tracking_id = self._call(what, self.client.set_var, device, variable, value, grant="actions = SET")
         if tracking_id:
-            self._await_tracking(device, what, tracking_id, self._set_failure_hint(device))
+            self._await_tracking(device, what, tracking_id)
 
-    def _set_failure_hint(self, device):
-        """Why a driver may fail to write an outlet status, where known."""
-        variables = self.variables(device)
-        if variables.get("driver.name") != "snmp-ups":
-            return ""
-        hint = "snmp-ups (NUT 2.8.0) sends outlet.N.status to the PDU as an SNMP string"
-        if variables.get("driver.version.data", "").startswith("apc_pdu"):
-            hint += (
-                ", which APC's integer outlet control (sPDUOutletCtl) rejects: NUT cannot switch APC "
-                "rack PDU outlets; fence this PDU over SNMP directly (fence_apc_snmp)"
-            )
-        return hint
-
-    def _await_tracking(self, device, what, tracking_id, failure_hint=""):
+    def _await_tracking(self, device, what, tracking_id):
         """upsd's OK means only "passed to the driver"; TRACKING says whether
         the driver carried it out."""
 
@@ -222,8 +226,7 @@ class NutOutlets(Outlets):
             except NutError as error:
                 if error.code not in ("FAILED", "INVALID-ARGUMENT", "UNKNOWN"):
                     raise FenceError(self._explain(error, f"{what}: reading its TRACKING result")) from None
-                detail = f": {failure_hint}" if failure_hint else ""
-                raise FenceError(f"{what}: the driver reported {error.code} (TRACKING){detail}") from None
+                raise FenceError(f"{what}: the driver reported {error.code} (TRACKING)") from None
 
         result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
         logging.debug("%s: %s", what, result)

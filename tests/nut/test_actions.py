@@ -86,11 +86,12 @@ def test_monitor_ok(nutlab):
 def test_dual_fed_node_through_one_device_refused_clearly_for_apc(nutlab):
     """pdu1 is an APC rack PDU: snmp-ups 2.8.0 offers no outlet commands and
     writes outlet.N.status as an SNMP string, which the PDU rejects; the
-    agent says so in one line and exits 1."""
-    run = run_agent(_set_fencer(nutlab, plug="pdu1:nc1,pdu2:nc1", action="off"))
+    agent says so in one line and exits 1, before touching either feed."""
+    run = run_agent(_set_fencer(nutlab, plug="pdu2:nc1,pdu1:nc1", action="off"))
     assert run.rc == 1, run
-    assert "snmp-ups" in run.err and "fence_apc_snmp" in run.err, run
+    assert "snmp-ups" in run.err and "fence_snmp_pdu" in run.err, run
     assert nutlab.rack.read()["outlets"]["pdu1:2"]["on"]
+    assert nutlab.rack.read()["outlets"]["pdu2:2"]["on"], "the other feed must not be cut"
     _no_traceback(run)
 
 
