@@ -126,6 +126,10 @@ def build_parser():
     generate.add_argument("--out", help="output file (default: standard output)")
     generate.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     generate.set_defaults(func=cmd_tables_generate)
+
+    from infrapower import psu_cli
+
+    psu_cli.add_parser(commands)
     return parser
 
 
