@@ -158,6 +158,8 @@ def cycle_verified(outlets, plugs, timeout):
     """method=cycle: one command per plug, then read back until every plug
     has been seen not on (off, pending, cycling) and is on again."""
     for plug in plugs:
+        outlets.check(plug, False)
+    for plug in plugs:
         logging.debug("power-cycling %s", plug)
         outlets.cycle(plug)
     went_down = set()

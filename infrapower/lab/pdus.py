@@ -7,12 +7,18 @@ through the `pdu` variation module.  Simulation extras (OID sets a real
 unit serves beside its NUT mapping, such as APC's rPDU table that
 fence_apc_snmp uses) come from `sim_extras.json`, in the same shape as a
 generated table's outlet view.
+
+Topology keys of a PDU: `mapping` (a NUT mapping name; `sysoid` picks one
+where several share the name), `outlets` per unit, `units` (> 1: a daisy
+chain, outlets `pduN:unit.outlet` in the rack), `switch_delay` (pending
+states while switching), `cycle_seconds`, `unswitchable` (outlet numbers,
+or "unit.outlet", the PDU reports as not switchable where its mapping can
+say so) and `anonymous` (a sysObjectID no mapping claims, no model OID).
+Any mapping whose table has outlets can be simulated.
 """
 
 import json
-import os
 import signal
-import time
 from pathlib import Path
 
 from infrapower import tables
@@ -31,8 +37,42 @@ V3_USER = {
     "priv_proto": "AES",
     "priv_key": "lab-priv-secret",
 }
+# One more SNMPv3 user per protocol family a client must speak, protocol
+# names as fence agents spell them (snmpsim's spelling: _SNMPSIM_PROTOCOL).
+V3_USERS = [
+    V3_USER,
+    {"user": "fencer-md5-des", "auth_proto": "MD5", "auth_key": "lab-md5-secret", "priv_proto": "DES", "priv_key": "lab-des-secret"},
+    {"user": "fencer-sha224-aes192", "auth_proto": "SHA-224", "auth_key": "lab-sha224-secret", "priv_proto": "AES-192", "priv_key": "lab-aes192-secret"},
+    {"user": "fencer-sha256-aes256", "auth_proto": "SHA-256", "auth_key": "lab-sha256-secret", "priv_proto": "AES-256", "priv_key": "lab-aes256-secret"},
+    {"user": "fencer-sha384-aes", "auth_proto": "SHA-384", "auth_key": "lab-sha384-secret", "priv_proto": "AES", "priv_key": "lab-aes-secret"},
+    {"user": "fencer-sha512-nopriv", "auth_proto": "SHA-512", "auth_key": "lab-sha512-secret", "priv_proto": None, "priv_key": None},
+]
+# AES-192/256 keys extended as net-snmp does (Blumenthal draft).
+_SNMPSIM_PROTOCOL = {"SHA-224": "SHA224", "SHA-256": "SHA256", "SHA-384": "SHA384", "SHA-512": "SHA512",
+                     "AES-192": "AES192BLMT", "AES-256": "AES256BLMT"}
 
 TAG_INTEGER, TAG_STRING, TAG_OID, TAG_TIMETICKS = "2", "4", "6", "67"
+
+# sysObjectID of a PDU with `anonymous` set in the topology: an enterprise
+# number no NUT mapping claims.
+ANONYMOUS_SYSOID = "1.3.6.1.4.1.99999.1.1"
+
+# snmpsim serves SNMPv3 only under a context name equal to a data file's
+# name, and drops pysnmp's default empty context; real PDUs (and every
+# client: net-snmp, fence_apc_snmp) use the empty context.  The launcher
+# maps the empty context to the read community's data, as a real agent
+# serves its one MIB view there.
+_SNMPSIM_MAIN = f"""
+from pysnmp.entity.rfc3413 import context
+register = context.SnmpContext.register_context_name
+def register_with_empty_context(self, name, *args, **kwargs):
+    register(self, name, *args, **kwargs)
+    if str(name) == "{READ_COMMUNITY}":
+        register(self, b"", *args, **kwargs)
+context.SnmpContext.register_context_name = register_with_empty_context
+from snmpsim.commands.responder import main
+main()
+"""
 
 
 def _pdu_dir(lab, name):
@@ -174,13 +214,22 @@ def _add_outlet_view(profile, view, pdu_name, pdu, names):
     for field in ("name_oid", "desc_oid"):
         for unit, number, oid in each(view.get(field)):
             profile.add(oid, TAG_STRING, "static", value=names[outlet_key(unit, number)])
-    for unit, number, oid in each(view.get("id_oid")):
-        profile.add(oid, TAG_INTEGER, "static", value=number)
+    # snmp-ups probes the outlet index base (0 or 1) on index_probe_oid:
+    # an outlet's index column, which the other records may not cover.
+    for field in ("id_oid", "index_probe_oid"):
+        for unit, number, oid in each(view.get(field)):
+            if oid.lstrip(".") not in profile.specs:
+                profile.add(oid, TAG_INTEGER, "static", value=number)
     switchable = view.get("switchable_map")
     if view.get("switchable_oid") and switchable:
-        yes = _reverse(switchable).get("yes")
+        # `unswitchable` in the topology: outlet numbers (or "unit.outlet")
+        # the PDU reports as not switchable, where the mapping can say so.
+        values = _reverse(switchable)
+        locked = {str(item) for item in pdu.get("unswitchable", [])}
         for unit, number, oid in each(view["switchable_oid"]):
-            profile.add(oid, TAG_INTEGER, "static", value=yes)
+            key = outlet_key(unit, number).split(":", 1)[1]
+            value = values.get("no") if key in locked and "no" in values else values.get("yes")
+            profile.add(oid, TAG_INTEGER, "static", value=value)
 
 
 def build_profile(pdu_name, pdu, topology, table_data=None, extras=None):
@@ -211,6 +260,12 @@ def build_profile(pdu_name, pdu, topology, table_data=None, extras=None):
         profile.add(oid, tag, "static", value=value)
     if mapping.get("model_oid") and "%i" not in mapping["model_oid"]:
         profile.add(mapping["model_oid"], TAG_STRING, "static", value=f"Lab {mapping['name']} PDU")
+    if pdu.get("anonymous"):
+        # A device no table knows (an OEM rebrand, a new firmware): foreign
+        # sysObjectID and no model OID, the same outlet tables.
+        if mapping.get("model_oid"):
+            profile.specs.pop(mapping["model_oid"].lstrip("."), None)
+        profile.add("1.3.6.1.2.1.1.2.0", TAG_OID, "static", value=ANONYMOUS_SYSOID)
 
     views = [table.get("outlets")] + list((extras or _extras()).get(mapping["name"], []))
     for view in filter(None, views):
@@ -247,7 +302,7 @@ def _extras():
 
 
 def _snmpsim_command():
-    return [lab_python(), "-c", "from snmpsim.commands.responder import main; main()"]
+    return [lab_python(), "-c", _SNMPSIM_MAIN]
 
 
 def start(lab, names=None):
@@ -275,12 +330,18 @@ def start(lab, names=None):
             f"--variation-module-options=pdu:profile={directory / 'profile.json'}",
             "--logging-method=stderr",
             "--log-level=error",
-            f"--v3-user={V3_USER['user']}",
-            f"--v3-auth-key={V3_USER['auth_key']}",
-            f"--v3-auth-proto={V3_USER['auth_proto']}",
-            f"--v3-priv-key={V3_USER['priv_key']}",
-            f"--v3-priv-proto={V3_USER['priv_proto']}",
         ]
+        for user in V3_USERS:
+            argv += [
+                f"--v3-user={user['user']}",
+                f"--v3-auth-key={user['auth_key']}",
+                f"--v3-auth-proto={_SNMPSIM_PROTOCOL.get(user['auth_proto'], user['auth_proto'])}",
+            ]
+            if user["priv_key"]:
+                argv += [
+                    f"--v3-priv-key={user['priv_key']}",
+                    f"--v3-priv-proto={_SNMPSIM_PROTOCOL.get(user['priv_proto'], user['priv_proto'])}",
+                ]
         for variation_dir in variation_dirs:
             argv.append(f"--variation-modules-dir={variation_dir}")
         lab.spawn(process_name(name), argv, env={"SNMPSIM_ALLOW_ROOT": "true"})

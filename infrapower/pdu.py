@@ -1,0 +1,292 @@
+"""Switched PDU outlets over SNMP, driven by the tables generated from NUT.
+
+Given a Session (infrapower.snmp) and a table document
+(infrapower.tables.load()), this module identifies the PDU's mapping
+the way NUT's snmp-ups does with mibs=auto, resolves plugs (outlet
+number, outlet name as the PDU names it, `unit:outlet` on daisy chains),
+reads outlet states through the mapping's status lookup, and switches
+outlets with the mapping's commands (or by writing the status OID where
+the mapping says so: APC's legacy sPDU table).
+"""
+
+import logging
+import re
+
+from infrapower.fence import FenceError, Outlets
+from infrapower.snmp import normalise_oid
+
+SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"
+# States in the tables' normalised status maps; anything else (pending_on,
+# pending_off, cycling, unknown) means the outlet is on its way somewhere.
+ERROR_STATES = ("error",)
+
+
+class PduError(FenceError):
+    """The PDU cannot do what was asked (unknown device, no such outlet,
+    outlet not switchable, ...)."""
+
+
+def _has_outlets(table):
+    view = table.get("outlets") or {}
+    return bool(view.get("status_oid"))
+
+
+def _switchable(view):
+    return bool((view.get("commands") or {}).get("off") or view.get("switched_by_status"))
+
+
+def _tables_label(document):
+    return f"NUT {document.get('nut', {}).get('version', '?')}"
+
+
+def switched_mapping_names(document):
+    """Mapping names (probe order, no repeats) whose outlets can be switched."""
+    names = []
+    for mapping in document["mappings"]:
+        view = document["tables"][mapping["table"]].get("outlets") or {}
+        if _switchable(view) and mapping["name"] not in names:
+            names.append(mapping["name"])
+    return names
+
+
+def identify(session, document, forced=None):
+    """The mapping for this PDU: `forced` by name, else snmp-ups' mibs=auto
+    order: exact sysObjectID match confirmed by the model OID, then every
+    mapping's model OID in probe order."""
+    mappings = document["mappings"]
+    if forced:
+        for mapping in mappings:
+            if mapping["name"].lower() == str(forced).lower():
+                return mapping
+        raise PduError(f"mib {forced}: no such mapping in the {_tables_label(document)} tables; "
+                       f"use one of {', '.join(switched_mapping_names(document))}")
+    (_, sysoid), = session.get([SYS_OBJECT_ID])
+    sysoid = normalise_oid(sysoid) if isinstance(sysoid, str) and sysoid.strip(".") else None
+    candidates = [m for m in mappings if m.get("sysoid") and normalise_oid(m["sysoid"]) == sysoid]
+    found = _confirmed_by_model_oid(session, candidates, require=False) or _confirmed_by_model_oid(session, mappings, require=True)
+    if found is not None:
+        logging.debug("sysObjectID %s: NUT mapping %s", sysoid, found["name"])
+    else:
+        raise PduError(
+            f"unknown PDU: sysObjectID {sysoid or 'not readable'} matches no mapping of the {_tables_label(document)} tables; "
+            f"if it is compatible with one, force it with mib=NAME ({', '.join(switched_mapping_names(document))})"
+        )
+    return found
+
+
+def _confirmed_by_model_oid(session, mappings, require):
+    """First mapping whose model OID answers (one GET for all); a mapping
+    without a model OID is confirmed by its sysObjectID alone unless
+    `require`."""
+    probes = [m["model_oid"] for m in mappings if m.get("model_oid") and "%i" not in m["model_oid"]]
+    answers = dict(session.get(sorted(set(probes)))) if probes else {}
+    for mapping in mappings:
+        model_oid = mapping.get("model_oid")
+        if not model_oid or "%i" in model_oid:
+            if not require:
+                return mapping
+            continue
+        if answers.get(normalise_oid(model_oid)) not in (None, ""):
+            return mapping
+    return None
+
+
+class Outlet:
+    """One outlet: `unit` counts daisy-chained units from 1; `label` is the
+    plug as the user or the listing names it."""
+
+    __slots__ = ("unit", "number", "label")
+
+    def __init__(self, unit, number, label):
+        self.unit, self.number, self.label = unit, number, label
+
+    def __repr__(self):
+        return f"Outlet({self.label})"
+
+
+class Pdu(Outlets):
+    """The outlets of one identified PDU, for infrapower.fence.run_action."""
+
+    def __init__(self, session, document, mapping):
+        self.session = session
+        self.mapping = mapping
+        self.name = mapping["name"]
+        table = document["tables"][mapping["table"]]
+        self.view = table.get("outlets") or {}
+        if not _has_outlets(table):
+            raise PduError(f"the PDU is a {self.name} ({_tables_label(document)}), which has no outlets NUT can read")
+        self.daisy = self.view.get("daisy") or None
+        self._unit_base = None
+        self._plugs = {}
+        self._listing = None  # {id: (name, state)}, walked at most once per run
+        self._outlet_of = {}  # listing id -> Outlet
+
+    # -- OIDs --
+
+    def _oid(self, template, outlet, offset=0, daisy_position=None):
+        index = outlet.number + offset - 1 + (self.view.get("index_base") or 1)
+        count = template.count("%i")
+        if count == 1:
+            return template.replace("%i", str(index), 1)
+        unit = outlet.unit - 1 + self._base()
+        position = daisy_position or (self.daisy or {}).get("index") or 1
+        first, second = (unit, index) if position == 1 else (index, unit)
+        return template.replace("%i", str(first), 1).replace("%i", str(second), 1)
+
+    def _base(self):
+        """The index of the first daisy-chained unit: snmp-ups probes 0
+        then 1 (Eaton's ePDUs number the master unit 0)."""
+        if self._unit_base is None:
+            probe = (self.daisy or {}).get("device_index_probe_oid") or ""
+            self._unit_base = 1
+            if probe.count("%i") == 1:
+                (_, unit_zero), _ = self.session.get([probe.replace("%i", "0"), probe.replace("%i", "1")])
+                self._unit_base = 0 if unit_zero is not None else 1
+        return self._unit_base
+
+    def _parse_instance(self, template, oid):
+        """(unit, outlet number) an instance OID of `template` addresses."""
+        pattern = re.escape(normalise_oid(template)).replace("%i", r"(\d+)")
+        match = re.fullmatch(pattern, oid)
+        if not match:
+            return None
+        numbers = [int(group) for group in match.groups()]
+        base = self.view.get("index_base") or 1
+        if len(numbers) == 1:
+            return 1, numbers[0] - base + 1
+        position = (self.daisy or {}).get("index") or 1
+        unit, index = numbers if position == 1 else numbers[::-1]
+        return unit - self._base() + 1, index - base + 1
+
+    # -- plugs --
+
+    def resolve(self, plug):
+        """An Outlet for a plug: number, `unit:outlet`, or outlet name.
+        `1:N` is outlet N on any PDU (fence_apc_snmp's switch:plug)."""
+        plug = str(plug).strip()
+        if plug in self._plugs:
+            return self._plugs[plug]
+        match = re.fullmatch(r"(?:(\d+)[:.])?(\d+)", plug)
+        if match and (match.group(1) in (None, "1") or self.daisy):
+            outlet = Outlet(int(match.group(1) or 1), int(match.group(2)), plug)
+        else:
+            outlet = self._by_name(plug)
+        self._plugs[plug] = outlet
+        return outlet
+
+    def _by_name(self, plug):
+        listing = self._walk()
+        exact = [ident for ident, (name, _) in listing.items() if name == plug]
+        loose = [ident for ident, (name, _) in listing.items() if name.lower() == plug.lower()]
+        matches = exact or loose
+        if len(matches) != 1:
+            what = "no outlet" if not matches else f"{len(matches)} outlets ({', '.join(matches)})"
+            raise PduError(f"plug {plug!r}: {what} of this {self.name} PDU is named so; use an outlet number")
+        outlet = self._outlet_of[matches[0]]
+        return Outlet(outlet.unit, outlet.number, plug)
+
+    # -- reading --
+
+    def status(self, plugs):
+        outlets = [self.resolve(plug) for plug in plugs]
+        answers = self.session.get([self._oid(self.view["status_oid"], outlet) for outlet in outlets])
+        states = {}
+        for outlet, (oid, raw) in zip(outlets, answers):
+            if raw is None:
+                raise PduError(f"plug {outlet.label}: this {self.name} PDU has no such outlet ({oid} does not exist)")
+            state = self._state(raw)
+            if state in ERROR_STATES:
+                raise PduError(f"plug {outlet.label}: the PDU reports the outlet in error (status {raw})")
+            states[outlet.label] = state
+        return states
+
+    def _state(self, raw):
+        return (self.view.get("status_map") or {}).get(str(raw), "unknown")
+
+    def listing(self):
+        return dict(self._walk())
+
+    def _walk(self):
+        """{id: (name, state)} for every outlet, walking the status and
+        name columns side by side."""
+        if self._listing is not None:
+            return self._listing
+        status_template = normalise_oid(self.view["status_oid"])
+        name_template = self.view.get("name_oid") or self.view.get("desc_oid")
+        columns = [_column(status_template)] + ([_column(name_template)] if name_template else [])
+        found = self.session.walk(columns)
+        outlets = {}
+        for oid, raw in found[columns[0]]:
+            place = self._parse_instance(status_template, oid)
+            if place:
+                outlets[place] = [self._state(raw), ""]
+        if name_template:
+            for oid, name in found[columns[1]]:
+                place = self._parse_instance(name_template, oid)
+                if place in outlets:
+                    outlets[place][1] = str(name)
+        chained = len({unit for unit, _ in outlets}) > 1
+        self._listing = {}
+        for (unit, number), (state, name) in sorted(outlets.items()):
+            ident = f"{unit}:{number}" if chained else str(number)
+            self._listing[ident] = (name, state)
+            self._outlet_of[ident] = Outlet(unit, number, ident)
+        return self._listing
+
+    def monitor(self):
+        (_, value), = self.session.get([SYS_OBJECT_ID])
+        if value is None:
+            raise PduError("the PDU answers but hides sysObjectID")
+
+    # -- switching --
+
+    def check(self, plug, on):
+        """Before any plug is touched: the mapping has a command for this
+        and the PDU does not report the outlet non-switchable."""
+        outlet = self.resolve(plug)
+        self._command_for(outlet, "on" if on else "off")
+        self._check_switchable(outlet)
+
+    def switch(self, plug, on):
+        self._send(plug, "on" if on else "off")
+
+    def can_cycle(self):
+        return bool((self.view.get("commands") or {}).get("cycle"))
+
+    def cycle(self, plug):
+        self._send(plug, "cycle")
+
+    def _send(self, plug, action):
+        """SET the mapping's command for `action` (on, off, cycle)."""
+        oid, value = self._command_for(self.resolve(plug), action)
+        self.session.set([(oid, value)])
+
+    def _command_for(self, outlet, action):
+        """(OID, value) that makes `outlet` do `action`: the mapping's
+        command, or a write of the status OID (APC's sPDU table)."""
+        command = (self.view.get("commands") or {}).get(action)
+        if command:
+            oid = self._oid(command["oid"], outlet, command.get("index_offset") or 0, command.get("daisy_position"))
+            value = command["value"]
+            return oid, (str(value) if command.get("set_type") == "string" else int(value))
+        by_status = self.view.get("switched_by_status")
+        if by_status and action in ("on", "off"):
+            return self._oid(by_status["oid"], outlet, 0, by_status.get("daisy_position")), int(by_status[action])
+        raise PduError(f"the {self.name} mapping has no command to switch outlets {action} (NUT cannot switch them either)")
+
+    def _check_switchable(self, outlet):
+        """Refuse an outlet the PDU reports non-switchable; asked only of
+        mappings whose lookup can say "no"."""
+        values = self.view.get("switchable_map") or {}
+        template = self.view.get("switchable_oid")
+        if not template or "no" not in values.values():
+            return
+        (_, raw), = self.session.get([self._oid(template, outlet)])
+        if raw is not None and values.get(str(raw)) == "no":
+            raise PduError(f"plug {outlet.label}: the PDU reports this outlet as not switchable")
+
+
+def _column(template):
+    """The subtree to walk for a template: everything before its first %i."""
+    head = normalise_oid(template).split("%i", 1)[0].rstrip(".")
+    return head
