@@ -15,7 +15,7 @@ FENCE_LIBDIR = "/usr/share/fence"
 from infrapower.fence import EXIT_OK, load_fencing, main_guard, power_timeout, run_action, timeout_option
 
 # fencing.py's HTTP helpers (pycurl) serve no IPMI agent.
-fencing = load_fencing(FENCE_LIBDIR, deferred=("pycurl",))
+fencing = load_fencing(FENCE_LIBDIR)
 from fencing import all_opt, atexit_handler, check_input, process_input, run_delay, show_docs  # noqa: E402
 
 # The same names, letters and defaults as fence_ipmilan's, so switching

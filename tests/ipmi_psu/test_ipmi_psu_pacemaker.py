@@ -4,7 +4,7 @@ through a device of this agent, where every timeout option arrives as 0."""
 import os
 
 import pytest
-from conftest import AGENT, needs_bmcs, server_events
+from ipmi_psu_helpers import AGENT, needs_bmcs, server_events
 
 from infrapower.lab import bmc, pacemaker
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import (
+from ipmi_psu_helpers import (
     AGENT,
     assert_one_error_line,
     list_status,

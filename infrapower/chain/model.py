@@ -1,0 +1,358 @@
+"""The power chain as a graph: every link single-linked to its parent.
+
+Links, from a server down to the mains:
+
+    server -> psu -> outlet -> device (PDU) -> ... -> device (UPS) -> main
+
+Names (what `--fail` and the views use):
+- `main`: the mains, the root of every chain (it is not a failure point:
+  guarding against it is what UPSes are for);
+- `ups1`: a NUT device on the configured upsd; `ups1@HOST[:PORT]` one on
+  another upsd;
+- `pdu1:3`: outlet 3 of pdu1 (`pdu1:outlet3` in a parent is the same
+  outlet; an outlet given by name, `pdu1:clc`, is matched against the
+  outlet's desc/name when read live); `pdu1:3@HOST:PORT` on another upsd;
+- `clc:psu1`: a power supply of a server; `clc`: the server.
+
+A device's parent comes from ups.conf (`parent = device[:outlet][@host[:port]]`
+or `main`, the grammar the spec gives); a PSU's from the servers file.
+Every problem found while building is a `Problem` carrying `file:line`.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from infrapower.chain.upsconf import UpsConf
+
+MAIN = "main"
+DEFAULT_UPSD_PORT = 3493
+# NUT device names: what upsd accepts in ups.conf section names.
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_OUTLET_WORD = re.compile(r"^outlet\.?(\d+)$", re.IGNORECASE)
+
+
+class ChainError(Exception):
+    """A failure the user can act on, as one line."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    path: str
+    line: int
+
+    def __str__(self):
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True)
+class Problem:
+    origin: object  # Origin or None
+    message: str
+
+    def __str__(self):
+        return f"{self.origin}: {self.message}" if self.origin else self.message
+
+
+@dataclass(frozen=True)
+class Upsd:
+    host: str
+    port: int = DEFAULT_UPSD_PORT
+
+    def __str__(self):
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text):
+        host, port = split_host_port(text, DEFAULT_UPSD_PORT)
+        return cls(host, port)
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """A parsed `parent =` value; `device` is None for main."""
+
+    device: object
+    outlet: object = None  # "3" for a numbered outlet, else the outlet's name
+    host: object = None
+    port: object = None
+
+    @property
+    def is_main(self):
+        return self.device is None
+
+
+def split_host_port(text, default_port):
+    """`host`, `host:port`, `[v6addr]:port` -> (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = text.partition(":")
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    if port and not port.isdigit():
+        raise ValueError(f"port {port!r} is not a number")
+    return host, int(port) if port else default_port
+
+
+def parse_parent(text):
+    """`device[:outlet][@hostname[:port]]` or `main` -> ParentRef; raises
+    ValueError saying what is wrong."""
+    text = text.strip()
+    if text.lower() == MAIN:
+        return ParentRef(None)
+    left, at, where = text.partition("@")
+    host = port = None
+    if at:
+        host, port = split_host_port(where, DEFAULT_UPSD_PORT)
+    device, colon, outlet = left.partition(":")
+    if not _DEVICE_NAME.match(device or ""):
+        raise ValueError(f"{device!r} is not a NUT device name (grammar: device[:outlet][@hostname[:port]] or main)")
+    if colon and not outlet:
+        raise ValueError("empty outlet after ':'")
+    if outlet:
+        numbered = _OUTLET_WORD.match(outlet)
+        outlet = numbered.group(1) if numbered else outlet
+    return ParentRef(device, outlet or None, host, port)
+
+
+@dataclass
+class Link:
+    """One link of a chain.  `kind` is main, device, outlet, psu or server;
+    `parent` the id of the link it hangs from (None for main and for chain
+    ends nobody described)."""
+
+    id: str
+    kind: str
+    parent: object = None
+    origin: object = None  # where the link (or its parent line) was written
+    label: str = ""  # what a person sees: "pdu1:1", "psu1"
+    desc: str = ""
+    device: object = None  # device name, for outlets and devices
+    outlet: object = None  # outlet token, for outlets
+    upsd: object = None  # Upsd serving the device/outlet
+    conf: object = None  # the device's ups.conf section, if declared here
+    server: object = None  # for PSUs
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Server:
+    name: str
+    desc: str
+    origin: Origin
+    psus: list  # link ids, in file order
+    bmc: object = None  # (host, port) or None
+    bmc_username: str = ""
+    bmc_password: str = ""
+
+
+class Chain:
+    """Every link by id, the servers, the configuration behind them and
+    the problems found building it."""
+
+    def __init__(self, upsd, ups_conf, settings):
+        self.upsd = upsd  # the upsd serving ups.conf's devices
+        self.ups_conf = ups_conf
+        self.settings = settings  # the servers file's global directives
+        self.links = {MAIN: Link(MAIN, "main", label=MAIN)}
+        self.servers = {}
+        self.problems = []
+
+    # -- names ---------------------------------------------------------------
+
+    def device_id(self, device, upsd=None):
+        upsd = upsd or self.upsd
+        return device if upsd == self.upsd else f"{device}@{upsd}"
+
+    def outlet_id(self, device, outlet, upsd=None):
+        upsd = upsd or self.upsd
+        return f"{device}:{outlet}" if upsd == self.upsd else f"{device}:{outlet}@{upsd}"
+
+    def resolve_parent(self, ref, origin, child):
+        """The link id a ParentRef names, creating outlet links (and links
+        for devices on other upsds) as they are first named; None after
+        recording a Problem."""
+        if ref.is_main:
+            return MAIN
+        upsd = Upsd(ref.host, ref.port) if ref.host else self.upsd
+        if upsd.host in ("localhost", "127.0.0.1", "::1") and upsd.port == self.upsd.port and self.upsd.host in (
+            "localhost",
+            "127.0.0.1",
+            "::1",
+        ):
+            upsd = self.upsd  # the spec writes `@localhost` for the local upsd
+        device_id = self.device_id(ref.device, upsd)
+        if device_id not in self.links:
+            if upsd == self.upsd:
+                known = ", ".join(self.ups_conf.sections) or "none"
+                self.problems.append(
+                    Problem(origin, f"{child}: parent {ref.device!r} is no device of ups.conf (devices: {known})")
+                )
+                return None
+            # On another upsd: known only by name; its own feed is not
+            # described here, so its chain ends at it (checked live).
+            self.links[device_id] = Link(
+                device_id, "device", None, origin, label=device_id, device=ref.device, upsd=upsd
+            )
+        if ref.outlet is None:
+            return device_id
+        outlet_id = self.outlet_id(ref.device, ref.outlet, upsd)
+        if outlet_id not in self.links:
+            self.links[outlet_id] = Link(
+                outlet_id,
+                "outlet",
+                device_id,
+                origin,
+                label=outlet_id,
+                device=ref.device,
+                outlet=ref.outlet,
+                upsd=upsd,
+            )
+        return outlet_id
+
+    # -- walking -------------------------------------------------------------
+
+    def path(self, link_id):
+        """The links from `link_id` up to its chain's end (main, or an
+        undescribed device), the link itself first."""
+        path, seen = [], set()
+        while link_id is not None and link_id not in seen:
+            seen.add(link_id)
+            path.append(link_id)
+            link_id = self.links[link_id].parent
+        return path
+
+    def feeds(self, server):
+        """{psu link id: its path (PSU first)} of a server."""
+        return {psu: self.path(psu) for psu in self.servers[server].psus}
+
+    def psus_below(self, link_id):
+        """Every PSU whose feed passes through `link_id`."""
+        return [
+            psu
+            for server in self.servers.values()
+            for psu in server.psus
+            if link_id in self.path(psu)
+        ]
+
+    def find(self, name):
+        """The link id a person means by `name` (`ups2`, `pdu1:3`,
+        `pdu1:outlet3`, `clc:psu1`, `clc`); raises ChainError."""
+        if name in self.links:
+            return name
+        try:
+            ref = parse_parent(name)
+        except ValueError:
+            ref = None
+        if ref is not None and ref.device:
+            upsd = Upsd(ref.host, ref.port) if ref.host else self.upsd
+            candidate = (
+                self.outlet_id(ref.device, ref.outlet, upsd) if ref.outlet else self.device_id(ref.device, upsd)
+            )
+            if candidate in self.links:
+                return candidate
+        raise ChainError(f"no link named {name!r} (links: {', '.join(sorted(k for k in self.links if k != MAIN))})")
+
+
+def build(ups_conf, servers_conf, upsd=None):
+    """A Chain from ups.conf (its devices and their `parent =` lines) and
+    the servers file; every problem found is in `chain.problems`."""
+    settings = servers_conf.globals
+    try:
+        upsd = upsd or Upsd.parse(settings.get("upsd", "localhost"))
+    except ValueError as error:
+        entry = settings.entry("upsd")
+        raise ChainError(f"{Origin(servers_conf.path, entry.line if entry else 0)}: upsd: {error}") from None
+    chain = Chain(upsd, ups_conf, settings)
+
+    # Devices first, so a parent may name a device declared further down.
+    for name, section in ups_conf.sections.items():
+        chain.links[name] = Link(
+            name,
+            "device",
+            None,
+            Origin(ups_conf.path, section.line),
+            label=name,
+            desc=section.get("desc") or "",
+            device=name,
+            upsd=upsd,
+            conf=section,
+        )
+    for name, section in ups_conf.sections.items():
+        entry = section.entry("parent")
+        if entry is None:
+            continue  # a chain end: what feeds it is not described
+        origin = Origin(ups_conf.path, entry.line)
+        chain.links[name].origin = origin
+        try:
+            ref = parse_parent(entry.value or "")
+        except ValueError as error:
+            chain.problems.append(Problem(origin, f"[{name}] parent = {entry.value}: {error}"))
+            continue
+        if ref.device == name and ref.host is None:
+            chain.problems.append(Problem(origin, f"[{name}] is its own parent"))
+            continue
+        chain.links[name].parent = chain.resolve_parent(ref, origin, f"[{name}]")
+
+    # servers.py builds on this module's types: imported here, not at the top.
+    from infrapower.chain.servers import add_servers
+
+    add_servers(chain, servers_conf)
+    _check_cycles(chain)
+    return chain
+
+
+def _check_cycles(chain):
+    """A parent chain that comes back to itself never reaches main: report
+    it once, at the line of the link where the loop was entered, and cut
+    it there so later walks end."""
+    reported = set()
+    for start in list(chain.links):
+        seen = []
+        link_id = start
+        while link_id is not None and link_id not in seen:
+            seen.append(link_id)
+            link_id = chain.links[link_id].parent
+        if link_id is None:
+            continue
+        loop = seen[seen.index(link_id):]
+        key = frozenset(loop)
+        if key in reported:
+            continue
+        reported.add(key)
+        devices = [chain.links[i] for i in loop if chain.links[i].kind == "device"]
+        first = devices[0] if devices else chain.links[loop[0]]
+        cycle = " -> ".join(chain.links[i].label for i in loop + [loop[0]])
+        chain.problems.append(Problem(first.origin, f"a cycle in the power chain: {cycle}"))
+        first.parent = None
+
+
+def compact(chain, links, keep=()):
+    """A path as the spec's `upsc -P` shows it: a device right after its
+    own outlet is implied by the outlet (`pdu1:1 -> ups1`), unless it is in
+    `keep` (a device whose state must be seen)."""
+    shown = []
+    for index, link_id in enumerate(links):
+        link = chain.links[link_id]
+        previous = chain.links[links[index - 1]] if index else None
+        implied = link.kind == "device" and previous is not None and previous.kind == "outlet" and previous.parent == link_id
+        if not implied or link_id in keep:
+            shown.append(link_id)
+    return shown
+
+
+def load(config_dir, ups_conf_path=None, servers_path=None):
+    """The Chain described in `config_dir` (ups.conf and servers.conf, or
+    the files given); raises ChainError for files that cannot be read."""
+    from pathlib import Path
+
+    from infrapower.chain.upsconf import ConfError
+
+    directory = Path(config_dir)
+    try:
+        ups_conf = UpsConf.read(ups_conf_path or directory / "ups.conf")
+        servers_conf = UpsConf.read(servers_path or directory / "servers.conf")
+    except ConfError as error:
+        raise ChainError(str(error)) from None
+    return build(ups_conf, servers_conf)

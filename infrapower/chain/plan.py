@@ -1,0 +1,239 @@
+"""The fencing plan: for each server, every outlet that must be off for it
+to be off, and the `pcs` commands that make Pacemaker switch them.
+
+Each feed (PSU path to main) is cut at the switchable link nearest the
+PSU, provided the cut feeds nothing but this server (cutting a UPS that
+also feeds another server is no fencing plan).  A link is switchable
+
+- through NUT when fence_nut could switch it: upsd offers the outlet's
+  instant commands, or a writable status NUT can actually write
+  (infrapower.nut_outlets decides, the same code fence_nut runs);
+- over SNMP when ups.conf serves its device with snmp-ups (`port` is
+  the PDU's address), for fence_snmp_pdu.
+
+One server, one of:
+- every cut through NUT on one upsd: one fence_nut device whose plugs are
+  all the server's outlets (fence_nut switches them all off, then checks
+  all are off, before it reports success);
+- otherwise one device per upsd (fence_nut) or per outlet
+  (fence_snmp_pdu), and a `pcs stonith level` holding them all, so
+  Pacemaker fences them together.
+A server with a feed that has no switchable link gets no commands, and
+the reason: a plan that leaves a feed on would not fence it.
+"""
+
+import shlex
+from dataclasses import dataclass, field
+
+from infrapower.chain.model import MAIN, split_host_port
+
+NUT_AGENT, SNMP_AGENT = "fence_nut", "fence_snmp_pdu"
+SNMP_VERSIONS = {"v1": "1", "v2c": "2c", "v3": "3"}  # ups.conf -> fence_snmp_pdu
+
+
+@dataclass
+class Cut:
+    psu: str
+    link: str  # outlet (or whole-load device) link id
+    plug_nut: object = None  # "pdu2:1" when fence_nut can switch it
+    snmp: object = None  # fence_snmp_pdu options when it can
+    agent: str = ""  # the agent the plan switches it with
+
+
+@dataclass
+class FenceDevice:
+    name: str
+    agent: str
+    options: dict
+
+
+@dataclass
+class NodePlan:
+    server: str
+    cuts: list
+    refusals: list
+    devices: list = field(default_factory=list)
+
+    @property
+    def uses_level(self):
+        return len(self.devices) > 1
+
+
+class _Switchability:
+    """What each upsd says about switching, asked once per device."""
+
+    def __init__(self, chain, view, timeout):
+        self.chain, self.view, self.timeout = chain, view, timeout
+        self._outlets = {}  # upsd -> NutOutlets, or the error text
+        self._clients = []
+
+    def close(self):
+        for client in self._clients:
+            client.close()
+
+    def _nut(self, upsd):
+        if upsd not in self._outlets:
+            from infrapower.nut import NutClient, NutError
+            from infrapower.nut_outlets import NutOutlets
+
+            try:
+                client = NutClient(upsd.host, upsd.port, self.timeout).connect()
+            except NutError as error:
+                self._outlets[upsd] = f"upsd at {upsd}: {error}"
+            else:
+                self._clients.append(client)
+                self._outlets[upsd] = NutOutlets(client, None)
+        return self._outlets[upsd]
+
+    def nut_plug(self, link):
+        """(plug for fence_nut, None) or (None, why not)."""
+        from infrapower.fence import FenceError
+
+        outlets = self._nut(link.upsd)
+        if isinstance(outlets, str):
+            return None, outlets
+        if link.kind == "outlet":
+            number = self.view.outlet_numbers.get(link.id)
+            if number is None:
+                return None, f"{link.label}: not read from upsd"
+            plug = f"{link.device}:{number}"
+        else:
+            plug = f"{link.device}:"  # the device's whole load (a UPS)
+        try:
+            outlets.check(plug, False)
+            outlets.check(plug, True)
+        except FenceError as error:
+            return None, str(error)
+        return plug.rstrip(":") if link.kind != "outlet" else plug, None
+
+    def snmp_options(self, link):
+        """(fence_snmp_pdu options, None) or (None, why not)."""
+        device = self.chain.links[link.parent] if link.kind == "outlet" else link
+        conf = device.conf
+        if link.kind != "outlet":
+            return None, f"{link.label}: a whole device is not switched over SNMP"
+        if conf is None or conf.get("driver") != "snmp-ups":
+            return None, f"{device.label} is not served by snmp-ups here, so its SNMP address is unknown"
+        number = self.view.outlet_numbers.get(link.id)
+        if number is None:
+            return None, f"{link.label}: not read from upsd"
+        version = SNMP_VERSIONS.get((conf.get("snmp_version") or "v1").lower())
+        if version is None or version == "3":
+            return None, f"{device.label}: SNMP {conf.get('snmp_version')} credentials are not carried into plans"
+        host, port = split_host_port(conf.get("port", ""), 161)
+        community = self.chain.settings.get("snmp_community") or conf.get("community") or "public"
+        return {"ip": host, "ipport": str(port), "community": community, "snmp_version": version, "plug": str(number)}, None
+
+
+def _exclusive(chain, link_id, server):
+    return all(chain.links[psu].server == server for psu in chain.psus_below(link_id))
+
+
+def _cut_feed(chain, server, psu, path, switch):
+    """The Cut for one feed, or (None, reason)."""
+    why_not = []
+    for link_id in path[1:]:
+        link = chain.links[link_id]
+        if link_id == MAIN or link.kind not in ("outlet", "device"):
+            continue
+        if not _exclusive(chain, link_id, server):
+            others = sorted({chain.links[p].server for p in chain.psus_below(link_id)} - {server})
+            why_not.append(f"cutting {link.label} would also cut {', '.join(others)}")
+            break
+        cut = Cut(psu, link_id)
+        cut.plug_nut, nut_why = switch.nut_plug(link)
+        cut.snmp, snmp_why = switch.snmp_options(link)
+        if cut.plug_nut or cut.snmp:
+            return cut, None
+        why_not.append(f"{nut_why}; {snmp_why}" if link.kind == "outlet" else nut_why)
+    feed = " -> ".join(chain.links[i].label for i in path)
+    return None, f"{chain.links[psu].label}'s feed ({feed}) has no switchable link: " + "; ".join(why_not)
+
+
+def _fence_nut_device(chain, name, server, upsd, plugs):
+    settings = chain.settings
+    options = {"ip": upsd.host, "ipport": str(upsd.port)}
+    if settings.get("fence_nut_username"):
+        options["username"] = settings.get("fence_nut_username")
+    if settings.get("fence_nut_password_script"):
+        options["password_script"] = settings.get("fence_nut_password_script")
+    elif settings.get("fence_nut_password"):
+        options["password"] = settings.get("fence_nut_password")
+    options["plug"] = ",".join(plugs)
+    options["pcmk_host_list"] = server
+    return FenceDevice(name, NUT_AGENT, options)
+
+
+def plan_server(chain, server, switch):
+    cuts, refusals = [], []
+    for psu, path in chain.feeds(server).items():
+        cut, reason = _cut_feed(chain, server, psu, path, switch)
+        if cut is None:
+            refusals.append(reason)
+        else:
+            cuts.append(cut)
+    node = NodePlan(server, cuts, refusals)
+    if refusals:
+        return node
+    upsds = {chain.links[c.link].upsd for c in cuts}
+    if all(c.plug_nut for c in cuts) and len(upsds) == 1:
+        for cut in cuts:
+            cut.agent = NUT_AGENT
+        node.devices.append(_fence_nut_device(chain, f"chain-{server}", server, upsds.pop(), [c.plug_nut for c in cuts]))
+        return node
+    by_upsd = {}
+    for cut in cuts:
+        cut.agent = NUT_AGENT if cut.plug_nut else SNMP_AGENT
+        if cut.plug_nut:
+            by_upsd.setdefault(chain.links[cut.link].upsd, []).append(cut.plug_nut)
+        else:
+            link = chain.links[cut.link]
+            options = dict(cut.snmp, pcmk_host_list=server)
+            node.devices.append(FenceDevice(f"chain-{server}-{link.device}-{cut.snmp['plug']}", SNMP_AGENT, options))
+    for index, (upsd, plugs) in enumerate(by_upsd.items()):
+        suffix = "nut" if len(by_upsd) == 1 else f"nut{index + 1}"
+        node.devices.append(_fence_nut_device(chain, f"chain-{server}-{suffix}", server, upsd, plugs))
+    return node
+
+
+def make_plan(chain, view, timeout=3.0):
+    """A NodePlan per server, from the chain and its live view."""
+    switch = _Switchability(chain, view, timeout)
+    try:
+        return [plan_server(chain, server, switch) for server in chain.servers]
+    finally:
+        switch.close()
+
+
+def pcs_commands(plans, force_levels=False):
+    """Ready-to-run shell lines.  `force_levels` adds --force to `stonith
+    level add`, which pcs needs when the target is not a cluster node."""
+    lines = []
+    for node in plans:
+        if node.refusals:
+            continue
+        for device in node.devices:
+            words = ["pcs", "stonith", "create", device.name, device.agent]
+            words += [f"{key}={value}" for key, value in device.options.items()]
+            lines.append(" ".join(shlex.quote(w) for w in words))
+        if node.uses_level:
+            # pcs 0.11 takes the level's devices space-separated (commas
+            # are deprecated there); Pacemaker fences all of them.
+            words = ["pcs", "stonith", "level", "add", "1", node.server, *(d.name for d in node.devices)]
+            if force_levels:
+                words.append("--force")
+            lines.append(" ".join(shlex.quote(w) for w in words))
+    return lines
+
+
+def describe(chain, plans):
+    """The plan as a person reads it: per server, what goes off, how."""
+    lines = []
+    for node in plans:
+        if node.refusals:
+            lines.append(f"{node.server}: REFUSED: " + "; ".join(node.refusals))
+            continue
+        outlets = ", ".join(f"{chain.links[c.link].label} ({chain.links[c.psu].label}, {c.agent})" for c in node.cuts)
+        how = "a pcs stonith level of " if node.uses_level else ""
+        lines.append(f"{node.server}: off: {outlets}; {how}{', '.join(d.name for d in node.devices)}")
+    return lines
