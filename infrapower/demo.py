@@ -61,40 +61,30 @@ def _fence_plans(lab, server):
     feeds = topology["servers"][server]["psus"]
     plans = []
 
+    fence_snmp_pdu = _agent("fence_snmp_pdu")
     fence_nut = _agent("fence_nut")
-    if fence_nut and "upsd" in lab.ports():
+
+    def snmp_step(outlet, action):
+        pdu, number = outlet.split(":", 1)
+        options = {"ip": "127.0.0.1", "ipport": lab.port(f"snmp:{pdu}"), "community": "private"}
+        return fence_snmp_pdu, dict(options, plug=number, action=action)
+
+    def nut_step(outlet, action):
         from infrapower.lab import nut
 
-        plugs = ",".join(feeds.values())
-        options = {
-            "ip": "127.0.0.1",
-            "ipport": lab.port("upsd"),
-            "username": nut.FENCER_USER,
-            "password": nut.FENCER_PASSWORD,
-            "plug": plugs,
-            "action": "reboot",
-        }
-        plans.append(("fence_nut: one device, both feeds (plug=" + plugs + ")", [(fence_nut, options)]))
+        options = {"ip": "127.0.0.1", "ipport": lab.port("upsd"), "username": nut.FENCER_USER}
+        return fence_nut, dict(options, password=nut.FENCER_PASSWORD, plug=outlet, action=action)
 
-    fence_snmp_pdu = _agent("fence_snmp_pdu")
     if fence_snmp_pdu:
-        steps = []
-        for action in ("off", "on"):
-            for outlet in feeds.values():
-                pdu = outlet.split(":", 1)[0]
-                steps.append(
-                    (
-                        fence_snmp_pdu,
-                        {
-                            "ip": "127.0.0.1",
-                            "ipport": lab.port(f"snmp:{pdu}"),
-                            "community": "private",
-                            "plug": _outlet_number(outlet),
-                            "action": action,
-                        },
-                    )
-                )
-        plans.append(("fence_snmp_pdu: every feed off, then every feed on (a pcs topology level does this)", steps))
+        steps = [snmp_step(outlet, action) for action in ("off", "on") for outlet in feeds.values()]
+        plans.append(("fence_snmp_pdu: every feed off, then every feed on (one pcs fencing level)", steps))
+
+    if fence_snmp_pdu and fence_nut and "upsd" in lab.ports():
+        # What `infrapower chain --plan` emits for this rack: NUT cannot
+        # switch the APC PDU's outlets, so that feed goes over SNMP.
+        via_snmp, via_nut = feeds["psu1"], feeds["psu2"]
+        steps = [snmp_step(via_snmp, "off"), nut_step(via_nut, "off"), snmp_step(via_snmp, "on"), nut_step(via_nut, "on")]
+        plans.append((f"fence_snmp_pdu ({via_snmp}) + fence_nut ({via_nut}) in one level, as the PowerChain plan says", steps))
 
     fence_ipmi_psu = _agent("fence_ipmi_psu")
     if fence_ipmi_psu and f"bmc:{server}" in lab.ports():
@@ -137,6 +127,13 @@ def main():
     try:
         print(f"   up in {time.monotonic() - started:.1f} s\n")
         print(lab_module.status_table(lab_module.status(lab.dir)))
+        for title, extra in (("the power chain", []), ("the fencing plan it implies", ["--plan"])):
+            print(f"\n== {title} (infrapower chain {' '.join(extra)})")
+            chain = subprocess.run(
+                [sys.executable, "-m", "infrapower.cli", "chain", "--lab", str(lab.dir), *extra],
+                capture_output=True, text=True, timeout=60,
+            )
+            print((chain.stdout + chain.stderr).rstrip())
         server = "clc"
         failures = 0
         for title, steps in _fence_plans(lab, server):

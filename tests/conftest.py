@@ -58,17 +58,7 @@ def _reset(lab):
     for name in lab.rack.topology()["pdus"]:
         pdus.set_silent(lab, name, False)
 
-    def mutate(topology, state, now):
-        state["faults"].clear()
-        for slot in state["outlets"].values():
-            slot.update(on=True, pending=None)
-            slot.pop("then", None)
-        for slot in state["upses"].values():
-            slot["on"] = True
-        for server in state["chassis"]:
-            state["chassis"][server] = True
-
-    lab.rack.change(mutate)
+    lab.rack.reset()
 
 
 def pytest_collection_modifyitems(config, items):

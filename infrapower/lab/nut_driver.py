@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 from infrapower.lab.rack import STATE_FILE, Rack, outlet_names
+from infrapower.nut import split_words  # the same parseconf words both ways
 
 DRIVER_NAME = "infrapower-lab"  # what ups.conf says; names the socket
 DRIVER_VERSION = "0.1"
@@ -92,33 +93,11 @@ def socket_path(state_dir, device):
 # -- the parseconf wire format ------------------------------------------------
 
 
+
+
 def encode(value):
     """Quote a value the way pconf_encode + "..." does on the other side."""
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def split_words(line):
-    """Split one protocol line into words: whitespace separates, "double
-    quotes" group, a backslash escapes the next character (parseconf)."""
-    words, word, quoted, escaped, have_word = [], [], False, False, False
-    for char in line:
-        if escaped:
-            word.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped, have_word = True, True
-        elif char == '"':
-            quoted, have_word = not quoted, True
-        elif char.isspace() and not quoted:
-            if have_word:
-                words.append("".join(word))
-            word, have_word = [], False
-        else:
-            word.append(char)
-            have_word = True
-    if have_word:
-        words.append("".join(word))
-    return words
 
 
 # -- what the device is -------------------------------------------------------

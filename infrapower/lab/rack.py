@@ -162,6 +162,22 @@ class Rack:
 
     # -- what simulators do --------------------------------------------------
 
+    def reset(self):
+        """Every outlet, UPS and chassis on, nothing pending, no fault: the
+        rack as a test expects to find it."""
+
+        def mutate(topology, state, now):
+            state["faults"].clear()
+            for slot in state["outlets"].values():
+                slot.update(on=True, pending=None)
+                slot.pop("then", None)
+            for slot in state["upses"].values():
+                slot["on"] = True
+            for server in state["chassis"]:
+                state["chassis"][server] = True
+
+        self.change(mutate)
+
     def switch_outlet(self, outlet, on, delay=0.0):
         """A PDU was told to switch; returns False where a fault keeps it
         from obeying (the PDU still accepted the command, as real ones do)."""

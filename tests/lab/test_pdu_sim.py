@@ -28,12 +28,7 @@ def pdu_rack(pdu_lab):
     for name in ("pdu1", "pdu2"):
         pdus.set_silent(pdu_lab, name, False)
 
-    def reset(topology, state, now):
-        state["faults"].clear()
-        for slot in state["outlets"].values():
-            slot.update(on=True, pending=None)
-
-    pdu_lab.rack.change(reset)
+    pdu_lab.rack.reset()
 
 
 def snmp(tool, lab, pdu, *args, community="private"):

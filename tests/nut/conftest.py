@@ -39,15 +39,7 @@ def nutlab(lab):
 
 
 def _reset(lab):
-    def mutate(topology, state, now):
-        state["faults"].clear()
-        for slot in state["outlets"].values():
-            slot.update(on=True, pending=None)
-            slot.pop("then", None)
-        for slot in state["upses"].values():
-            slot["on"] = True
-
-    lab.rack.change(mutate)
+    lab.rack.reset()
     nut.wait_ready(lab, time.monotonic() + 10)
     # tpdu's relays live in its driver process (the rack has no tpdu).
     with nut.NutSession(lab.port("upsd")) as session:

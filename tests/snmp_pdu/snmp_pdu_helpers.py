@@ -36,13 +36,7 @@ def reset(lab):
     for name in lab.rack.topology()["pdus"]:
         pdus.set_silent(lab, name, False)
 
-    def mutate(topology, state, now):
-        state["faults"].clear()
-        for slot in state["outlets"].values():
-            slot.update(on=True, pending=None)
-            slot.pop("then", None)
-
-    lab.rack.change(mutate)
+    lab.rack.reset()
 
 
 def run_agent(lab, pdu, *args, stdin=None, community="private", timeout=60):
