@@ -75,7 +75,8 @@ DOCS = {
     "off powers it on and succeeds. Its options are fence_ipmilan's, so switching agents is renaming. "
     "list and list-status show the power supplies (FRU id, name, maker, model, serial, part, rating and "
     "state: ok, failed, input lost, absent, present); with min_psus, monitor fails when fewer power "
-    "supplies are healthy, so a node left on one good supply shows as degraded. diag sends a diagnostic "
+    "supplies are healthy, so a node left on one good supply shows as degraded, and status also prints each "
+    "power supply's state. diag sends a diagnostic "
     "interrupt (NMI) where the BMC supports it.",
     "vendorurl": "https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-second-gen-interface-spec-v2-rev1-1.html",
 }
@@ -152,7 +153,15 @@ def fence(options):
             print("Success: Rebooted")
             return EXIT_OK
         chassis = ipmi.ChassisPower(session, required_psus)
-        return run_action(options, chassis, [chassis.PLUG])
+        code = run_action(options, chassis, [chassis.PLUG])
+        if action == "status" and required_psus:
+            # PSU-aware status is opted into with min_psus: it costs a
+            # few more BMC exchanges than the chassis state alone.
+            from infrapower.ipmi_psu import read_power_supplies
+
+            for psu in read_power_supplies(session):
+                print(f"{psu.name}: {psu.state}")
+        return code
 
 
 def main():

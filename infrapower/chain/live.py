@@ -1,20 +1,17 @@
 """Each link's state, read live: outlets and UPSes from upsd (a PDU served
 by snmp-ups is read through upsd, which polls it over SNMP), PSUs from the
-servers' BMCs (ipmitool's `sdr type "Power Supply"`, all BMCs at once).
+servers' BMCs (through fence_ipmi_psu's own IPMI code, all BMCs at once).
 
 Reading also checks what only the live peers can tell: the upsd answers,
 serves the device, and the device has the outlet; each failure is a
 Problem at the file:line that named it.
 """
 
-import os
-import subprocess
 from dataclasses import dataclass, field
 
 from infrapower.chain.model import MAIN, Problem
 
 OK, RISK, DOWN, UNKNOWN = "ok", "risk", "down", "unknown"
-IPMI_CIPHER_SUITE = "3"  # ipmitool without -C probes suites for 10-20 s
 
 
 @dataclass
@@ -136,59 +133,44 @@ def _read_outlets(chain, view):
             view.states[link.id] = LinkState(UNKNOWN, status or "?")
 
 
-def psu_sensor_states(sdr_text):
-    """ipmitool `sdr type "Power Supply"` -> [(sensor name, LinkState)]."""
-    result = []
-    for line in sdr_text.splitlines():
-        cells = [cell.strip() for cell in line.split("|")]
-        if len(cells) < 5:
-            continue
-        events = cells[4].lower()
-        if "presence detected" not in events:
-            state = LinkState(DOWN, "absent")
-        elif "failure" in events:
-            state = LinkState(DOWN, "failed")
-        elif "lost" in events or "input" in events and "out" in events:
-            state = LinkState(DOWN, "no input")
-        else:
-            state = LinkState(OK, "ok")
-        result.append((cells[0], state))
-    return result
+# fence_ipmi_psu's PSU states (infrapower.ipmi_psu) as chain link states.
+PSU_LINK_STATES = {
+    "ok": LinkState(OK, "ok"),
+    "failed": LinkState(DOWN, "failed"),
+    "input lost": LinkState(DOWN, "no input"),
+    "absent": LinkState(DOWN, "absent"),
+}
+
+
+def _read_power_supplies(server, timeout):
+    """A server's PSUs, read the way fence_ipmi_psu reads them."""
+    from infrapower.ipmi import open_session
+    from infrapower.ipmi_psu import read_power_supplies
+
+    host, port = server.bmc
+    with open_session(host, port, server.bmc_username, server.bmc_password,
+                      login_timeout=timeout, command_timeout=timeout) as session:
+        return sorted(read_power_supplies(session), key=lambda psu: psu.index)
 
 
 def _read_bmcs(chain, view, timeout):
     """Every BMC at once (a dead BMC costs its full timeout)."""
-    running = {}
-    for server in chain.servers.values():
-        if server.bmc is None:
-            continue
-        host, port = server.bmc
-        argv = ["ipmitool", "-I", "lanplus", "-C", IPMI_CIPHER_SUITE, "-H", host, "-p", str(port),
-                "-U", server.bmc_username, "-E", "-N", "1", "-R", "1", "sdr", "type", "Power Supply"]
-        # -E: the password from the environment, never on a command line.
-        env = dict(os.environ, IPMI_PASSWORD=server.bmc_password)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infrapower.fence import FenceError
+
+    servers = [server for server in chain.servers.values() if server.bmc is not None]
+    if not servers:
+        return
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        futures = {server.name: pool.submit(_read_power_supplies, server, timeout) for server in servers}
+    for server in servers:
         try:
-            running[server.name] = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-            )
-        except OSError as error:
-            view.problems.append(Problem(server.origin, f"[{server.name}] cannot run ipmitool: {error.strerror}"))
-    for name, proc in running.items():
-        server = chain.servers[name]
-        try:
-            out, err = proc.communicate(timeout=timeout + 2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        sensors = psu_sensor_states(out) if proc.returncode == 0 else []
-        if not sensors:
-            why = (err.strip().splitlines() or ["no Power Supply sensors"])[-1]
-            view.problems.append(Problem(server.origin, f"[{name}] BMC at {server.bmc[0]}:{server.bmc[1]} gave no PSU health: {why}"))
+            supplies = futures[server.name].result()
+        except FenceError as error:
+            where = f"{server.bmc[0]}:{server.bmc[1]}"
+            view.problems.append(Problem(server.origin, f"[{server.name}] BMC at {where} gave no PSU health: {error}"))
             continue
-        by_name = {sensor.split()[0].lower(): state for sensor, state in sensors}
-        for index, psu in enumerate(server.psus):
-            label = chain.links[psu].label.lower()
-            # Sensors named after the PSU ("PSU1 Status"), else in order.
-            state = by_name.get(label) or (sensors[index][1] if index < len(sensors) else None)
-            if state is not None:
-                view.states[psu] = state
+        # The chain's PSUs in declaration order are the BMC's in entity order.
+        for psu, supply in zip(server.psus, supplies):
+            view.states[psu] = PSU_LINK_STATES.get(supply.state, LinkState(UNKNOWN, supply.state))

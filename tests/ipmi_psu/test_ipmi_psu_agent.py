@@ -118,6 +118,16 @@ def test_min_psus_monitor_fails_after_a_fault_and_recovers_after_repair(bmcs):
     assert run_agent(bmcs, "nc2", "monitor", min_psus=2).returncode == 0
 
 
+def test_status_shows_the_power_supplies_when_min_psus_is_set(bmcs):
+    plain = run_agent(bmcs, "nc2", "status")
+    assert plain.returncode == 0 and plain.stdout.strip() == "Status: ON"
+    bmc.set_psu_fault(bmcs, "nc2", "psu1", "failed")
+    aware = run_agent(bmcs, "nc2", "status", min_psus=2)
+    assert aware.returncode == 0, aware.stderr
+    assert aware.stdout.splitlines() == ["Status: ON", "Power Supply 1: failed", "Power Supply 2: ok"]
+    bmc.set_psu_fault(bmcs, "nc2", "psu1", None)
+
+
 def test_a_gone_bmc_fails_within_the_configured_timeout(bmcs):
     bmc.set_bmc_down(bmcs, "nc1", True)
     for action in ("status", "off", "monitor"):
