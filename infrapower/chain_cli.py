@@ -39,6 +39,7 @@ def _arguments(parser):
     view.add_argument("--live", action="store_true", help="read each link's state (upsd, BMCs)")
     view.add_argument("-l", "--long", action="store_true", help="one line per link, with where it is configured")
     view.add_argument("--svg", metavar="FILE", help="draw the chain as SVG into FILE")
+    view.add_argument("--png", metavar="FILE", help="the same drawing as PNG (needs rsvg-convert, Debian's librsvg2-bin)")
     view.add_argument("--fail", action="append", default=[], metavar="LINK",
                       help="what-if: take LINK down (ups2, pdu1, pdu1:3, clc:psu1); several allowed")
     view.add_argument("--timeout", type=float, default=3.0, help="seconds per peer exchange (default: %(default)s)")
@@ -116,14 +117,33 @@ def _run(args):
         names = ", ".join(chain.links[i].label for i in failed)
         print(f"\nif {names} fail{'s' if len(failed) == 1 else ''}: "
               f"{'losing power: ' + ', '.join(lost) if lost else 'no server loses power'}")
-    if args.svg:
+    if args.svg or args.png:
         title = "power chain" + (" (live)" if view else "") + (f", what if {', '.join(args.fail)} fail" if failed else "")
-        try:
-            with open(args.svg, "w") as out:
-                out.write(render.svg(chain, states, assessments, title))
-        except OSError as error:
-            raise model.ChainError(f"cannot write {args.svg}: {error.strerror or error}") from None
+        drawing = render.svg(chain, states, assessments, title)
+        if args.svg:
+            try:
+                with open(args.svg, "w") as out:
+                    out.write(drawing)
+            except OSError as error:
+                raise model.ChainError(f"cannot write {args.svg}: {error.strerror or error}") from None
+        if args.png:
+            _write_png(drawing, args.png)
     return EXIT_ERROR if errors else analysis.exit_code(assessments)
+
+
+def _write_png(drawing, path):
+    """Rasterise with librsvg's converter rather than pulling a Python
+    imaging stack into the pack."""
+    import subprocess
+
+    from infrapower.chain.model import ChainError
+
+    try:
+        result = subprocess.run(["rsvg-convert", "-o", path], input=drawing, text=True, capture_output=True, timeout=30)
+    except FileNotFoundError:
+        raise ChainError("--png needs rsvg-convert: apt-get install librsvg2-bin (or use --svg)") from None
+    if result.returncode != 0:
+        raise ChainError(f"cannot write {path}: {result.stderr.strip() or 'rsvg-convert failed'}")
 
 
 def main(argv=None):
