@@ -136,6 +136,10 @@ def _read_power_supplies(session):
             continue
         decoded = entry.decode_sensor_reading(None, reading)
         value = getattr(decoded, "value", None)
+        if value is not None:
+            # The linear conversion leaves float noise (1.2000000000000002);
+            # no PSU sensor resolves finer than a milli-unit.
+            value = round(value, 3)
         if kind == _UNIT_VOLTS:
             psu.input_voltage = value
         else:

@@ -9,12 +9,16 @@ What each BMC knows comes from the rack, never from itself:
   0|1` for on/off/cycle.  That program is this module's `chassis` entry
   point; it answers from `powered_servers()` (chassis on AND a healthy PSU
   fed), so a server whose feeds are cut reports off, as a real one would.
-- PSU sensors (IPMI sensor type 0x08, offsets 0 present, 1 failure,
+- PSU status sensors (IPMI sensor type 0x08, offsets 0 present, 1 failure,
   3 input lost): ipmi_sim cannot ask anyone for a sensor value, so a small
   watcher process (`bmc-sync`) polls the rack's state file and pushes every
   change to the BMC's emulator console (`sensor_set_bit`).  Callers never
   have to remember to sync; `sync_sensors()` exists for those that want the
   BMC to show a change before they go on (set_psu_fault does).
+- PSU input voltage and current (sensor types 0x02/0x03, entity power
+  supply, direction input): 230 V and 1.2 A while the PSU's feed is live,
+  0 V and 0 A when it is not; the same watcher pushes them
+  (`sensor_set_value`).
 - FRU data: a server board FRU (id 0) and one FRU per PSU with maker,
   model, serial, part number and a standard Power Supply Information
   multirecord (capacity in W); rating also as a product extra field.
@@ -23,8 +27,9 @@ BMC loss is SIGSTOP of the ipmi_sim process: requests vanish unanswered,
 as with a hung or unplugged controller.  SIGCONT brings it back.
 
 Layout under `lab.path("bmc", server)`: lan.conf, bmc.emu, sdrs (sdrcomp
-source), *.fru, the chassis wrapper, shown.json (the PSU bits the BMC
-currently shows, kept under `bmc/console.lock`) and ipmi_sim's state dir.
+source), *.fru, the chassis wrapper, shown.json (the PSU bits and input
+readings the BMC currently shows, kept under `bmc/console.lock`) and
+ipmi_sim's state dir.
 """
 
 import argparse
@@ -68,6 +73,17 @@ PSU_RATING_WATTS = 800
 # Power Supply sensor-specific offsets (IPMI 2.0 table 42-3, type 0x08).
 PRESENT, FAILURE, INPUT_LOST = 0, 1, 3
 PSU_OFFSETS = {"present": PRESENT, "failure": FAILURE, "input_lost": INPUT_LOST}
+# Input voltage (type 0x02) and current (type 0x03) per PSU: threshold
+# sensors, full SDRs (entity power supply, direction input).  A reading is
+# one raw byte, value = M * raw * 10^R: 2 V steps up to 510 V, 0.1 A steps
+# up to 25.5 A.
+PSU_INPUT_SENSORS = {
+    # name: (sensor number base, sensor type, base unit (4 V, 5 A), M, R exp, label)
+    "input_voltage": (0x20, 0x02, 4, 2, 0, "Vin"),
+    "input_current": (0x30, 0x03, 5, 1, -1, "Iin"),
+}
+PSU_INPUT_VOLTS = 230.0
+PSU_INPUT_AMPS = 1.2
 
 SYNC_PROCESS = "bmc-sync"
 SYNC_INTERVAL = 0.05
@@ -203,9 +219,51 @@ def _psus(topology, server):
     return list(enumerate(topology["servers"][server]["psus"], start=1))
 
 
+def _input_sensor(name, number):
+    return PSU_INPUT_SENSORS[name][0] + number - 1
+
+
+def _raw_reading(name, value):
+    """The byte a sensor shows for `value` (volts, amps)."""
+    _base, _type, _unit, m, r_exp, _label = PSU_INPUT_SENSORS[name]
+    return max(0, min(255, round(value / (m * 10**r_exp))))
+
+
+def _input_sensor_sdr(name, number):
+    """A full sensor record (type 1): threshold sensor with no thresholds,
+    linear, unsigned, reading = M * raw * 10^R_exp."""
+    _base, sensor_type, unit, m, r_exp, label = PSU_INPUT_SENSORS[name]
+    return [
+        "sdr type 1",
+        f"  sensor_owner_id {BMC_ADDRESS:#x}",
+        "  sensor_owner_lun 0",
+        "  channel_number 0",
+        f"  sensor_number {_input_sensor(name, number):#x}",
+        "  entity_id power_supply",
+        f"  entity_instance {number}",
+        "  init_scanning true",
+        "  init_sensor_type true",
+        "  default_sensor_scan_on true",
+        f"  sensor_type {sensor_type:#x}",
+        "  event_reading_type_code 1",
+        "  analog_data_format unsigned",
+        "  linearization linear",
+        f"  base_unit {unit}",
+        f"  m {m}",
+        "  b 0",
+        f"  r_exp {r_exp}",
+        "  b_exp 0",
+        "  sensor_direction input",
+        "  sensor_minimum 0",
+        "  sensor_maximum 255",
+        f'  id_string "PSU{number} {label}"',
+        "endsdr",
+    ]
+
+
 def _sdr_source(server, psus):
-    """sdrcomp input: the MC locator, a compact sensor and a FRU locator
-    per PSU.  ID strings are mixed case: all-caps ones get 6-bit packed."""
+    """sdrcomp input: the MC locator; per PSU a compact status sensor, a
+    FRU locator and full input voltage/current sensors.  ID strings are mixed case: all-caps ones get 6-bit packed."""
     lines = [
         "sdr type 18",
         f"  device_slave_address {BMC_ADDRESS:#x}",
@@ -253,6 +311,7 @@ def _sdr_source(server, psus):
             f"  fru_entity_instance {number}",
             f'  id_string "Power Supply {number}"',
             "endsdr",
+            *(line for name in PSU_INPUT_SENSORS for line in _input_sensor_sdr(name, number)),
         ]
     return "\n".join(lines) + "\n"
 
@@ -282,6 +341,14 @@ def _emu_script(bmc_dir, psus, shown):
             ),
             f'mc_add_fru_data {BMC_ADDRESS:#x} {number} {fru.stat().st_size} file 0 "{fru}"',
         ]
+        for name, (_base, sensor_type, *_rest) in PSU_INPUT_SENSORS.items():
+            sensor = _input_sensor(name, number)
+            lines += [
+                f"sensor_add {BMC_ADDRESS:#x} 0 {sensor:#x} {sensor_type:#04x} 0x01",
+                f"sensor_set_event_support {BMC_ADDRESS:#x} 0 {sensor:#x} disable scanning none"
+                f" {'0' * 15} {'0' * 15} {'0' * 15} {'0' * 15}",
+                f"sensor_set_value {BMC_ADDRESS:#x} 0 {sensor:#x} {_raw_reading(name, shown[psu][name])} 0",
+            ]
     lines.append(f"mc_enable {BMC_ADDRESS:#x}")
     return "\n".join(lines) + "\n"
 
@@ -340,6 +407,11 @@ def desired_sensors(topology, state, server):
             # An absent PSU reports nothing at all; a failed one still
             # senses whether its input is live.
             "input_lost": present and not fed[f"{server}:{psu}"],
+            # What the PSU measures at its input: nothing when unfed or
+            # pulled (a failed PSU still measures its live input, but
+            # draws no current).
+            "input_voltage": PSU_INPUT_VOLTS if present and fed[f"{server}:{psu}"] else 0.0,
+            "input_current": PSU_INPUT_AMPS if present and fed[f"{server}:{psu}"] and fault != "failed" else 0.0,
         }
     return shown
 
@@ -447,6 +519,11 @@ def _push(lab, server, topology, desired, shown):
             if shown.get(psu, {}).get(name) != desired[psu][name]:
                 sensor = PSU_SENSOR_BASE + number - 1
                 changes.append(f"sensor_set_bit {BMC_ADDRESS:#x} 0 {sensor:#x} {offset} {int(desired[psu][name])} 1")
+        for name in PSU_INPUT_SENSORS:
+            if shown.get(psu, {}).get(name) != desired[psu][name]:
+                sensor = _input_sensor(name, number)
+                raw = _raw_reading(name, desired[psu][name])
+                changes.append(f"sensor_set_value {BMC_ADDRESS:#x} 0 {sensor:#x} {raw} 0")
     if not changes:
         return []
     try:

@@ -1,6 +1,7 @@
 """fence_ipmi_psu's actions on the lab's BMCs, verified on the rack itself
 (its power log), and compared with fence_ipmilan on the same BMC."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -102,6 +103,63 @@ def test_psu_faults_show_in_list_status(bmcs):
     assert states["Power Supply 1"][-1] == "ok"
     assert states["Power Supply 2"][-1] == "input lost"
     assert run_agent(bmcs, "clc", "status").returncode == 0  # one feed is enough
+
+
+def read_supplies(lab, server):
+    from infrapower.ipmi import open_session
+    from infrapower.ipmi_psu import read_power_supplies
+
+    with open_session("127.0.0.1", lab.port(f"bmc:{server}"), bmc.ADMIN_USER, bmc.ADMIN_PASSWORD) as session:
+        return {psu.name: psu for psu in read_power_supplies(session)}
+
+
+def test_input_voltage_and_current_per_psu_and_after_a_cut_feed(bmcs):
+    from pyghmi.ipmi.private import constants
+    from pyghmi.ipmi.sdr import SDREntry
+
+    from infrapower.ipmi import open_session
+    from infrapower.ipmi_psu import read_sdr_repository
+
+    # The BMC's records: input (not output) voltage and current of each PSU.
+    with open_session("127.0.0.1", bmcs.port("bmc:clc"), bmc.ADMIN_USER, bmc.ADMIN_PASSWORD) as session:
+        entries = [SDREntry(record, constants) for record in read_sdr_repository(session) if record[3] == 0x01]
+    analog = {(entry.sensor_type_number, entry.baseunit, entry.direction) for entry in entries}
+    assert analog == {(0x02, "V", 1), (0x03, "A", 1)}
+    assert len(entries) == 4
+
+    supplies = read_supplies(bmcs, "clc")
+    assert list(supplies) == ["Power Supply 1", "Power Supply 2"]
+    for psu in supplies.values():
+        variables = psu.nut_variables()
+        assert (variables["input.voltage"], variables["input.current"]) == ("230", "1.2")
+        assert psu.input_voltage == pytest.approx(230) and psu.input_current == pytest.approx(1.2)
+
+    bmcs.rack.switch_outlet("pdu1:1", False)  # clc's psu1 feed
+    bmc.sync_sensors(bmcs, ["clc"])
+    supplies = read_supplies(bmcs, "clc")
+    lost, live = supplies["Power Supply 1"], supplies["Power Supply 2"]
+    assert lost.state == "input lost" and lost.nut_variables()["ups.status"] == "OFF"
+    assert (lost.nut_variables()["input.voltage"], lost.nut_variables()["input.current"]) == ("0", "0")
+    assert live.healthy and (live.nut_variables()["input.voltage"], live.nut_variables()["input.current"]) == (
+        "230", "1.2")
+
+
+def test_infrapower_psu_cli_shows_the_lab_psus_inputs(bmcs):
+    env = dict(os.environ, INFRAPOWER_LAB_DIR=str(bmcs.dir))
+    bmcs.rack.switch_outlet("pdu2:1", False)  # clc's psu2 feed
+    bmc.sync_sensors(bmcs, ["clc"])
+    text = subprocess.run(["infrapower", "psu", "--lab", "clc"], capture_output=True, text=True, timeout=30, env=env)
+    assert text.returncode == 0, text.stderr
+    blocks = {block.splitlines()[0]: block.splitlines()[1:] for block in text.stdout.strip().split("\n\n")}
+    assert "input.voltage: 230" in blocks["[Power Supply 1]"] and "input.current: 1.2" in blocks["[Power Supply 1]"]
+    assert "input.voltage: 0" in blocks["[Power Supply 2]"] and "input.current: 0" in blocks["[Power Supply 2]"]
+    assert "ups.status: OFF" in blocks["[Power Supply 2]"]
+
+    as_json = subprocess.run(["infrapower", "psu", "--lab", "clc", "--json"], capture_output=True, text=True,
+                             timeout=30, env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    states = {psu["name"]: (psu["state"], psu["variables"]["input.voltage"]) for psu in json.loads(as_json.stdout)}
+    assert states == {"Power Supply 1": ("ok", "230"), "Power Supply 2": ("input lost", "0")}
 
 
 def test_min_psus_monitor_fails_after_a_fault_and_recovers_after_repair(bmcs):

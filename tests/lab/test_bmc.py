@@ -55,6 +55,20 @@ def psu_sdr(lab, server):
     return {row[0]: row[-1] for row in rows}
 
 
+def sdr_values(lab, server, sensor_type):
+    """{'PSU1 Vin': '230 Volts'} from `sdr type Voltage` (or Current)."""
+    out = ipmitool(lab, server, "sdr", "type", sensor_type).stdout
+    rows = [[cell.strip() for cell in line.split("|")] for line in out.splitlines() if "|" in line]
+    return {row[0]: row[-1] for row in rows}
+
+
+def sensor_table(lab, server):
+    """{'PSU1 Vin': ('230.000', 'Volts')} from `ipmitool sensor`."""
+    out = ipmitool(lab, server, "sensor").stdout
+    rows = [[cell.strip() for cell in line.split("|")] for line in out.splitlines() if "|" in line]
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
 def powered(lab):
     return powered_servers(lab.rack.topology(), lab.rack.read())
 
@@ -117,6 +131,39 @@ def test_cut_feeds_read_as_power_off_and_input_lost(lab):
         time.monotonic() + 3,
         "inputs restored",
     )
+
+
+def test_psu_input_voltage_and_current_follow_the_feeds(lab):
+    fed = {"PSU1 Vin": "230 Volts", "PSU2 Vin": "230 Volts"}
+    drawing = {"PSU1 Iin": "1.20 Amps", "PSU2 Iin": "1.20 Amps"}
+    for server in ("clc", "nc1", "nc2"):
+        assert sdr_values(lab, server, "Voltage") == fed
+        assert sdr_values(lab, server, "Current") == drawing
+    table = sensor_table(lab, "clc")
+    assert table["PSU1 Vin"] == ("230.000", "Volts") and table["PSU2 Iin"] == ("1.200", "Amps")
+
+    # The SDRs say what they measure: the PSU's input, entity 10.N (power supply N).
+    verbose = ipmitool(lab, "clc", "sdr", "get", "PSU1 Vin").stdout
+    assert "Entity ID" in verbose and "10.1" in verbose
+    assert "Sensor Type (Threshold)  : Voltage" in verbose
+
+    lab.rack.switch_outlet("pdu1:1", False)  # clc's psu1 feed
+    wait_until(lambda: sdr_values(lab, "clc", "Voltage")["PSU1 Vin"] == "0 Volts", time.monotonic() + 3,
+               "PSU1 input voltage drops")
+    assert sdr_values(lab, "clc", "Current") == {"PSU1 Iin": "0 Amps", "PSU2 Iin": "1.20 Amps"}
+    assert sdr_values(lab, "clc", "Voltage")["PSU2 Vin"] == "230 Volts"
+    assert sensor_table(lab, "clc")["PSU1 Vin"] == ("0.000", "Volts")
+    assert sdr_values(lab, "nc1", "Voltage") == fed  # other servers' feeds are live
+
+    # A failed PSU still senses its live input but draws nothing.
+    bmc.set_psu_fault(lab, "clc", "psu2", "failed")
+    assert sdr_values(lab, "clc", "Voltage")["PSU2 Vin"] == "230 Volts"
+    assert sdr_values(lab, "clc", "Current")["PSU2 Iin"] == "0 Amps"
+    bmc.set_psu_fault(lab, "clc", "psu2", None)
+
+    lab.rack.switch_outlet("pdu1:1", True)
+    wait_until(lambda: sdr_values(lab, "clc", "Voltage") == fed and sdr_values(lab, "clc", "Current") == drawing,
+               time.monotonic() + 3, "PSU1 input restored")
 
 
 def test_delayed_outlet_switch_reaches_the_sensors_unasked(lab):
