@@ -1,10 +1,13 @@
 """Each link's state, read live: outlets and UPSes from upsd (a PDU served
-by snmp-ups is read through upsd, which polls it over SNMP), PSUs from the
+by snmp-ups is read through upsd, which polls it over SNMP), the outlets of
+SNMP PDUs no upsd serves (declared in the servers file) over SNMP with
+fence_snmp_pdu's own code (infrapower.pdu: mapping detected, or forced
+with `mib =`, outlet status through the mapping's lookup), PSUs from the
 servers' BMCs (through fence_ipmi_psu's own IPMI code, all BMCs at once).
 
-Reading also checks what only the live peers can tell: the upsd answers,
-serves the device, and the device has the outlet; each failure is a
-Problem at the file:line that named it.
+Reading also checks what only the live peers can tell: the upsd or PDU
+answers, serves the device, and the device has the outlet; each failure is
+a Problem at the file:line that named it.
 """
 
 from dataclasses import dataclass, field
@@ -30,6 +33,8 @@ class LiveView:
     problems: list = field(default_factory=list)
     variables: dict = field(default_factory=dict)  # device link id -> upsd's variables
     outlet_numbers: dict = field(default_factory=dict)  # outlet link id -> number on its device
+    snmp_plugs: dict = field(default_factory=dict)  # outlet link id of an SNMP PDU -> fence_snmp_pdu's plug
+    snmp_mappings: dict = field(default_factory=dict)  # SNMP PDU link id -> its NUT mapping name
 
 
 def ups_state(status):
@@ -73,11 +78,12 @@ def read(chain, timeout=3.0):
     view.states[MAIN] = LinkState(OK, "")
     by_upsd = {}
     for link in chain.links.values():
-        if link.kind == "device":
+        if link.kind == "device" and link.snmp is None:
             by_upsd.setdefault(link.upsd, []).append(link)
     for upsd, devices in by_upsd.items():
         _read_upsd(chain, upsd, devices, view, timeout)
     _read_outlets(chain, view)
+    _read_snmp_pdus(chain, view, timeout)
     _read_bmcs(chain, view, timeout)
     return view
 
@@ -109,7 +115,7 @@ def _read_upsd(chain, upsd, devices, view, timeout):
 
 def _read_outlets(chain, view):
     for link in chain.links.values():
-        if link.kind != "outlet":
+        if link.kind != "outlet" or chain.links[link.parent].snmp is not None:
             continue
         variables = view.variables.get(link.parent)
         if variables is None:
@@ -124,13 +130,88 @@ def _read_outlets(chain, view):
             view.states[link.id] = LinkState(UNKNOWN, "no such outlet")
             continue
         view.outlet_numbers[link.id] = number
-        status = variables.get(f"outlet.{number}.status", "").lower()
-        if status == "on":
-            view.states[link.id] = LinkState(OK, "on")
-        elif status == "off":
-            view.states[link.id] = LinkState(DOWN, "off")
-        else:
-            view.states[link.id] = LinkState(UNKNOWN, status or "?")
+        view.states[link.id] = outlet_state(variables.get(f"outlet.{number}.status", "").lower())
+
+
+def outlet_state(state):
+    """An outlet state (`on`, `off`, or on its way: pending_on, cycling...)
+    as a LinkState."""
+    if state == "on":
+        return LinkState(OK, "on")
+    if state == "off":
+        return LinkState(DOWN, "off")
+    return LinkState(UNKNOWN, state or "?")
+
+
+def _read_snmp_pdu(device, outlet_links, timeout):
+    """(mapping name, {outlet link id: (plug, state) or PduError}) of one
+    SNMP PDU, read as fence_snmp_pdu reads it: one session, the mapping
+    detected (or forced), each outlet's status through the mapping."""
+    from infrapower import pdu, snmp, tables
+
+    config = device.snmp
+    document = tables.load()
+    session = snmp.Session(config.host, config.port, version=config.version, community=config.community,
+                           timeout=timeout)
+    try:
+        outlets = pdu.Pdu(session, document, pdu.identify(session, document, config.mib))
+        results = {}
+        for link in outlet_links:
+            try:
+                outlet = outlets.resolve(link.outlet)
+                state = outlets.status([link.outlet])[outlet.label]
+            except pdu.PduError as error:
+                results[link.id] = error
+                continue
+            plug = str(outlet.number) if outlet.unit == 1 else f"{outlet.unit}:{outlet.number}"
+            results[link.id] = (outlet.number, plug, state)
+        return outlets.name, results
+    finally:
+        session.close()
+
+
+def _read_snmp_pdus(chain, view, timeout):
+    """Every SNMP PDU of the servers file at once (a dead one costs its
+    full timeout)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infrapower.fence import FenceError
+    from infrapower.tables import TableError
+
+    devices = [link for link in chain.links.values() if link.kind == "device" and link.snmp is not None]
+    if not devices:
+        return
+    outlets_of = {
+        device.id: [link for link in chain.links.values() if link.kind == "outlet" and link.parent == device.id]
+        for device in devices
+    }
+    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+        futures = {d.id: pool.submit(_read_snmp_pdu, d, outlets_of[d.id], timeout) for d in devices}
+    for device in devices:
+        where = f"SNMP PDU at {device.snmp}"
+        try:
+            mapping, results = futures[device.id].result()
+        except (FenceError, TableError, OSError) as error:
+            origin = device.extra.get("snmp_origin", device.origin)
+            view.problems.append(Problem(origin, f"[{device.id}] {where} gave no outlet states: {error}"))
+            view.states[device.id] = LinkState(UNKNOWN, "no answer", f"{where}: {error}")
+            for link in outlets_of[device.id]:
+                view.states[link.id] = LinkState(UNKNOWN, "?", f"{device.id} unreadable")
+            continue
+        view.snmp_mappings[device.id] = mapping
+        view.states[device.id] = LinkState(OK, "answering")
+        for link in outlets_of[device.id]:
+            result = results[link.id]
+            if isinstance(result, Exception):
+                view.problems.append(
+                    Problem(link.origin, f"{link.device} has no readable outlet {link.outlet!r} ({where}, {mapping}: {result})")
+                )
+                view.states[link.id] = LinkState(UNKNOWN, "no such outlet")
+                continue
+            number, plug, state = result
+            view.outlet_numbers[link.id] = number
+            view.snmp_plugs[link.id] = plug
+            view.states[link.id] = outlet_state(state)
 
 
 # fence_ipmi_psu's PSU states (infrapower.ipmi_psu) as chain link states.

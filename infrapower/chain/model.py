@@ -8,14 +8,16 @@ Names (what `--fail` and the views use):
 - `main`: the mains, the root of every chain (it is not a failure point:
   guarding against it is what UPSes are for);
 - `ups1`: a NUT device on the configured upsd; `ups1@HOST[:PORT]` one on
-  another upsd;
+  another upsd; `pdu3`: an SNMP PDU the servers file declares (`snmp =`),
+  which no upsd serves;
 - `pdu1:3`: outlet 3 of pdu1 (`pdu1:outlet3` in a parent is the same
   outlet; an outlet given by name, `pdu1:clc`, is matched against the
   outlet's desc/name when read live); `pdu1:3@HOST:PORT` on another upsd;
 - `clc:psu1`: a power supply of a server; `clc`: the server.
 
 A device's parent comes from ups.conf (`parent = device[:outlet][@host[:port]]`
-or `main`, the grammar the spec gives); a PSU's from the servers file.
+or `main`, the grammar the spec gives), an SNMP PDU's and a PSU's from the
+servers file.
 Every problem found while building is a `Problem` carrying `file:line`.
 """
 
@@ -133,7 +135,22 @@ class Link:
     upsd: object = None  # Upsd serving the device/outlet
     conf: object = None  # the device's ups.conf section, if declared here
     server: object = None  # for PSUs
+    snmp: object = None  # SnmpPdu, for a device the servers file declares (no upsd serves it)
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SnmpPdu:
+    """How to reach a PDU over SNMP, as fence_snmp_pdu's options name it."""
+
+    host: str
+    port: int = 161
+    community: str = "private"
+    version: str = "1"  # "1" or "2c"
+    mib: object = None  # a NUT mapping name forced, else detected
+
+    def __str__(self):
+        return f"{self.host}:{self.port}"
 
 
 @dataclass
@@ -183,11 +200,13 @@ class Chain:
         ):
             upsd = self.upsd  # the spec writes `@localhost` for the local upsd
         device_id = self.device_id(ref.device, upsd)
-        if device_id not in self.links:
+        if device_id not in self.links or self.links[device_id].kind != "device":
             if upsd == self.upsd:
                 known = ", ".join(self.ups_conf.sections) or "none"
+                snmp = [i for i, link in self.links.items() if link.snmp is not None]
+                also = f"; SNMP PDUs of the servers file: {', '.join(snmp)}" if snmp else ""
                 self.problems.append(
-                    Problem(origin, f"{child}: parent {ref.device!r} is no device of ups.conf (devices: {known})")
+                    Problem(origin, f"{child}: parent {ref.device!r} is no device of ups.conf (devices: {known}{also})")
                 )
                 return None
             # On another upsd: known only by name; its own feed is not
@@ -207,7 +226,7 @@ class Chain:
                 label=outlet_id,
                 device=ref.device,
                 outlet=ref.outlet,
-                upsd=upsd,
+                upsd=self.links[device_id].upsd,  # None on an SNMP PDU
             )
         return outlet_id
 
@@ -266,7 +285,11 @@ def build(ups_conf, servers_conf, upsd=None):
         raise ChainError(f"{Origin(servers_conf.path, entry.line if entry else 0)}: upsd: {error}") from None
     chain = Chain(upsd, ups_conf, settings)
 
-    # Devices first, so a parent may name a device declared further down.
+    # servers.py builds on this module's types: imported here, not at the top.
+    from infrapower.chain.servers import add_servers, add_snmp_pdus, link_snmp_pdus
+
+    # Devices first, so a parent may name a device declared further down
+    # (or an SNMP PDU of the servers file: a UPS may hang from its outlet).
     for name, section in ups_conf.sections.items():
         chain.links[name] = Link(
             name,
@@ -279,6 +302,7 @@ def build(ups_conf, servers_conf, upsd=None):
             upsd=upsd,
             conf=section,
         )
+    add_snmp_pdus(chain, servers_conf)
     for name, section in ups_conf.sections.items():
         entry = section.entry("parent")
         if entry is None:
@@ -295,9 +319,7 @@ def build(ups_conf, servers_conf, upsd=None):
             continue
         chain.links[name].parent = chain.resolve_parent(ref, origin, f"[{name}]")
 
-    # servers.py builds on this module's types: imported here, not at the top.
-    from infrapower.chain.servers import add_servers
-
+    link_snmp_pdus(chain, servers_conf)
     add_servers(chain, servers_conf)
     _check_cycles(chain)
     return chain

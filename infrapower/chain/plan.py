@@ -9,7 +9,8 @@ also feeds another server is no fencing plan).  A link is switchable
   instant commands, or a writable status NUT can actually write
   (infrapower.nut_outlets decides, the same code fence_nut runs);
 - over SNMP when ups.conf serves its device with snmp-ups (`port` is
-  the PDU's address), for fence_snmp_pdu.
+  the PDU's address), or the servers file declares it as an SNMP PDU
+  (`snmp =`, `community =`, `mib =`), for fence_snmp_pdu.
 
 One server, one of:
 - every cut through NUT on one upsd: one fence_nut device whose plugs are
@@ -89,6 +90,9 @@ class _Switchability:
         """(plug for fence_nut, None) or (None, why not)."""
         from infrapower.fence import FenceError
 
+        if link.upsd is None:
+            device = self.chain.links[link.parent] if link.kind == "outlet" else link
+            return None, f"no upsd serves {device.label} (an SNMP PDU of the servers file)"
         outlets = self._nut(link.upsd)
         if isinstance(outlets, str):
             return None, outlets
@@ -112,6 +116,8 @@ class _Switchability:
         conf = device.conf
         if link.kind != "outlet":
             return None, f"{link.label}: a whole device is not switched over SNMP"
+        if device.snmp is not None:
+            return self._snmp_pdu_options(link, device.snmp)
         if conf is None or conf.get("driver") != "snmp-ups":
             return None, f"{device.label} is not served by snmp-ups here, so its SNMP address is unknown"
         number = self.view.outlet_numbers.get(link.id)
@@ -123,6 +129,19 @@ class _Switchability:
         host, port = split_host_port(conf.get("port", ""), 161)
         community = self.chain.settings.get("snmp_community") or conf.get("community") or "public"
         return {"ip": host, "ipport": str(port), "community": community, "snmp_version": version, "plug": str(number)}, None
+
+    def _snmp_pdu_options(self, link, snmp):
+        """fence_snmp_pdu's options for an outlet of an SNMP PDU the
+        servers file declares: its own settings, the plug read live."""
+        plug = self.view.snmp_plugs.get(link.id)
+        if plug is None:
+            return None, f"{link.label}: not read over SNMP"
+        options = {"ip": snmp.host, "ipport": str(snmp.port), "community": snmp.community,
+                   "snmp_version": snmp.version}
+        if snmp.mib:
+            options["mib"] = snmp.mib
+        options["plug"] = plug
+        return options, None
 
 
 def _exclusive(chain, link_id, server):
@@ -189,7 +208,8 @@ def plan_server(chain, server, switch):
         else:
             link = chain.links[cut.link]
             options = dict(cut.snmp, pcmk_host_list=server)
-            node.devices.append(FenceDevice(f"chain-{server}-{link.device}-{cut.snmp['plug']}", SNMP_AGENT, options))
+            plug = cut.snmp["plug"].replace(":", ".")  # a daisy-chained unit:outlet
+            node.devices.append(FenceDevice(f"chain-{server}-{link.device}-{plug}", SNMP_AGENT, options))
     for index, (upsd, plugs) in enumerate(by_upsd.items()):
         suffix = "nut" if len(by_upsd) == 1 else f"nut{index + 1}"
         node.devices.append(_fence_nut_device(chain, f"chain-{server}-{suffix}", server, upsd, plugs))

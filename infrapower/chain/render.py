@@ -35,7 +35,11 @@ def text_tree(chain, states=None, long=False):
 def _long_line(chain, link_id, states):
     link = chain.links[link_id]
     cells = [link.label + _tag(states, link_id)]
-    if link.kind == "device":
+    if link.kind == "device" and link.snmp is not None:
+        cells += ["SNMP PDU, no upsd", f"SNMP {link.snmp}"] + ([f"mib {link.snmp.mib}"] if link.snmp.mib else [])
+        if link.desc:
+            cells.append(f'"{link.desc}"')
+    elif link.kind == "device":
         conf = link.conf
         driver = conf.get("driver", "") if conf is not None else ""
         cells.append(f"{driver or 'device'} on upsd {link.upsd}")

@@ -15,11 +15,21 @@ own syntax (so one parser reads both, and admins know the rules).
         bmc_username = admin
         bmc_password = secret
 
+    [pdu3]                            # a PDU no upsd serves: read over SNMP
+        snmp = 10.0.0.7               # HOST[:PORT], port 161 by default
+        community = private           # else the global snmp_community, else private
+        snmp_version = 2c             # 1 (the default, as fence_snmp_pdu) or 2c
+        mib = apc_pdu                 # optional: the NUT mapping, instead of detecting it
+        parent = ups1                 # its inlet: a device, an outlet, or main
+
 Every `psu.NAME` key is a power supply whose value is its parent, in the
-spec's grammar `device[:outlet][@hostname[:port]]`.
+spec's grammar `device[:outlet][@hostname[:port]]`.  A section with
+`snmp =` is an SNMP PDU, not a server: its outlets (`pdu3:2`) can be
+parents like any NUT device's, and `--live` / `--plan` read and switch
+them with fence_snmp_pdu's own code (infrapower.pdu).
 """
 
-from infrapower.chain.model import Link, Origin, Problem, Server, parse_parent, split_host_port
+from infrapower.chain.model import Link, Origin, Problem, Server, SnmpPdu, parse_parent, split_host_port
 
 PSU_PREFIX = "psu."
 SERVER_KEYS = {"desc", "bmc", "bmc_username", "bmc_password"}
@@ -31,6 +41,111 @@ GLOBAL_KEYS = {
     "snmp_community",
 }
 IPMI_PORT = 623
+SNMP_KEY = "snmp"
+SNMP_PDU_KEYS = {SNMP_KEY, "community", "snmp_version", "mib", "parent", "desc"}
+SNMP_PORT = 161
+SNMP_VERSIONS = {"1": "1", "v1": "1", "2c": "2c", "v2c": "2c"}  # as fence_snmp_pdu takes them
+DEFAULT_COMMUNITY = "private"  # fence_snmp_pdu's default
+
+
+def is_snmp_pdu(section):
+    return section.entry(SNMP_KEY) is not None
+
+
+def add_snmp_pdus(chain, conf):
+    """A device link for every SNMP PDU (`snmp =` section) of the servers
+    file, before any parent is resolved; their own parents come later
+    (link_snmp_pdus), once every device exists."""
+    for name, section in conf.sections.items():
+        if not is_snmp_pdu(section):
+            continue
+        origin = Origin(conf.path, section.line)
+        if name in chain.links:
+            chain.problems.append(
+                Problem(origin, f"[{name}]: an SNMP PDU may not share its name with a NUT device of ups.conf")
+            )
+            continue
+        for entry in section.entries:
+            if entry.key not in SNMP_PDU_KEYS:
+                chain.problems.append(Problem(
+                    Origin(conf.path, entry.line),
+                    f"[{name}]: unknown setting {entry.key!r} for an SNMP PDU (known: {', '.join(sorted(SNMP_PDU_KEYS))})",
+                ))
+        snmp = _snmp_settings(chain, conf, name, section)
+        chain.links[name] = Link(
+            name, "device", None, origin, label=name, desc=section.get("desc") or "", device=name, snmp=snmp,
+            extra={"snmp_origin": Origin(conf.path, section.entry(SNMP_KEY).line)},
+        )
+
+
+def _snmp_settings(chain, conf, name, section):
+    """The SnmpPdu a section describes; problems recorded, defaults kept."""
+    def where(key):
+        return Origin(conf.path, section.entry(key).line)
+
+    host, port = "", SNMP_PORT
+    try:
+        host, port = split_host_port(section.get(SNMP_KEY) or "", SNMP_PORT)
+    except ValueError as error:
+        chain.problems.append(Problem(where(SNMP_KEY), f"[{name}] snmp: {error} (write HOST[:PORT])"))
+    version = "1"
+    if section.entry("snmp_version") is not None:
+        given = (section.get("snmp_version") or "").lower()
+        version = SNMP_VERSIONS.get(given)
+        if version is None:
+            chain.problems.append(Problem(
+                where("snmp_version"),
+                f"[{name}] snmp_version {given!r}: use 1 or 2c (SNMP v3 PDUs are not described here yet)",
+            ))
+            version = "1"
+    community = section.get("community") or chain.settings.get("snmp_community") or DEFAULT_COMMUNITY
+    mib = section.get("mib") or None
+    if mib is not None:
+        problem = _check_mib(mib)
+        if problem:
+            chain.problems.append(Problem(where("mib"), f"[{name}] mib: {problem}"))
+    return SnmpPdu(host, port, community, version, mib)
+
+
+def _check_mib(mib):
+    """Why fence_snmp_pdu would refuse `mib`, or None: the agent's own
+    lookup (infrapower.pdu.identify with a forced mapping asks nothing of
+    the PDU, nor does building its outlets view)."""
+    from infrapower import pdu, tables
+    from infrapower.fence import FenceError
+
+    try:
+        document = tables.load()
+        pdu.Pdu(None, document, pdu.identify(None, document, mib))
+    except (FenceError, tables.TableError) as error:
+        return str(error)
+    return None
+
+
+def link_snmp_pdus(chain, conf):
+    """Each SNMP PDU's own parent (`parent =`, required: its inlet)."""
+    for name, section in conf.sections.items():
+        link = chain.links.get(name)
+        if not is_snmp_pdu(section) or link is None or link.snmp is None:
+            continue
+        entry = section.entry("parent")
+        if entry is None:
+            chain.problems.append(Problem(
+                Origin(conf.path, section.line),
+                f"[{name}]: an SNMP PDU needs `parent =` (what feeds its inlet: a UPS, an outlet, or main)",
+            ))
+            continue
+        origin = Origin(conf.path, entry.line)
+        link.origin = origin
+        try:
+            ref = parse_parent(entry.value or "")
+        except ValueError as error:
+            chain.problems.append(Problem(origin, f"[{name}] parent = {entry.value}: {error}"))
+            continue
+        if ref.device == name and ref.host is None:
+            chain.problems.append(Problem(origin, f"[{name}] is its own parent"))
+            continue
+        link.parent = chain.resolve_parent(ref, origin, f"[{name}]")
 
 
 def add_servers(chain, conf):
@@ -41,6 +156,8 @@ def add_servers(chain, conf):
                 Problem(Origin(conf.path, entry.line), f"unknown global setting {entry.key!r} (known: {', '.join(sorted(GLOBAL_KEYS))})")
             )
     for name, section in conf.sections.items():
+        if is_snmp_pdu(section):
+            continue  # add_snmp_pdus
         origin = Origin(conf.path, section.line)
         if name in chain.links:
             chain.problems.append(Problem(origin, f"[{name}]: a server may not share its name with a NUT device"))
