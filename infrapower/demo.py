@@ -15,6 +15,8 @@ import time
 
 from infrapower import lab as lab_module
 from infrapower.lab.core import LabError, wait_until
+from infrapower.lab import pdus
+from infrapower.lab.rack import next_due
 
 SBIN = "/usr/sbin"
 
@@ -47,7 +49,7 @@ def _show_log(lab, since, server):
 
 
 def _settled(lab):
-    return not any(slot.get("pending") or slot.get("then") for slot in lab.rack.read()["outlets"].values())
+    return next_due(lab.rack.read()) == float("inf")
 
 
 def _outlet_number(outlet):
@@ -66,7 +68,7 @@ def _fence_plans(lab, server):
 
     def snmp_step(outlet, action):
         pdu, number = outlet.split(":", 1)
-        options = {"ip": "127.0.0.1", "ipport": lab.port(f"snmp:{pdu}"), "community": "private"}
+        options = {"ip": "127.0.0.1", "ipport": lab.port(f"snmp:{pdu}"), "community": pdus.WRITE_COMMUNITY}
         return fence_snmp_pdu, dict(options, plug=number, action=action)
 
     def nut_step(outlet, action):
@@ -107,7 +109,7 @@ def _fence_plans(lab, server):
         options = {
             "ip": "127.0.0.1",
             "ipport": lab.port(f"snmp:{pdu}"),
-            "community": "private",
+            "community": pdus.WRITE_COMMUNITY,
             "plug": _outlet_number(outlet),
             "action": "reboot",
         }

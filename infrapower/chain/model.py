@@ -307,23 +307,29 @@ def build(ups_conf, servers_conf, upsd=None):
         entry = section.entry("parent")
         if entry is None:
             continue  # a chain end: what feeds it is not described
-        origin = Origin(ups_conf.path, entry.line)
-        chain.links[name].origin = origin
-        try:
-            ref = parse_parent(entry.value or "")
-        except ValueError as error:
-            chain.problems.append(Problem(origin, f"[{name}] parent = {entry.value}: {error}"))
-            continue
-        if ref.device == name and ref.host is None:
-            chain.problems.append(Problem(origin, f"[{name}] is its own parent"))
-            continue
-        chain.links[name].parent = chain.resolve_parent(ref, origin, f"[{name}]")
+        link_declared_parent(chain, chain.links[name], name, entry, ups_conf.path)
 
     link_snmp_pdus(chain, servers_conf)
     add_servers(chain, servers_conf)
     _check_cycles(chain)
     return chain
 
+
+
+def link_declared_parent(chain, link, name, entry, path):
+    """Set a device's parent from its `parent =` line (ups.conf or the
+    servers file), or record why it cannot be."""
+    origin = Origin(path, entry.line)
+    link.origin = origin
+    try:
+        ref = parse_parent(entry.value or "")
+    except ValueError as error:
+        chain.problems.append(Problem(origin, f"[{name}] parent = {entry.value}: {error}"))
+        return
+    if ref.device == name and ref.host is None:
+        chain.problems.append(Problem(origin, f"[{name}] is its own parent"))
+        return
+    link.parent = chain.resolve_parent(ref, origin, f"[{name}]")
 
 def _check_cycles(chain):
     """A parent chain that comes back to itself never reaches main: report

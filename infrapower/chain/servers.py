@@ -29,7 +29,7 @@ parents like any NUT device's, and `--live` / `--plan` read and switch
 them with fence_snmp_pdu's own code (infrapower.pdu).
 """
 
-from infrapower.chain.model import Link, Origin, Problem, Server, SnmpPdu, parse_parent, split_host_port
+from infrapower.chain.model import Link, Origin, Problem, Server, SnmpPdu, link_declared_parent, parse_parent, split_host_port
 
 PSU_PREFIX = "psu."
 SERVER_KEYS = {"desc", "bmc", "bmc_username", "bmc_password"}
@@ -135,17 +135,7 @@ def link_snmp_pdus(chain, conf):
                 f"[{name}]: an SNMP PDU needs `parent =` (what feeds its inlet: a UPS, an outlet, or main)",
             ))
             continue
-        origin = Origin(conf.path, entry.line)
-        link.origin = origin
-        try:
-            ref = parse_parent(entry.value or "")
-        except ValueError as error:
-            chain.problems.append(Problem(origin, f"[{name}] parent = {entry.value}: {error}"))
-            continue
-        if ref.device == name and ref.host is None:
-            chain.problems.append(Problem(origin, f"[{name}] is its own parent"))
-            continue
-        link.parent = chain.resolve_parent(ref, origin, f"[{name}]")
+        link_declared_parent(chain, link, name, entry, conf.path)
 
 
 def add_servers(chain, conf):

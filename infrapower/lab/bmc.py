@@ -50,7 +50,7 @@ import zlib
 from pathlib import Path
 
 from infrapower.lab.core import Lab, LabError, free_port, lab_python, wait_until
-from infrapower.lab.rack import PSU_FAULTS, STATE_FILE, Rack, feeds, powered_servers, psu_health
+from infrapower.lab.rack import PSU_FAULTS, STATE_FILE, Rack, feeds, next_due, powered_servers, psu_health
 
 # -- what clients need to know ------------------------------------------------
 
@@ -559,18 +559,6 @@ def sync_sensors(lab, servers=None):
     return state, pushed
 
 
-def _next_due(state):
-    """When the next pending outlet change falls due (someone must read
-    the rack then, so its effect reaches the sensors on time)."""
-    dues = [
-        slot[key]["due"]
-        for slot in state["outlets"].values()
-        for key in ("pending", "then")
-        if slot.get(key)
-    ]
-    return min(dues, default=float("inf"))
-
-
 def watch(lab_dir, interval=SYNC_INTERVAL):
     """The `bmc-sync` process: push every rack change to the BMCs."""
     lab = Lab(lab_dir)
@@ -590,7 +578,7 @@ def watch(lab_dir, interval=SYNC_INTERVAL):
             seen = content
             try:
                 state, pushed = sync_sensors(lab)
-                due = _next_due(state)
+                due = next_due(state)
                 for server, commands in pushed.items():
                     print(f"{time.strftime('%H:%M:%S')} {server}: {'; '.join(commands)}", flush=True)
             except (LabError, OSError, ValueError, KeyError) as exc:

@@ -20,6 +20,10 @@ class LabError(Exception):
     """A lab component failed to start or answer; the message says which."""
 
 
+class PeerGone(LabError):
+    """A simulator exited while we waited for it: no point waiting on."""
+
+
 def free_port(kind):
     """A port nobody listens on right now (`tcp` or `udp`) on 127.0.0.1."""
     sock_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
@@ -164,6 +168,8 @@ def wait_until(check, deadline, what):
             result = check()
             if result:
                 return result
+        except PeerGone:
+            raise
         except Exception as exc:  # the peer may not be up yet
             last = exc
         if time.monotonic() >= deadline:

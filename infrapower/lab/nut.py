@@ -56,6 +56,7 @@ from infrapower.lab.core import LabError, free_port, lab_python, wait_until
 from infrapower.nut import NutClient, NutError
 from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
 from infrapower.lab.nut_driver import socket_path as test_driver_socket
+from infrapower.lab.pdus import WRITE_COMMUNITY  # snmp-ups reads and writes with one
 from infrapower.lab.rack import pdu_outlet_ids
 
 HOST = "127.0.0.1"
@@ -69,7 +70,6 @@ ADMIN_USER, ADMIN_PASSWORD = "admin", "lab-admin"
 
 # snmp-ups writes outlet commands with SNMP SETs, and it has one community
 # for everything: it must be the simulators' write community.
-SNMP_COMMUNITY = "private"
 SNMP_SETTINGS = (
     ("mibs", "auto"),  # sysObjectID picks the mapping, as in the field
     ("pollinterval", "1"),  # seconds between driver loops; 1 is the minimum
@@ -187,7 +187,7 @@ def write_config(lab, port):
             "\tdriver = snmp-ups",
             f"\tport = {HOST}:{snmp_port}",
             f"\tdesc = {_quote('lab SNMP PDU (' + mapping + ')')}",
-            f"\tcommunity = {SNMP_COMMUNITY}",
+            f"\tcommunity = {WRITE_COMMUNITY}",
         ]
         lines += [f"\t{key} = {value}" for key, value in SNMP_SETTINGS]
         sections.append("\n".join(lines) + "\n")

@@ -53,7 +53,7 @@ import socket
 import time
 from pathlib import Path
 
-from infrapower.lab.rack import STATE_FILE, Rack, outlet_names
+from infrapower.lab.rack import Rack, next_due, outlet_names
 from infrapower.nut import split_words  # the same parseconf words both ways
 
 DRIVER_NAME = "infrapower-lab"  # what ups.conf says; names the socket
@@ -308,19 +308,10 @@ class Driver:
         self.scheduled = []  # (due, action()): delayed effects (slow fault, cycle)
         self.published = {"vars": {}, "cmds": set(), "rw": {}, "stale": False}
         self.state = self.rack.read()
-        self.state_mtime = self._mtime()
+        self.state_stamp = self.rack.stamp()
         self.stopping = False
 
     # -- helpers ---------------------------------------------------------
-
-    def _mtime(self):
-        # The rack replaces its file on every change: a new inode says so
-        # even where two changes share a timestamp.
-        try:
-            info = os.stat(self.rack.dir / STATE_FILE)
-        except FileNotFoundError:
-            return None
-        return info.st_ino, info.st_mtime_ns
 
     def fault(self):
         return self.state["faults"].get(f"nut:{self.device}", {})
@@ -535,16 +526,9 @@ class Driver:
     def refresh(self, force=False):
         """Re-read the rack when its file changed, when a pending change
         of the rack falls due (reading settles it), or when forced."""
-        mtime = self._mtime()
-        now = time.time()
-        due = any(
-            (slot.get(phase) or {}).get("due", now + 1) <= now
-            for slot in self.state["outlets"].values()
-            for phase in ("pending", "then")
-        )
-        if force or due or mtime != self.state_mtime:
+        if force or next_due(self.state) <= time.time() or self.rack.stamp() != self.state_stamp:
             self.state = self.rack.read()
-            self.state_mtime = self._mtime()
+            self.state_stamp = self.rack.stamp()
 
     def run_due(self):
         now = time.monotonic()

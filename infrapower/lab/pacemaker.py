@@ -17,6 +17,7 @@ Pacemaker's default `dc-deadtime` (20 s) a lone controller waits that long
 for a DC that does not exist before electing itself.
 """
 
+import contextlib
 import grp
 import os
 import pwd
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 from xml.etree import ElementTree
 
-from infrapower.lab.core import LabError, wait_until
+from infrapower.lab.core import LabError, PeerGone, wait_until
 
 CLUSTER_NAME = "infrapower-lab"
 NODE_NAME = "infrapower-lab-node"
@@ -272,15 +273,10 @@ def wait_ready(lab, deadline):
 
     def ready():
         if not lab.alive("pacemakerd"):
-            raise LabError(f"pacemakerd exited: see {lab.path('logs', 'pacemakerd.log')} and /var/log/pacemaker/")
+            raise PeerGone(f"pacemakerd exited: see {lab.path('logs', 'pacemakerd.log')} and /var/log/pacemaker/")
         return dc_node(timeout=2.0) and _fencer_ready()
 
-    try:
-        wait_until(ready, deadline, "Pacemaker DC")
-    except LabError:
-        if not lab.alive("pacemakerd"):
-            raise LabError(f"pacemakerd exited: see {lab.path('logs', 'pacemakerd.log')} and /var/log/pacemaker/")
-        raise
+    wait_until(ready, deadline, "Pacemaker DC")
     try:
         started = float(lab.path("pacemaker", "started-at").read_text())
     except (FileNotFoundError, ValueError):
@@ -382,18 +378,28 @@ def create_device(lab, name, agent, **params):
     pcs(lab, *args)
     # The fencer registers devices from the CIB asynchronously.
     wait_until(
-        lambda: name in _run(["stonith_admin", "--list-registered"], "list devices").stdout,
+        lambda: _registered(name),
         time.monotonic() + 30,
         f"fence device {name} registration",
     )
 
 
+def _registered(name):
+    """Is `name` among the fencer's devices (whole words: nut1 is not nut10)?"""
+    return name in _run(["stonith_admin", "--list-registered"], "list devices").stdout.split()
+
+
+@contextlib.contextmanager
+def fence_device(lab, name, agent, **params):
+    """A fence device for the duration of a `with` block, deleted after
+    even when the block fails, so the shared cluster stays clean."""
+    create_device(lab, name, agent, **params)
+    try:
+        yield name
+    finally:
+        delete_device(lab, name)
+
+
 def delete_device(lab, name):
     pcs(lab, "stonith", "delete", name)
-    wait_until(
-        lambda: name not in subprocess.run(
-            ["stonith_admin", "--list-registered"], capture_output=True, text=True, timeout=15
-        ).stdout,
-        time.monotonic() + 30,
-        f"fence device {name} removal",
-    )
+    wait_until(lambda: not _registered(name), time.monotonic() + 30, f"fence device {name} removal")

@@ -22,7 +22,7 @@ import signal
 from pathlib import Path
 
 from infrapower import tables
-from infrapower.lab.core import LabError, free_port, lab_python, wait_until
+from infrapower.lab.core import LabError, PeerGone, free_port, lab_python, wait_until
 from infrapower.lab.rack import outlet_names
 
 MODULES_DIR = Path(__file__).with_name("snmpsim_modules")
@@ -380,7 +380,7 @@ def wait_ready(lab, deadline, names=None):
 
         def check(name=name, port=port):
             if not lab.alive(process_name(name)):
-                raise LabError(f"snmpsim for {name} died: see {lab.path('logs', process_name(name) + '.log')}")
+                raise PeerGone(f"snmpsim for {name} died: see {lab.path('logs', process_name(name) + '.log')}")
             return _answers(port)
 
         wait_until(check, deadline, f"simulated PDU {name} (udp {port})")
@@ -389,7 +389,6 @@ def wait_ready(lab, deadline, names=None):
 def set_silent(lab, name, silent):
     """The whole PDU stops answering (its SNMP agent is frozen), or resumes."""
     lab.signal(process_name(name), signal.SIGSTOP if silent else signal.SIGCONT)
-    lab.rack.set_fault(f"snmp:{name}", "silent" if silent else None)
 
 
 def status(lab):

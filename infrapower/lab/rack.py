@@ -156,6 +156,16 @@ class Rack:
     def read(self):
         return self.change()[0]
 
+    def stamp(self):
+        """What identifies this version of the state file: every change
+        replaces the file, so a new inode tells even where two changes
+        share an mtime; None when the lab is gone."""
+        try:
+            info = os.stat(self.dir / STATE_FILE)
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
     def power_log(self):
         path = self.dir / POWER_LOG
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -266,6 +276,18 @@ def _settle(topology, state, now):
         else:
             slot["on"] = slot.pop("then")["on"]
         events += _derive(topology, state, at)
+
+
+def next_due(state):
+    """When the next pending outlet change takes effect (epoch seconds;
+    inf when nothing is pending): someone must read the rack by then."""
+    dues = [
+        slot[phase]["due"]
+        for slot in state["outlets"].values()
+        for phase in ("pending", "then")
+        if slot.get(phase)
+    ]
+    return min(dues, default=float("inf"))
 
 
 def feeds(topology, state):

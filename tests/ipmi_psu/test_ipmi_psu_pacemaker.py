@@ -19,16 +19,13 @@ pytestmark = [
 
 def test_stonith_admin_reboot_through_a_fence_ipmi_psu_device(cluster, bmcs):
     device = "ipmi_psu_nc1"
-    pacemaker.create_device(
+    with pacemaker.fence_device(
         cluster, device, "fence_ipmi_psu",
         ip="127.0.0.1", ipport=cluster.port("bmc:nc1"), username=bmc.ADMIN_USER, password=bmc.ADMIN_PASSWORD,
         pcmk_host_list="nc1", min_psus=2,
-    )
-    try:
+    ):
         before = len(server_events(cluster, "nc1"))
         rc, output = pacemaker.fence(cluster, "reboot", "nc1", timeout=60)
         assert rc == 0, output
         assert server_events(cluster, "nc1")[before:] == ["off", "on"]
         assert "reboot of nc1 successful" in pacemaker.history(cluster, "nc1")
-    finally:
-        pacemaker.delete_device(cluster, device)

@@ -17,7 +17,7 @@ def transitions(lab, since, names):
 
 def test_fence_apc_snmp_reboots_a_feed_through_the_fencer(cluster, rack):
     since = time.time()
-    pacemaker.create_device(
+    with pacemaker.fence_device(
         cluster,
         "peer_apc",
         "fence_apc_snmp",
@@ -25,18 +25,15 @@ def test_fence_apc_snmp_reboots_a_feed_through_the_fencer(cluster, rack):
         ipport=cluster.port("snmp:pdu1"),
         community="private",
         pcmk_host_map="nc1:2",
-    )
-    try:
+    ):
         rc, output = pacemaker.fence(cluster, "reboot", "nc1", timeout=60)
         assert rc == 0, output
         assert transitions(cluster, since, {"pdu1:2"}) == [("pdu1:2", "off"), ("pdu1:2", "on")]
-    finally:
-        pacemaker.delete_device(cluster, "peer_apc")
 
 
 def test_fence_ipmilan_powers_a_server_off_and_on_through_the_fencer(cluster, rack):
     since = time.time()
-    pacemaker.create_device(
+    with pacemaker.fence_device(
         cluster,
         "peer_ipmi",
         "fence_ipmilan",
@@ -47,13 +44,10 @@ def test_fence_ipmilan_powers_a_server_off_and_on_through_the_fencer(cluster, ra
         lanplus="1",
         cipher=str(bmc.CIPHER_SUITE),
         pcmk_host_list="nc2",
-    )
-    try:
+    ):
         rc, output = pacemaker.fence(cluster, "off", "nc2", timeout=60)
         assert rc == 0, output
         assert cluster.rack.read()["derived"]["server nc2"] == "off"
         rc, output = pacemaker.fence(cluster, "on", "nc2", timeout=60)
         assert rc == 0, output
         assert transitions(cluster, since, {"nc2"}) == [("nc2", "off"), ("nc2", "on")]
-    finally:
-        pacemaker.delete_device(cluster, "peer_ipmi")

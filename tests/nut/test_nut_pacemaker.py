@@ -32,7 +32,7 @@ def events(lab, since, server):
 
 
 def test_one_device_reboots_and_offs_a_dual_fed_node(cluster, nut_rack):
-    pacemaker.create_device(
+    with pacemaker.fence_device(
         cluster,
         "nut_nc1",
         "fence_nut",
@@ -42,8 +42,7 @@ def test_one_device_reboots_and_offs_a_dual_fed_node(cluster, nut_rack):
         password=nut.FENCER_PASSWORD,
         pcmk_host_map=r"nc1:pdu1\:nc1,pdu2\:nc1",
         power_timeout=10,
-    )
-    try:
+    ):
         since = time.time()
         rc, output = pacemaker.fence(cluster, "reboot", "nc1", timeout=60)
         assert rc == 0, output
@@ -56,5 +55,3 @@ def test_one_device_reboots_and_offs_a_dual_fed_node(cluster, nut_rack):
         rc, output = pacemaker.fence(cluster, "off", "nc1", timeout=60)
         assert rc == 0, output
         assert nut_rack.rack.read()["derived"]["server nc1"] == "off"
-    finally:
-        pacemaker.delete_device(cluster, "nut_nc1")

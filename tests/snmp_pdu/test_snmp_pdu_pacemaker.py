@@ -22,12 +22,11 @@ def transitions(lab, since, names):
 
 
 def test_pacemaker_reboots_and_fences_a_server_through_fence_snmp_pdu(cluster, rack):
-    pacemaker.create_device(
+    with pacemaker.fence_device(
         cluster, "snmp_pdu1", "fence_snmp_pdu",
         ip="127.0.0.1", ipport=cluster.port("snmp:pdu1"), community="private",
         pcmk_host_map="clc:1;nc1:2;nc2:3",
-    )
-    try:
+    ):
         since = time.time()
         rc, output = pacemaker.fence(cluster, "reboot", "nc1", timeout=60)
         assert rc == 0, output
@@ -36,5 +35,3 @@ def test_pacemaker_reboots_and_fences_a_server_through_fence_snmp_pdu(cluster, r
         rc, output = pacemaker.fence(cluster, "off", "nc2", timeout=60)
         assert rc == 0, output
         assert transitions(cluster, since, {"pdu1:1", "pdu1:2", "pdu1:3"}) == [("pdu1:3", "off")]
-    finally:
-        pacemaker.delete_device(cluster, "snmp_pdu1")

@@ -70,25 +70,13 @@ def _rack_state(rack, context):
     was rewritten (by any simulator or a test) or a pending switch fell
     due.  A walk of 200 outlets must not cost 200 locked reads of the
     state file (on a real PDU reading an outlet costs nothing)."""
-    from infrapower.lab.rack import STATE_FILE
+    from infrapower.lab.rack import next_due
 
     cached = moduleContext.get("snapshot")
-    stamp = os.stat(rack.dir / STATE_FILE).st_mtime_ns
-    if context["setFlag"] or cached is None or cached[0] != stamp or cached[2] <= time.time():
+    if context["setFlag"] or cached is None or cached[0] != rack.stamp() or cached[2] <= time.time():
         state = rack.read()  # settles what is due, which may rewrite the file
-        moduleContext["snapshot"] = (os.stat(rack.dir / STATE_FILE).st_mtime_ns, state, _next_due(state))
+        moduleContext["snapshot"] = (rack.stamp(), state, next_due(state))
     return moduleContext["snapshot"][1]
-
-
-def _next_due(state):
-    """When the next pending outlet change takes effect (epoch seconds)."""
-    dues = [
-        change["due"]
-        for slot in state["outlets"].values()
-        for change in (slot.get("pending"), slot.get("then"))
-        if change
-    ]
-    return min(dues, default=float("inf"))
 
 
 def _apply_command(rack, spec, action):
