@@ -16,8 +16,10 @@ import types
 # Exit codes of the fence agent API.
 EXIT_OK, EXIT_ERROR, EXIT_OFF = 0, 1, 2
 
-# Under pacemaker-fenced the library sets power_timeout to 0 (no limit,
-# pacemaker enforces its own); single network exchanges still need a bound.
+# Each network exchange is bounded by shell_timeout (login_timeout for a
+# login): fencing.py's defaults, 3 and 5 s.  Under pacemaker-fenced the
+# library sets them (and power_timeout) to 0 = no limit, as pacemaker
+# enforces its own; a single exchange still gets this bound.
 DEFAULT_IO_TIMEOUT = 5.0
 POLL_INTERVAL = 0.05
 
@@ -73,11 +75,14 @@ def timeout_option(options, name, default):
 
 def power_timeout(options):
     """How long to wait for a state to be reached; None = no limit."""
-    try:
-        value = float(options.get("--power-timeout", 0) or 0)
-    except ValueError:
-        raise FenceError("--power-timeout must be a number of seconds") from None
-    return value if value > 0 else None
+    return timeout_option(options, "--power-timeout", None)
+
+
+def plugs_from(options):
+    """The plugs of `plug`/`port`, split the way fencing.py documents
+    (plug_separator, default ","), blanks dropped."""
+    separator = options.get("--plug-separator") or ","
+    return [plug.strip() for plug in options.get("--plug", "").split(separator) if plug.strip()]
 
 
 def poll(read, accept, timeout, what, interval=POLL_INTERVAL):
@@ -158,18 +163,21 @@ def switch_verified(outlets, plugs, on, timeout):
     )
 
 
-def cycle_verified(outlets, plugs, timeout):
+def cycle_verified(outlets, plugs, timeout, before):
     """method=cycle: one command per plug, then read back until every plug
-    has been seen not on (off, pending, cycling) and is on again."""
+    has been seen without power (off, or pending on; `before` is what was
+    read ahead of the command) and is on again.  A pending off or an
+    unreadable state still counts as powered."""
     for plug in plugs:
         outlets.check(plug, False)
     for plug in plugs:
         logging.debug("power-cycling %s", plug)
         outlets.cycle(plug)
-    went_down = set()
+    # A plug found without power before the command has been seen down.
+    went_down = {plug for plug, state in before.items() if state in ("off", "pending_on")}
 
     def done(states):
-        went_down.update(plug for plug, state in states.items() if state != "on")
+        went_down.update(plug for plug, state in states.items() if state in ("off", "pending_on"))
         return went_down == set(states) and all(state == "on" for state in states.values())
 
     poll(lambda: outlets.status(plugs), done, timeout, "power cycle not confirmed (never seen off, or not back on)")
@@ -210,7 +218,7 @@ def run_action(options, outlets, plugs):
     if action == "reboot" and str(options.get("--method", "onoff")).lower() == "cycle":
         if not outlets.can_cycle():
             raise FenceError("method=cycle: this device has no power-cycle command; use method=onoff")
-        cycle_verified(outlets, plugs, timeout)
+        cycle_verified(outlets, plugs, timeout, states)
         print("Success: Rebooted")
         return EXIT_OK
     if action == "reboot":

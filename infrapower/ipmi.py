@@ -8,7 +8,7 @@ that read them, never by status.
 
 import logging
 
-from infrapower.fence import FenceError, Outlets, poll
+from infrapower.fence import FenceError, Outlets
 from infrapower.ipmi_session import NETFN_CHASSIS, CompletionCodeError, IpmiError, Session
 
 LOG = logging.getLogger("infrapower.ipmi")
@@ -71,11 +71,6 @@ def chassis_control(session, action):
         raise FenceError(str(error)) from None
 
 
-def wait_for_power(session, target, timeout):
-    """Poll the chassis state until it is `target` (None = no limit)."""
-    poll(lambda: chassis_power(session), lambda state: state == target, timeout, f"power {target} not confirmed")
-
-
 class ChassisPower(Outlets):
     """The chassis as run_action's single "plug": the IPMI power of a
     server is one switch, whatever feeds it."""
@@ -92,6 +87,19 @@ class ChassisPower(Outlets):
     def switch(self, plug, on):
         chassis_control(self.session, "on" if on else "off")
 
+    def can_cycle(self):
+        return True
+
+    def cycle(self, plug):
+        """One Chassis Control power cycle.  A node already off is powered
+        on instead: BMCs refuse to cycle an off chassis (fence-agents#596),
+        and the node is fenced either way."""
+        if chassis_power(self.session) == "off":
+            LOG.debug("chassis already off: powering on instead of cycling")
+            chassis_control(self.session, "on")
+        else:
+            chassis_control(self.session, "cycle")
+
     def listing(self):
         raise NotImplementedError("the agent lists power supplies, not plugs")
 
@@ -103,21 +111,6 @@ class ChassisPower(Outlets):
             from infrapower.ipmi_psu import check_min_psus, read_power_supplies
 
             check_min_psus(read_power_supplies(self.session), self.min_psus)
-
-
-def reboot_by_cycle(session, timeout):
-    """method=cycle: one Chassis Control power cycle, verified back on.  A
-    node already off is powered on instead: BMCs refuse to cycle an off
-    chassis (fence-agents#596), and the node is fenced either way."""
-    if chassis_power(session) == "off":
-        LOG.debug("chassis already off: powering on instead of cycling")
-        chassis_control(session, "on")
-    else:
-        chassis_control(session, "cycle")
-    try:
-        wait_for_power(session, "on", timeout)
-    except FenceError as error:
-        raise FenceError(f"power cycle sent but the node did not come back on: {error}") from None
 
 
 def parse_cipher(text):

@@ -12,7 +12,7 @@ import atexit
 
 FENCE_LIBDIR = "/usr/share/fence"
 
-from infrapower.fence import EXIT_OK, load_fencing, main_guard, power_timeout, run_action, timeout_option
+from infrapower.fence import DEFAULT_IO_TIMEOUT, EXIT_OK, load_fencing, main_guard, run_action, timeout_option
 
 # fencing.py's HTTP helpers (pycurl) serve no IPMI agent.
 fencing = load_fencing(FENCE_LIBDIR)
@@ -101,8 +101,8 @@ def session_settings(options):
         "cipher_suite": parse_cipher(options.get("--cipher")),
         "kg": parse_kg(options.get("--hexadecimal-kg")),
         # Under pacemaker-fenced these arrive as 0: the BMC still gets a bound.
-        "login_timeout": timeout_option(options, "--login-timeout", 5.0),
-        "command_timeout": timeout_option(options, "--shell-timeout", 5.0),
+        "login_timeout": timeout_option(options, "--login-timeout", DEFAULT_IO_TIMEOUT),
+        "command_timeout": timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT),
     }
 
 
@@ -147,10 +147,6 @@ def fence(options):
         if action == "diag":
             ipmi.chassis_control(session, "diag")
             print("Success: Diagnostic interrupt sent")
-            return EXIT_OK
-        if action == "reboot" and options.get("--method", "onoff").lower() == "cycle":
-            ipmi.reboot_by_cycle(session, power_timeout(options))
-            print("Success: Rebooted")
             return EXIT_OK
         chassis = ipmi.ChassisPower(session, required_psus)
         code = run_action(options, chassis, [chassis.PLUG])

@@ -12,7 +12,7 @@ import sys
 
 FENCE_LIBDIR = "/usr/share/fence"
 
-from infrapower.fence import load_fencing, main_guard, run_action, timeout_option
+from infrapower.fence import DEFAULT_IO_TIMEOUT, load_fencing, main_guard, plugs_from, run_action, timeout_option
 
 fencing = load_fencing(FENCE_LIBDIR)
 from fencing import all_opt, atexit_handler, check_input, process_input, run_delay, show_docs  # noqa: E402
@@ -67,7 +67,7 @@ def fence(options):
     from infrapower.nut import NutClient
     from infrapower.nut_outlets import NutOutlets
 
-    io_timeout = timeout_option(options, "--shell-timeout", 5.0)
+    io_timeout = timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT)
     client = NutClient(options["--ip"], options["--ipport"], io_timeout, verbose="--verbose" in options)
     tls = enabled(options, "--ssl") or "--ssl-ca" in options or enabled(options, "--ssl-required")
     ca = options.get("--ssl-ca")
@@ -88,8 +88,7 @@ def fence(options):
         outlets = NutOutlets(client, username, options.get("--ups"), command_timeout=io_timeout)
         if username:
             outlets.login(options.get("--password", ""))
-        plugs = [p for p in options.get("--plug", "").split(options.get("--plug-separator", ",")) if p]
-        return run_action(options, outlets, plugs)
+        return run_action(options, outlets, plugs_from(options))
 
 
 def main():

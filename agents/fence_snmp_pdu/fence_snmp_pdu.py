@@ -12,13 +12,14 @@ import sys
 
 FENCE_LIBDIR = "/usr/share/fence"
 
-from infrapower.fence import DEFAULT_IO_TIMEOUT, load_fencing, main_guard, run_action, timeout_option  # noqa: E402
-
-AUTH_PROTOCOLS = ["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
-PRIV_PROTOCOLS = ["DES", "AES", "AES-192", "AES-256"]
-
+from infrapower.fence import DEFAULT_IO_TIMEOUT, load_fencing, main_guard, plugs_from, run_action, timeout_option  # noqa: E402
 
 def define_options(all_opt):
+    # The client's own tables (stdlib only at import), so metadata and
+    # validation never disagree.
+    from infrapower.snmp import AUTH_PROTOCOLS, PRIV_KEY_BYTES as PRIV_PROTOCOLS
+
+    AUTH_PROTOCOLS, PRIV_PROTOCOLS = list(AUTH_PROTOCOLS), list(PRIV_PROTOCOLS)
     all_opt["mib"] = {
         "getopt": ":",
         "longopt": "mib",
@@ -44,9 +45,7 @@ def fence(options):
     try:
         mapping = pdu.identify(session, document, options.get("--mib"))
         outlets = pdu.Pdu(session, document, mapping)
-        separator = options.get("--plug-separator") or ","
-        plugs = [plug for plug in options.get("--plug", "").split(separator) if plug.strip()]
-        return run_action(options, outlets, plugs)
+        return run_action(options, outlets, plugs_from(options))
     finally:
         session.close()
 
