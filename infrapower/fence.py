@@ -218,7 +218,12 @@ def run_action(options, outlets, plugs):
     if action == "reboot" and str(options.get("--method", "onoff")).lower() == "cycle":
         if not outlets.can_cycle():
             raise FenceError("method=cycle: this device has no power-cycle command; use method=onoff")
-        cycle_verified(outlets, plugs, timeout, states)
+        if overall(states) == "off":
+            # Devices refuse to cycle what is off (fence-agents#596), and
+            # the node is fenced already: power it on.
+            switch_verified(outlets, plugs, True, timeout)
+        else:
+            cycle_verified(outlets, plugs, timeout, states)
         print("Success: Rebooted")
         return EXIT_OK
     if action == "reboot":
@@ -233,7 +238,7 @@ def run_action(options, outlets, plugs):
     raise FenceError(f"action {action} is not supported by this agent")
 
 
-def main_guard(body, *, verbose=False):
+def main_guard(body):
     """Run an agent's body: FenceError becomes one ERROR line and exit 1;
     no traceback ever reaches the user (it goes to the debug log)."""
     try:

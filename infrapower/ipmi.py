@@ -6,12 +6,9 @@ the power supplies are infrapower.ipmi_psu, imported only by the actions
 that read them, never by status.
 """
 
-import logging
-
 from infrapower.fence import FenceError, Outlets
 from infrapower.ipmi_session import NETFN_CHASSIS, CompletionCodeError, IpmiError, Session
 
-LOG = logging.getLogger("infrapower.ipmi")
 
 # Chassis Control (§28.3) request values.
 CHASSIS_CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03, "diag": 0x04, "soft": 0x05}
@@ -22,9 +19,9 @@ _NOT_SUPPORTED = (0xC1, 0xCC, 0xD5, 0xD6)
 def open_session(host, port, username, password, *, privilege="administrator", cipher_suite=None, kg=None,
                  login_timeout=5.0, command_timeout=5.0):
     """A logged-in Session; failures become FenceError (one line)."""
-    session = Session(host, port, username, password, privilege=privilege, cipher_suite=cipher_suite, kg=kg,
-                      login_timeout=login_timeout, command_timeout=command_timeout)
     try:
+        session = Session(host, port, username, password, privilege=privilege, cipher_suite=cipher_suite, kg=kg,
+                          login_timeout=login_timeout, command_timeout=command_timeout)
         session.open()
     except IpmiError as error:
         raise FenceError(str(error)) from None
@@ -91,14 +88,7 @@ class ChassisPower(Outlets):
         return True
 
     def cycle(self, plug):
-        """One Chassis Control power cycle.  A node already off is powered
-        on instead: BMCs refuse to cycle an off chassis (fence-agents#596),
-        and the node is fenced either way."""
-        if chassis_power(self.session) == "off":
-            LOG.debug("chassis already off: powering on instead of cycling")
-            chassis_control(self.session, "on")
-        else:
-            chassis_control(self.session, "cycle")
+        chassis_control(self.session, "cycle")
 
     def listing(self):
         raise NotImplementedError("the agent lists power supplies, not plugs")

@@ -184,8 +184,12 @@ def read_sdr_repository(session):
     only for BMCs that refuse that."""
     records = []
     record_id = 0
+    seen = set()  # a broken repository may link back to an earlier record
     reservation = None  # set once the BMC refused a whole-record read
     while record_id != 0xFFFF:
+        if record_id in seen:
+            raise IpmiError(f"BMC {session.target}: SDR repository loops on record {record_id:#06x}")
+        seen.add(record_id)
         if reservation is None:
             try:
                 answer = session.command(NETFN_STORAGE, 0x23, struct.pack("<HHBB", 0, record_id, 0, 0xFF))
@@ -198,8 +202,6 @@ def read_sdr_repository(session):
         else:
             next_id, record = _read_sdr_in_parts(session, reservation, record_id)
         records.append(record)
-        if next_id == record_id:
-            raise IpmiError(f"BMC {session.target}: SDR repository loops on record {record_id:#06x}")
         record_id = next_id
     return records
 
@@ -211,6 +213,8 @@ def _read_sdr_in_parts(session, reservation, record_id):
     while len(record) < length:
         size = min(_SDR_PART, length - len(record))
         part = session.command(NETFN_STORAGE, 0x23, struct.pack("<HHBB", reservation, record_id, len(record), size))
+        if len(part) <= 2:  # no progress: the loop would never end
+            raise IpmiError(f"BMC {session.target}: empty SDR read for record {record_id:#06x}")
         record += part[2:]
     return next_id, bytes(record)
 

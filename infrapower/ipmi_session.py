@@ -191,10 +191,14 @@ class Session:
 
     def open(self):
         deadline = time.monotonic() + self.login_timeout
+        from infrapower.resolve import resolve
+
         try:
-            family, _, _, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[0]
+            family, _, _, _, address = resolve(self.host, self.port, socket.SOCK_DGRAM, self.login_timeout)[0]
         except socket.gaierror as error:
             raise IpmiError(f"cannot resolve BMC address {self.host}: {error.strerror}") from None
+        except socket.timeout as error:
+            raise IpmiError(f"BMC {self.host}: {error}") from None
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             # Connected: the kernel then reports ICMP port unreachable

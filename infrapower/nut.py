@@ -120,9 +120,12 @@ class NutClient:
 
     def connect(self, tls=False, tls_required=False, ca_file=None, ca_dir=None):
         """Open the connection (and STARTTLS when asked for)."""
+        from infrapower.resolve import resolve
+
         deadline = Deadline(self.timeout)
         try:
-            self._sock = socket.create_connection((self.host, self.port), timeout=deadline.remaining())
+            address = resolve(self.host, self.port, socket.SOCK_STREAM, deadline.remaining())[0][4]
+            self._sock = socket.create_connection(address[:2], timeout=deadline.remaining())
         except socket.timeout:
             raise NutError(f"no answer from upsd at {self.host}:{self.port} within {self.timeout:g} s") from None
         except OSError as error:
@@ -273,10 +276,6 @@ class NutClient:
         if len(words) < 4 or words[0] != "VAR":
             raise NutError(f"unexpected reply from upsd to GET VAR: {' '.join(words)}")
         return words[3]
-
-    def get_cmddesc(self, ups, command):
-        words = split_words(self._exchange(f"GET CMDDESC {quote(ups)} {quote(command)}"))
-        return words[3] if len(words) > 3 else ""
 
     def set_tracking(self, on=True):
         """Ask upsd to track command results; False when the server is

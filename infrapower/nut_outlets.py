@@ -231,8 +231,14 @@ class NutOutlets(Outlets):
         result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
         logging.debug("%s: %s", what, result)
 
+    def _devices(self):
+        """The device `ups` names, else every device upsd serves."""
+        if self.default_ups:
+            return [self.default_ups]
+        return sorted(self._call("listing devices", self.client.list_ups))
+
     def listing(self):
-        devices = [self.default_ups] if self.default_ups else sorted(self._call("listing devices", self.client.list_ups))
+        devices = self._devices()
         result = {}
         for device in devices:
             for number, fields in self.outlets(device).items():
@@ -245,7 +251,7 @@ class NutOutlets(Outlets):
     def monitor(self):
         """upsd answers, the login is accepted as far as upsd lets a client
         find out, and every device (the `ups`, or all) has live data."""
-        devices = [self.default_ups] if self.default_ups else sorted(self._call("listing devices", self.client.list_ups))
+        devices = self._devices()
         for device in devices:
             try:
                 self.client.get_var(device, "device.type")

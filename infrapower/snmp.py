@@ -218,16 +218,20 @@ class Session:
         self._usm = usm
         self.timeout = timeout
         self.where = f"{host}:{port}"
-        self._socket = self._connect(host, port, family)
+        self._socket = self._connect(host, port, family, timeout)
         self._message_id = int.from_bytes(os.urandom(3), "big")
         self._v1_guesses = V1_GUESSES
 
     @staticmethod
-    def _connect(host, port, family):
+    def _connect(host, port, family, timeout):
+        from infrapower.resolve import resolve
+
         try:
-            infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
+            infos = resolve(host, port, socket.SOCK_DGRAM, timeout, family)
         except socket.gaierror as error:
             raise SnmpError(f"cannot resolve {host}: {error.strerror}") from None
+        except socket.timeout as error:
+            raise SnmpError(str(error)) from None
         family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         sock.connect(address)  # the kernel then drops datagrams from anyone else

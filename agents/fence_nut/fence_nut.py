@@ -7,8 +7,7 @@ by two PDUs is fenced by one device: plug=pdu1:3,pdu2:3.
 """
 
 import atexit
-import logging
-import sys
+import os
 
 FENCE_LIBDIR = "/usr/share/fence"
 
@@ -71,7 +70,7 @@ def fence(options):
     client = NutClient(options["--ip"], options["--ipport"], io_timeout, verbose="--verbose" in options)
     tls = enabled(options, "--ssl") or "--ssl-ca" in options or enabled(options, "--ssl-required")
     ca = options.get("--ssl-ca")
-    ca_is_dir = bool(ca) and not ca.endswith((".pem", ".crt", ".cer"))
+    ca_is_dir = bool(ca) and os.path.isdir(ca)
     try:
         client.connect(
             tls=tls,

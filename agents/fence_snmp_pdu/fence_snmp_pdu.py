@@ -67,7 +67,7 @@ def main():
         "vendorurl": "https://networkupstools.org/stable-hcl.html",
     })
     fencing.run_delay(options)
-    main_guard(lambda: fence(options), verbose="--verbose" in options)
+    main_guard(lambda: fence(options))
 
 
 if __name__ == "__main__":
