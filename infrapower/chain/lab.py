@@ -19,37 +19,52 @@ UPS_CONF = "ups.conf"
 SERVERS_CONF = "servers.conf"
 
 
-def write_config(lab, directory=None):
+def write_config(lab, directory=None, other_upsds=()):
     """Write ups.conf and servers.conf for `lab` (an infrapower.lab Lab);
-    returns the directory."""
+    returns the directory.  `other_upsds` names extra upsds of the lab
+    (infrapower.lab.nut.start_upsd with `devices`): their devices are
+    described as served there only, as on a second NUT server (its own
+    ups.conf copy, a `[@host:port]` section, parents `dev:N@host:port`)."""
     from infrapower.lab import bmc, nut
 
     topology = lab.rack.topology()
     target = Path(directory) if directory else lab.path(CHAIN_DIR)
     target.mkdir(parents=True, exist_ok=True)
+    home = f"{nut.HOST}:{lab.port('upsd')}"
+
+    # Where each device is served: "" on the main upsd, else "@host:port".
+    confs = {name: UpsConf.read(nut.conf_dir(lab, name) / UPS_CONF) for name in other_upsds}
+    at = {name: f"@{nut.HOST}:{lab.port(name)}" for name in other_upsds}
+    served_by = {device: at[name] for name, conf in confs.items() for device in conf.sections}
+
+    sections = []
+    for name, conf in confs.items():
+        where = at[name]
+        _with_parents(conf, topology, served_by, where, home)
+        conf.path = str(target / f"{name}-{UPS_CONF}")
+        conf.write()
+        sections += [f"[{where}]", f"\tups_conf = {quote(Path(conf.path).name)}", ""]
 
     ups_conf = UpsConf.read(nut.conf_dir(lab) / UPS_CONF)
+    ups_conf.keep_sections([name for name in ups_conf.sections if name not in served_by])
+    _with_parents(ups_conf, topology, served_by, "", home)
     ups_conf.path = str(target / UPS_CONF)
-    for ups in topology["upses"]:
-        ups_conf.set(ups, "parent", MAIN)
-    for pdu, spec in topology["pdus"].items():
-        if pdu in ups_conf.sections:
-            ups_conf.set(pdu, "parent", spec["ups"])
     ups_conf.write()
 
     lines = [
         "# The lab's servers and their power supplies (infrapower.chain.lab).",
-        f"upsd = {nut.HOST}:{lab.port('upsd')}",
+        f"upsd = {home}",
         f"fence_nut_username = {quote(nut.FENCER_USER)}",
         f"fence_nut_password = {quote(nut.FENCER_PASSWORD)}",
         "",
+        *sections,
     ]
     ports = lab.ports()
     for server, spec in topology["servers"].items():
         lines.append(f"[{server}]")
         lines.append(f"\tdesc = {quote(spec.get('role', ''))}")
         for psu, outlet in spec["psus"].items():
-            lines.append(f"\tpsu.{psu} = {outlet}")
+            lines.append(f"\tpsu.{psu} = {outlet}{served_by.get(outlet.split(':')[0], '')}")
         if f"bmc:{server}" in ports:
             lines.append(f"\tbmc = 127.0.0.1:{ports[f'bmc:{server}']}")
             lines.append(f"\tbmc_username = {quote(bmc.ADMIN_USER)}")
@@ -57,3 +72,17 @@ def write_config(lab, directory=None):
         lines.append("")
     (target / SERVERS_CONF).write_text("\n".join(lines))
     return target
+
+
+def _with_parents(ups_conf, topology, served_by, here, home):
+    """The lab's wiring as `parent =` lines: each UPS on main, each PDU on
+    its UPS, `@host:port` added when the UPS is served elsewhere than
+    `here` (the file's own upsd: "" for the main one at `home`)."""
+    for name in ups_conf.sections:
+        if name in topology["upses"]:
+            ups_conf.set(name, "parent", MAIN)
+        elif name in topology["pdus"]:
+            ups = topology["pdus"][name]["ups"]
+            where = served_by.get(ups, "")
+            suffix = "" if where == here else where or f"@{home}"
+            ups_conf.set(name, "parent", ups + suffix)

@@ -28,6 +28,7 @@ from infrapower.chain.upsconf import UpsConf
 
 MAIN = "main"
 DEFAULT_UPSD_PORT = 3493
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 # NUT device names: what upsd accepts in ups.conf section names.
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OUTLET_WORD = re.compile(r"^outlet\.?(\d+)$", re.IGNORECASE)
@@ -172,6 +173,8 @@ class Chain:
         self.upsd = upsd  # the upsd serving ups.conf's devices
         self.ups_conf = ups_conf
         self.settings = settings  # the servers file's global directives
+        self.ups_confs = {upsd: ups_conf}  # every upsd whose devices are described, and its ups.conf
+        self.upsd_settings = {}  # another upsd -> its `[@host:port]` section of the servers file
         self.links = {MAIN: Link(MAIN, "main", label=MAIN)}
         self.servers = {}
         self.problems = []
@@ -186,27 +189,32 @@ class Chain:
         upsd = upsd or self.upsd
         return f"{device}:{outlet}" if upsd == self.upsd else f"{device}:{outlet}@{upsd}"
 
-    def resolve_parent(self, ref, origin, child):
+    def resolve_parent(self, ref, origin, child, home=None):
         """The link id a ParentRef names, creating outlet links (and links
-        for devices on other upsds) as they are first named; None after
-        recording a Problem."""
+        for devices on undescribed upsds) as they are first named; None
+        after recording a Problem.  `home` is the upsd whose ups.conf holds
+        the line (default: the configured upsd): a parent without `@host`
+        is on it, and so is one `@localhost` with its port."""
         if ref.is_main:
             return MAIN
-        upsd = Upsd(ref.host, ref.port) if ref.host else self.upsd
-        if upsd.host in ("localhost", "127.0.0.1", "::1") and upsd.port == self.upsd.port and self.upsd.host in (
-            "localhost",
-            "127.0.0.1",
-            "::1",
-        ):
-            upsd = self.upsd  # the spec writes `@localhost` for the local upsd
+        home = home or self.upsd
+        upsd = Upsd(ref.host, ref.port) if ref.host else home
+        if upsd.host in LOOPBACK:
+            # `@localhost` (the spec's own example) in another upsd's
+            # ups.conf is that upsd; else any loopback upsd on that port.
+            known = (home, self.upsd, *self.ups_confs, *self.upsd_settings)
+            same = [k for k in known if k.port == upsd.port and (k == home != self.upsd or k.host in LOOPBACK)]
+            upsd = same[0] if same else upsd
         device_id = self.device_id(ref.device, upsd)
         if device_id not in self.links or self.links[device_id].kind != "device":
-            if upsd == self.upsd:
-                known = ", ".join(self.ups_conf.sections) or "none"
+            described = self.ups_confs.get(upsd)
+            if described is not None:
+                known = ", ".join(described.sections) or "none"
                 snmp = [i for i, link in self.links.items() if link.snmp is not None]
-                also = f"; SNMP PDUs of the servers file: {', '.join(snmp)}" if snmp else ""
+                also = f"; SNMP PDUs of the servers file: {', '.join(snmp)}" if snmp and upsd == self.upsd else ""
+                where = "ups.conf" if upsd == self.upsd else f"{described.path} (upsd at {upsd})"
                 self.problems.append(
-                    Problem(origin, f"{child}: parent {ref.device!r} is no device of ups.conf (devices: {known}{also})")
+                    Problem(origin, f"{child}: parent {ref.device!r} is no device of {where} (devices: {known}{also})")
                 )
                 return None
             # On another upsd: known only by name; its own feed is not
@@ -286,28 +294,21 @@ def build(ups_conf, servers_conf, upsd=None):
     chain = Chain(upsd, ups_conf, settings)
 
     # servers.py builds on this module's types: imported here, not at the top.
-    from infrapower.chain.servers import add_servers, add_snmp_pdus, link_snmp_pdus
+    from infrapower.chain.servers import add_other_upsds, add_servers, add_snmp_pdus, link_snmp_pdus
 
     # Devices first, so a parent may name a device declared further down
     # (or an SNMP PDU of the servers file: a UPS may hang from its outlet).
-    for name, section in ups_conf.sections.items():
-        chain.links[name] = Link(
-            name,
-            "device",
-            None,
-            Origin(ups_conf.path, section.line),
-            label=name,
-            desc=section.get("desc") or "",
-            device=name,
-            upsd=upsd,
-            conf=section,
-        )
+    add_other_upsds(chain, servers_conf)
+    for each_upsd, each_conf in chain.ups_confs.items():
+        add_devices(chain, each_upsd, each_conf)
     add_snmp_pdus(chain, servers_conf)
-    for name, section in ups_conf.sections.items():
-        entry = section.entry("parent")
-        if entry is None:
-            continue  # a chain end: what feeds it is not described
-        link_declared_parent(chain, chain.links[name], name, entry, ups_conf.path)
+    for each_upsd, each_conf in chain.ups_confs.items():
+        for name, section in each_conf.sections.items():
+            entry = section.entry("parent")
+            if entry is None:
+                continue  # a chain end: what feeds it is not described
+            link = chain.links[chain.device_id(name, each_upsd)]
+            link_declared_parent(chain, link, name, entry, each_conf.path, each_upsd)
 
     link_snmp_pdus(chain, servers_conf)
     add_servers(chain, servers_conf)
@@ -315,10 +316,26 @@ def build(ups_conf, servers_conf, upsd=None):
     return chain
 
 
+def add_devices(chain, upsd, ups_conf):
+    """A device link for every section of the ups.conf `upsd` reads."""
+    for name, section in ups_conf.sections.items():
+        device_id = chain.device_id(name, upsd)
+        chain.links[device_id] = Link(
+            device_id,
+            "device",
+            None,
+            Origin(ups_conf.path, section.line),
+            label=device_id,
+            desc=section.get("desc") or "",
+            device=name,
+            upsd=upsd,
+            conf=section,
+        )
 
-def link_declared_parent(chain, link, name, entry, path):
-    """Set a device's parent from its `parent =` line (ups.conf or the
-    servers file), or record why it cannot be."""
+
+def link_declared_parent(chain, link, name, entry, path, home=None):
+    """Set a device's parent from its `parent =` line (a ups.conf, whose
+    upsd is `home`, or the servers file), or record why it cannot be."""
     origin = Origin(path, entry.line)
     link.origin = origin
     try:
@@ -329,7 +346,7 @@ def link_declared_parent(chain, link, name, entry, path):
     if ref.device == name and ref.host is None:
         chain.problems.append(Problem(origin, f"[{name}] is its own parent"))
         return
-    link.parent = chain.resolve_parent(ref, origin, f"[{name}]")
+    link.parent = chain.resolve_parent(ref, origin, f"[{name}]", home)
 
 def _check_cycles(chain):
     """A parent chain that comes back to itself never reaches main: report

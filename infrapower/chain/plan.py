@@ -27,6 +27,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from infrapower.chain.model import MAIN, split_host_port
+from infrapower.chain.servers import FENCE_NUT_KEYS
 
 NUT_AGENT, SNMP_AGENT = "fence_nut", "fence_snmp_pdu"
 SNMP_VERSIONS = {"v1": "1", "v2c": "2c", "v3": "3"}  # ups.conf -> fence_snmp_pdu
@@ -170,7 +171,9 @@ def _cut_feed(chain, server, psu, path, switch):
 
 
 def _fence_nut_device(chain, name, server, upsd, plugs):
-    settings = chain.settings
+    # Another upsd's `[@host:port]` section may name its own fencing user.
+    own = chain.upsd_settings.get(upsd)
+    settings = own if own is not None and any(own.entry(key) for key in FENCE_NUT_KEYS) else chain.settings
     options = {"ip": upsd.host, "ipport": str(upsd.port)}
     if settings.get("fence_nut_username"):
         options["username"] = settings.get("fence_nut_username")

@@ -15,6 +15,11 @@ own syntax (so one parser reads both, and admins know the rules).
         bmc_username = admin
         bmc_password = secret
 
+    [@nut2.example.com:3493]          # another upsd (parents name its devices `pdu4:1@nut2.example.com:3493`)
+        ups_conf = nut2-ups.conf      # optional: its ups.conf (a copy with parent = lines), beside this file
+        fence_nut_username = fencer2  # optional: its own fencing user (all three fence_nut_* keys, else the globals)
+        fence_nut_password_script = /usr/local/sbin/nut2-fencer-pw
+
     [pdu3]                            # a PDU no upsd serves: read over SNMP
         snmp = 10.0.0.7               # HOST[:PORT], port 161 by default
         community = private           # else the global snmp_community, else private
@@ -29,17 +34,18 @@ parents like any NUT device's, and `--live` / `--plan` read and switch
 them with fence_snmp_pdu's own code (infrapower.pdu).
 """
 
-from infrapower.chain.model import Link, Origin, Problem, Server, SnmpPdu, link_declared_parent, parse_parent, split_host_port
+from pathlib import Path
+
+from infrapower.chain.model import (
+    Link, Origin, Problem, Server, SnmpPdu, Upsd, link_declared_parent, parse_parent, split_host_port,
+)
 
 PSU_PREFIX = "psu."
 SERVER_KEYS = {"desc", "bmc", "bmc_username", "bmc_password"}
-GLOBAL_KEYS = {
-    "upsd",
-    "fence_nut_username",
-    "fence_nut_password",
-    "fence_nut_password_script",
-    "snmp_community",
-}
+FENCE_NUT_KEYS = ("fence_nut_username", "fence_nut_password", "fence_nut_password_script")
+GLOBAL_KEYS = {"upsd", "snmp_community", *FENCE_NUT_KEYS}
+UPSD_PREFIX = "@"  # [@HOST:PORT]: another upsd
+UPSD_KEYS = {"ups_conf", *FENCE_NUT_KEYS}
 IPMI_PORT = 623
 SNMP_KEY = "snmp"
 SNMP_PDU_KEYS = {SNMP_KEY, "community", "snmp_version", "mib", "parent", "desc"}
@@ -52,12 +58,53 @@ def is_snmp_pdu(section):
     return section.entry(SNMP_KEY) is not None
 
 
+def is_other_upsd(name):
+    return name.startswith(UPSD_PREFIX)
+
+
+def add_other_upsds(chain, conf):
+    """Every `[@HOST[:PORT]]` section: another upsd, with the fence_nut
+    credentials for it and (`ups_conf =`) its copy of ups.conf, whose
+    devices and `parent =` lines join the chain as `device@HOST:PORT`."""
+    from infrapower.chain.upsconf import ConfError, UpsConf
+
+    for name, section in conf.sections.items():
+        if not is_other_upsd(name):
+            continue
+        origin = Origin(conf.path, section.line)
+        try:
+            upsd = Upsd.parse(name[len(UPSD_PREFIX):])
+        except ValueError as error:
+            chain.problems.append(Problem(origin, f"[{name}]: {error} (another upsd is written [@HOST[:PORT]])"))
+            continue
+        if upsd == chain.upsd or upsd in chain.upsd_settings:
+            chain.problems.append(Problem(origin, f"[{name}]: upsd {upsd} is described twice (see `upsd =` and [@...] sections)"))
+            continue
+        for entry in section.entries:
+            if entry.key not in UPSD_KEYS:
+                chain.problems.append(Problem(
+                    Origin(conf.path, entry.line),
+                    f"[{name}]: unknown setting {entry.key!r} for another upsd (known: {', '.join(sorted(UPSD_KEYS))})",
+                ))
+        chain.upsd_settings[upsd] = section
+        entry = section.entry("ups_conf")
+        if entry is None:
+            continue  # credentials only: its devices end their chains
+        path = Path(entry.value or "")
+        if not path.is_absolute():
+            path = Path(conf.path).parent / path  # beside the servers file
+        try:
+            chain.ups_confs[upsd] = UpsConf.read(path)
+        except ConfError as error:
+            chain.problems.append(Problem(Origin(conf.path, entry.line), f"[{name}] ups_conf: {error}"))
+
+
 def add_snmp_pdus(chain, conf):
     """A device link for every SNMP PDU (`snmp =` section) of the servers
     file, before any parent is resolved; their own parents come later
     (link_snmp_pdus), once every device exists."""
     for name, section in conf.sections.items():
-        if not is_snmp_pdu(section):
+        if not is_snmp_pdu(section) or is_other_upsd(name):
             continue
         origin = Origin(conf.path, section.line)
         if name in chain.links:
@@ -146,8 +193,8 @@ def add_servers(chain, conf):
                 Problem(Origin(conf.path, entry.line), f"unknown global setting {entry.key!r} (known: {', '.join(sorted(GLOBAL_KEYS))})")
             )
     for name, section in conf.sections.items():
-        if is_snmp_pdu(section):
-            continue  # add_snmp_pdus
+        if is_snmp_pdu(section) or is_other_upsd(name):
+            continue  # add_snmp_pdus, add_other_upsds
         origin = Origin(conf.path, section.line)
         if name in chain.links:
             chain.problems.append(Problem(origin, f"[{name}]: a server may not share its name with a NUT device"))

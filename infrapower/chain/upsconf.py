@@ -175,6 +175,19 @@ class UpsConf:
         # Line numbers moved: parse again rather than patch every entry.
         self._parse()
 
+    def remove(self, section_name):
+        """Drop a section: its header and every line up to the next one."""
+        section = self.sections[section_name]
+        following = [other.line for other in self.sections.values() if other.line > section.line]
+        end = min(following) - 1 if following else len(self.lines)
+        del self.lines[section.line - 1:end]
+        self._parse()
+
+    def keep_sections(self, names=None):
+        """Drop every section not in `names` (None keeps them all)."""
+        for name in [n for n in self.sections if names is not None and n not in names]:
+            self.remove(name)
+
     def text(self):
         return "\n".join(self.lines) + ("\n" if self.trailing_newline and self.lines else "")
 

@@ -317,17 +317,26 @@ def start(lab, deadline=None):
     return devices
 
 
-def start_upsd(lab, name, tls=False):
+def start_upsd(lab, name, tls=False, devices=None):
     """Another upsd over the lab's running drivers (they are found through
-    the shared NUT_STATEPATH), e.g. one without TLS; returns its port once
-    it answers.  `stop` ends it with the rest."""
+    the shared NUT_STATEPATH), e.g. one without TLS, or one serving only
+    `devices` (as a second NUT server would); returns its port once it
+    answers.  `stop` ends it with the rest."""
+    from infrapower.chain.upsconf import UpsConf
+
     if not name.startswith("upsd-"):
         raise LabError(f"an extra upsd's name starts with 'upsd-', not {name!r}")
     port = free_port("tcp")
     conf = conf_dir(lab, name)
     conf.mkdir(parents=True, exist_ok=True)
-    for shared in ("upsd.users", "ups.conf", "nut.conf"):
+    for shared in ("upsd.users", "nut.conf"):
         _write(conf / shared, (conf_dir(lab) / shared).read_text())
+    ups_conf = UpsConf.read(conf_dir(lab) / "ups.conf")
+    unknown = set(devices or ()) - set(ups_conf.sections)
+    if unknown:
+        raise LabError(f"{name}: the lab has no NUT device {', '.join(sorted(unknown))}")
+    ups_conf.keep_sections(devices)
+    _write(conf / "ups.conf", ups_conf.text())
     _write(conf / "upsd.conf", upsd_conf(lab, port, tls))
     lab.spawn(name, [UPSD, "-F", "-u", "root"], nut_env(lab, name))
     lab.set_port(name, port)

@@ -167,3 +167,77 @@ def test_cli_views_exit_codes_and_svg(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().endswith("cannot read: No such file or directory")
+
+
+# A second NUT server: pdu2 moves to nut2, described by its own ups.conf copy.
+NUT2_UPS_CONF = """\
+[pdu2]
+\tdriver = snmp-ups
+\tport = 10.0.0.6
+\tparent = ups2@nut1.example.com      # back on the first upsd
+[pdu3]
+\tdriver = snmp-ups
+\tport = 10.0.0.7
+\tparent = pdu2:8@localhost           # localhost in nut2's file is nut2
+"""
+TWO_UPSDS = """\
+upsd = nut1.example.com
+fence_nut_username = fencer
+[@nut2.example.com:3493]
+\tups_conf = nut2-ups.conf
+\tfence_nut_username = fencer2
+[clc]
+\tpsu.psu1 = pdu1:1
+\tpsu.psu2 = pdu2:1@nut2.example.com
+[nc1]
+\tpsu.psu1 = pdu1:2
+\tpsu.psu2 = pdu3:outlet2@nut2.example.com:3493
+"""
+
+
+def test_another_upsd_described_by_its_own_ups_conf(tmp_path):
+    (tmp_path / "nut2-ups.conf").write_text(NUT2_UPS_CONF)
+    ups_conf = UPS_CONF.split("[pdu2]")[0]
+    (tmp_path / "ups.conf").write_text(ups_conf)
+    (tmp_path / "servers.conf").write_text(TWO_UPSDS)
+    chain = model.load(tmp_path)
+    assert not chain.problems, chain.problems
+    nut2 = "nut2.example.com:3493"
+    assert chain.path("clc:psu2") == ["clc:psu2", f"pdu2:1@{nut2}", f"pdu2@{nut2}", "ups2", "main"]
+    assert chain.path("nc1:psu2") == ["nc1:psu2", f"pdu3:2@{nut2}", f"pdu3@{nut2}", f"pdu2:8@{nut2}", f"pdu2@{nut2}",
+                                      "ups2", "main"]
+    assert chain.links[f"pdu3@{nut2}"].origin == model.Origin(str(tmp_path / "nut2-ups.conf"), 8)  # its parent line
+    assert chain.find("pdu2@nut2.example.com") == f"pdu2@{nut2}"
+    _, lost = analysis.what_if(chain, None, [chain.find("ups2")])
+    assert lost == []
+    _, lost = analysis.what_if(chain, None, [chain.find("ups1"), chain.find(f"pdu2:8@{nut2}")])
+    assert lost == ["nc1"]  # clc keeps pdu2:1; both of nc1's feeds are cut
+
+    result = run_cli(tmp_path, "-l", ups_conf=ups_conf, servers=TWO_UPSDS)
+    assert result.returncode == 0, result.stderr
+    assert f"    -> pdu2@{nut2}  snmp-ups on upsd {nut2}  SNMP 10.0.0.6  @ {tmp_path / 'nut2-ups.conf'}:4" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "nut2, servers, problem",
+    [
+        (NUT2_UPS_CONF.replace("pdu2:8@localhost", "ups9@localhost"), TWO_UPSDS,
+         "nut2-ups.conf:8: [pdu3]: parent 'ups9' is no device of {dir}/nut2-ups.conf (upsd at nut2.example.com:3493) "
+         "(devices: pdu2, pdu3)"),
+        (NUT2_UPS_CONF, TWO_UPSDS.replace("pdu2:1@nut2", "pdu7:1@nut2"),
+         "servers.conf:8: [clc] psu.psu2: parent 'pdu7' is no device of {dir}/nut2-ups.conf"),
+        (NUT2_UPS_CONF, TWO_UPSDS.replace("nut2-ups.conf", "missing.conf"),
+         "servers.conf:4: [@nut2.example.com:3493] ups_conf: {dir}/missing.conf:0: cannot read"),
+        (NUT2_UPS_CONF, TWO_UPSDS.replace("fence_nut_username = fencer2", "community = x"),
+         "servers.conf:5: [@nut2.example.com:3493]: unknown setting 'community' for another upsd"),
+        (NUT2_UPS_CONF, TWO_UPSDS.replace("[@nut2.example.com:3493]", "[@nut2.example.com:port]"),
+         "servers.conf:3: [@nut2.example.com:port]: port 'port' is not a number"),
+        (NUT2_UPS_CONF, TWO_UPSDS.replace("[@nut2.example.com:3493]", "[@nut1.example.com]"),
+         "servers.conf:3: [@nut1.example.com]: upsd nut1.example.com:3493 is described twice"),
+    ],
+)
+def test_another_upsds_problems_name_file_and_line(tmp_path, nut2, servers, problem):
+    (tmp_path / "nut2-ups.conf").write_text(nut2)
+    result = run_cli(tmp_path, ups_conf=UPS_CONF.split("[pdu2]")[0], servers=servers)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert problem.format(dir=tmp_path) in result.stderr, result.stderr

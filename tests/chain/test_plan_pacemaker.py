@@ -6,7 +6,8 @@ and came back.
 Two racks: the default one (pdu1 is APC, which NUT cannot switch, so the
 plan is a pcs stonith level of fence_snmp_pdu + fence_nut), and one whose
 PDUs both have NUT outlet commands (both Eaton), where the plan is one
-fence_nut device per server with both plugs."""
+fence_nut device per server with both plugs; then, on that rack, pdu2
+served by a second upsd only: a level of one fence_nut device per upsd."""
 
 import shlex
 import subprocess
@@ -17,7 +18,8 @@ import pytest
 
 from infrapower import lab as lab_module
 from infrapower.chain import lab as chain_lab
-from infrapower.lab import pacemaker
+from infrapower.chain.upsconf import UpsConf
+from infrapower.lab import nut, pacemaker
 from infrapower.lab.core import wait_until
 from infrapower.lab.rack import default_topology
 
@@ -98,4 +100,31 @@ def test_one_fence_nut_device_per_server_when_every_feed_is_on_one_upsd(cluster,
     assert "level" not in output
     assert len(commands) == 3 and all(" fence_nut " in c for c in commands)
     assert "plug=pdu1:1,pdu2:1 pcmk_host_list=clc" in commands[0]
+    fence_every_server(cluster, eaton_rack, commands)
+
+
+@pytest.fixture(scope="module")
+def second_upsd(eaton_rack):
+    """pdu2 served by a second upsd only (as by another NUT server)."""
+    nut.start_upsd(eaton_rack, "upsd-pdu2", devices=["pdu2"])
+    return "upsd-pdu2"
+
+
+def test_feeds_on_two_upsds_give_a_level_of_two_fence_nut_devices(cluster, eaton_rack, second_upsd, tmp_path):
+    config = chain_lab.write_config(eaton_rack, tmp_path, other_upsds=[second_upsd])
+    # The second upsd's own fencing user, from its [@host:port] section.
+    servers = UpsConf.read(config / "servers.conf")
+    section = next(name for name in servers.sections if name.startswith("@"))
+    servers.set(section, "fence_nut_username", nut.SET_FENCER_USER)
+    servers.set(section, "fence_nut_password", nut.SET_FENCER_PASSWORD)
+    servers.write()
+
+    output, commands = plan_commands(config)
+    second = f"127.0.0.1:{eaton_rack.port(second_upsd)}"
+    assert (f"clc: off: pdu1:1 (psu1, fence_nut), pdu2:1@{second} (psu2, fence_nut); "
+            "a pcs stonith level of chain-clc-nut1, chain-clc-nut2") in output
+    assert (f"pcs stonith create chain-clc-nut2 fence_nut ip=127.0.0.1 ipport={eaton_rack.port(second_upsd)} "
+            f"username={nut.SET_FENCER_USER}") in output
+    assert f"ipport={eaton_rack.port('upsd')} username={nut.FENCER_USER}" in output
+    assert sum("stonith level add" in c for c in commands) == 3, output
     fence_every_server(cluster, eaton_rack, commands)
