@@ -148,11 +148,11 @@ def _read_snmp_pdu(device, outlet_links, timeout):
     SNMP PDU, read as fence_snmp_pdu reads it: one session, the mapping
     detected (or forced), each outlet's status through the mapping."""
     from infrapower import pdu, snmp, tables
+    from infrapower.chain.snmpconf import agent_options
 
     config = device.snmp
     document = tables.load()
-    session = snmp.Session(config.host, config.port, version=config.version, community=config.community,
-                           timeout=timeout)
+    session = snmp.session_from_options(agent_options(dict(config.options), config.host, config.port, timeout), timeout)
     try:
         outlets = pdu.Pdu(session, document, pdu.identify(session, document, config.mib))
         results = {}

@@ -142,12 +142,12 @@ class Link:
 
 @dataclass(frozen=True)
 class SnmpPdu:
-    """How to reach a PDU over SNMP, as fence_snmp_pdu's options name it."""
+    """How to reach a PDU over SNMP: its address, and fence_snmp_pdu's
+    options for the rest (infrapower.chain.snmpconf)."""
 
     host: str
     port: int = 161
-    community: str = "private"
-    version: str = "1"  # "1" or "2c"
+    options: tuple = ()  # (option, value) pairs: snmp_version, community or the v3 ones
     mib: object = None  # a NUT mapping name forced, else detected
 
     def __str__(self):

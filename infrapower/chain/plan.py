@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 from infrapower.chain.model import MAIN, split_host_port
 from infrapower.chain.servers import FENCE_NUT_KEYS
+from infrapower.chain.snmpconf import fence_options
 
 NUT_AGENT, SNMP_AGENT = "fence_nut", "fence_snmp_pdu"
-SNMP_VERSIONS = {"v1": "1", "v2c": "2c", "v3": "3"}  # ups.conf -> fence_snmp_pdu
 
 
 @dataclass
@@ -124,12 +124,15 @@ class _Switchability:
         number = self.view.outlet_numbers.get(link.id)
         if number is None:
             return None, f"{link.label}: not read from upsd"
-        version = SNMP_VERSIONS.get((conf.get("snmp_version") or "v1").lower())
-        if version is None or version == "3":
-            return None, f"{device.label}: SNMP {conf.get('snmp_version')} credentials are not carried into plans"
+        # snmp-ups's own settings (v1/v2c community, v3 user and keys);
+        # the servers file's snmp_community replaces a read-only one.
+        options, problems = fence_options(conf, "public")
+        if problems:
+            return None, f"{device.label}: " + "; ".join(problem for _key, problem in problems)
+        if "community" in options and self.chain.settings.get("snmp_community"):
+            options["community"] = self.chain.settings.get("snmp_community")
         host, port = split_host_port(conf.get("port", ""), 161)
-        community = self.chain.settings.get("snmp_community") or conf.get("community") or "public"
-        return {"ip": host, "ipport": str(port), "community": community, "snmp_version": version, "plug": str(number)}, None
+        return {"ip": host, "ipport": str(port), **options, "plug": str(number)}, None
 
     def _snmp_pdu_options(self, link, snmp):
         """fence_snmp_pdu's options for an outlet of an SNMP PDU the
@@ -137,8 +140,7 @@ class _Switchability:
         plug = self.view.snmp_plugs.get(link.id)
         if plug is None:
             return None, f"{link.label}: not read over SNMP"
-        options = {"ip": snmp.host, "ipport": str(snmp.port), "community": snmp.community,
-                   "snmp_version": snmp.version}
+        options = {"ip": snmp.host, "ipport": str(snmp.port), **dict(snmp.options)}
         if snmp.mib:
             options["mib"] = snmp.mib
         options["plug"] = plug

@@ -23,7 +23,8 @@ own syntax (so one parser reads both, and admins know the rules).
     [pdu3]                            # a PDU no upsd serves: read over SNMP
         snmp = 10.0.0.7               # HOST[:PORT], port 161 by default
         community = private           # else the global snmp_community, else private
-        snmp_version = 2c             # 1 (the default, as fence_snmp_pdu) or 2c
+        snmp_version = v2c            # v1 (the default, as fence_snmp_pdu), v2c, or v3 with
+                                      # snmp-ups's secName, secLevel, authProtocol, authPassword...
         mib = apc_pdu                 # optional: the NUT mapping, instead of detecting it
         parent = ups1                 # its inlet: a device, an outlet, or main
 
@@ -39,6 +40,7 @@ from pathlib import Path
 from infrapower.chain.model import (
     Link, Origin, Problem, Server, SnmpPdu, Upsd, link_declared_parent, parse_parent, split_host_port,
 )
+from infrapower.chain.snmpconf import KEYS as SNMP_SETTING_KEYS
 
 PSU_PREFIX = "psu."
 SERVER_KEYS = {"desc", "bmc", "bmc_username", "bmc_password"}
@@ -48,9 +50,8 @@ UPSD_PREFIX = "@"  # [@HOST:PORT]: another upsd
 UPSD_KEYS = {"ups_conf", *FENCE_NUT_KEYS}
 IPMI_PORT = 623
 SNMP_KEY = "snmp"
-SNMP_PDU_KEYS = {SNMP_KEY, "community", "snmp_version", "mib", "parent", "desc"}
+SNMP_PDU_KEYS = {SNMP_KEY, "mib", "parent", "desc", *SNMP_SETTING_KEYS}
 SNMP_PORT = 161
-SNMP_VERSIONS = {"1": "1", "v1": "1", "2c": "2c", "v2c": "2c"}  # as fence_snmp_pdu takes them
 DEFAULT_COMMUNITY = "private"  # fence_snmp_pdu's default
 
 
@@ -127,31 +128,27 @@ def add_snmp_pdus(chain, conf):
 
 def _snmp_settings(chain, conf, name, section):
     """The SnmpPdu a section describes; problems recorded, defaults kept."""
+    from infrapower.chain.snmpconf import fence_options
+
     def where(key):
-        return Origin(conf.path, section.entry(key).line)
+        entry = section.entry(key)
+        return Origin(conf.path, entry.line if entry else section.line)
 
     host, port = "", SNMP_PORT
     try:
         host, port = split_host_port(section.get(SNMP_KEY) or "", SNMP_PORT)
     except ValueError as error:
         chain.problems.append(Problem(where(SNMP_KEY), f"[{name}] snmp: {error} (write HOST[:PORT])"))
-    version = "1"
-    if section.entry("snmp_version") is not None:
-        given = (section.get("snmp_version") or "").lower()
-        version = SNMP_VERSIONS.get(given)
-        if version is None:
-            chain.problems.append(Problem(
-                where("snmp_version"),
-                f"[{name}] snmp_version {given!r}: use 1 or 2c (SNMP v3 PDUs are not described here yet)",
-            ))
-            version = "1"
-    community = section.get("community") or chain.settings.get("snmp_community") or DEFAULT_COMMUNITY
+    community = chain.settings.get("snmp_community") or DEFAULT_COMMUNITY
+    options, problems = fence_options(section, community, scripts=True)
+    for key, problem in problems:
+        chain.problems.append(Problem(where(key), f"[{name}] {problem}"))
     mib = section.get("mib") or None
     if mib is not None:
         problem = _check_mib(mib)
         if problem:
             chain.problems.append(Problem(where("mib"), f"[{name}] mib: {problem}"))
-    return SnmpPdu(host, port, community, version, mib)
+    return SnmpPdu(host, port, tuple(options.items()), mib)
 
 
 def _check_mib(mib):

@@ -5,6 +5,7 @@ the plan.  The lab's upsd still serves pdu1 and pdu2; the chain's copy of
 ups.conf drops them, so only SNMP can tell their states."""
 
 import re
+import shlex
 import subprocess
 import sys
 
@@ -123,6 +124,72 @@ def test_the_plan_switches_an_snmp_only_pdu_with_fence_snmp_pdu(rack, tmp_path):
     assert "pcs stonith level add 1 nc1 chain-nc1-pdu1-2 chain-nc1-pdu2-2\n" in result.stdout + "\n"
 
 
+def run_planned_device(line, action="status"):
+    """Run the agent a `pcs stonith create` line names with its options
+    on stdin, as pacemaker-fenced would."""
+    words = shlex.split(line)
+    options = [word for word in words[5:] if not word.startswith("pcmk_")]
+    return subprocess.run([f"/usr/sbin/{words[4]}"], input="\n".join(options + [f"action={action}"]) + "\n",
+                          capture_output=True, text=True, timeout=30)
+
+
+def v3_settings(user, priv_script=None):
+    """snmp-ups's SNMPv3 settings for a lab user (fence agents' protocol
+    names written snmp-ups's way: SHA-256 as SHA256)."""
+    lines = ["snmp_version = v3", "secLevel = authPriv", f"secName = {user['user']}",
+             f"authProtocol = {user['auth_proto'].replace('-', '')}", f"authPassword = {user['auth_key']}",
+             f"privProtocol = {user['priv_proto'].replace('-', '')}"]
+    lines.append(f"snmp_priv_passwd_script = {priv_script}" if priv_script else f"privPassword = {user['priv_key']}")
+    return "".join(f"\t{line}\n" for line in lines)
+
+
+def test_an_snmp_v3_pdu_read_live_and_planned_with_its_key_script(rack, tmp_path):
+    user = pdus.V3_USERS[3]  # SHA-256 / AES-256
+    script = tmp_path / "priv-key"
+    script.write_text(f"#!/bin/sh\necho {user['priv_key']}\n")
+    script.chmod(0o700)
+    config = snmp_only(rack, tmp_path, "pdu1")
+    servers = config / "servers.conf"
+    servers.write_text(servers.read_text().replace("\tcommunity = private\n", v3_settings(user, script)))
+
+    healthy = chain_cli(config, "--live")
+    assert healthy.returncode == 0, healthy.stderr
+    assert "  psu1 [ok] -> pdu1:1 [on] -> ups1 [OL] -> main" in healthy.stdout
+
+    result = chain_cli(config, "--plan")
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in result.stdout.splitlines() if c.startswith("pcs stonith create chain-clc-pdu1-1 "))
+    assert (f"fence_snmp_pdu ip=127.0.0.1 ipport={rack.port('snmp:pdu1')} snmp_version=3 username={user['user']} "
+            f"snmp_sec_level=authPriv snmp_auth_prot=SHA-256 password={user['auth_key']} snmp_priv_prot=AES-256 "
+            f"snmp_priv_passwd_script={script} plug=1 pcmk_host_list=clc") in line
+    assert user["priv_key"] not in result.stdout
+    status = run_planned_device(line)
+    assert status.returncode == 0 and "Status: ON" in status.stdout, status.stdout + status.stderr
+
+    servers.write_text(servers.read_text().replace(user["auth_key"], "wrong-key"))
+    wrong = chain_cli(config, "--live", "--timeout", "1")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "[pdu1] SNMP PDU at" in wrong.stderr and "wrong digest" in wrong.stderr, wrong.stderr
+
+
+def test_snmp_ups_v3_settings_are_carried_into_the_plan(rack, tmp_path):
+    """pdu1 stays a NUT device; the chain's copy of ups.conf says snmp-ups
+    reaches it with SNMPv3, so the plan's fence_snmp_pdu device does too."""
+    config = chain_lab.write_config(rack, tmp_path)
+    ups_conf = config / "ups.conf"
+    text = ups_conf.read_text()
+    section = re.search(r"(?ms)^\[pdu1\]\n.*?(?=^\[|\Z)", text).group(0)
+    ups_conf.write_text(text.replace(section, section.replace("\tcommunity = private\n", v3_settings(pdus.V3_USER))))
+
+    result = chain_cli(config, "--plan")
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in result.stdout.splitlines() if c.startswith("pcs stonith create chain-nc2-pdu1-3 "))
+    assert "snmp_version=3 username=fencer snmp_sec_level=authPriv snmp_auth_prot=SHA " in line
+    assert "community=" not in line and "plug=3 " in line
+    status = run_planned_device(line)
+    assert status.returncode == 0 and "Status: ON" in status.stdout, status.stdout + status.stderr
+
+
 OFFLINE_UPS_CONF = """\
 [ups1]
 \tdriver = usbhid-ups
@@ -151,10 +218,30 @@ def test_an_snmp_pdu_from_files_alone():
 
     chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(OFFLINE_SERVERS, "servers.conf"))
     assert not chain.problems, chain.problems
-    assert chain.links["pdu3"].snmp == model.SnmpPdu("10.0.0.7", 1161, "global", "1", "apc_pdu")
+    assert chain.links["pdu3"].snmp == model.SnmpPdu(
+        "10.0.0.7", 1161, (("community", "global"), ("snmp_version", "1")), "apc_pdu")
     assert chain.links["pdu3:1"].upsd is None
     # a UPS may hang from an SNMP PDU's outlet: both feeds pass through pdu3
     assert chain.path("clc:psu2") == ["clc:psu2", "ups2", "pdu3:8", "pdu3", "ups1", "main"]
+
+
+V3 = "\tsnmp_version = v3\n\tsecLevel = authPriv\n\tsecName = fencer\n\tauthPassword = a\n\tprivPassword = p\n"
+
+
+def test_snmp_v3_settings_as_snmp_ups_writes_them():
+    from infrapower.chain.upsconf import UpsConf
+
+    servers = OFFLINE_SERVERS + V3 + "\tauthProtocol = sha256\n\tprivProtocol = AES256\n"
+    chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(servers, "servers.conf"))
+    assert not chain.problems, chain.problems
+    assert dict(chain.links["pdu3"].snmp.options) == {
+        "snmp_version": "3", "username": "fencer", "snmp_sec_level": "authPriv", "snmp_auth_prot": "SHA-256",
+        "password": "a", "snmp_priv_prot": "AES-256", "snmp_priv_passwd": "p"}
+    # A key script replaces the key: plans carry the script, never the key.
+    scripted = servers + "\tsnmp_priv_passwd_script = /usr/local/sbin/pdu3-priv\n"
+    chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(scripted, "servers.conf"))
+    options = dict(chain.links["pdu3"].snmp.options)
+    assert options["snmp_priv_passwd_script"] == "/usr/local/sbin/pdu3-priv" and "snmp_priv_passwd" not in options
 
 
 @pytest.mark.parametrize(
@@ -167,7 +254,12 @@ def test_an_snmp_pdu_from_files_alone():
         (OFFLINE_SERVERS.replace("10.0.0.7:1161", "10.0.0.7:snmp"),
          "servers.conf:6: [pdu3] snmp: port 'snmp' is not a number (write HOST[:PORT])"),
         (OFFLINE_SERVERS.replace("mib = apc_pdu", "mib = nosuch"), "servers.conf:7: [pdu3] mib: mib nosuch: no such mapping"),
-        (OFFLINE_SERVERS + "\tsnmp_version = 3\n", "servers.conf:9: [pdu3] snmp_version '3': use 1 or 2c"),
+        (OFFLINE_SERVERS + "\tsnmp_version = 4\n", "servers.conf:9: [pdu3] snmp_version '4': use v1, v2c or v3"),
+        (OFFLINE_SERVERS + "\tsnmp_version = v3\n", "servers.conf:9: [pdu3] SNMP v3 needs secName (the user)"),
+        (OFFLINE_SERVERS + V3 + "\tauthProtocol = SHA1024\n",
+         "servers.conf:14: [pdu3] authProtocol 'SHA1024': use one of MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512"),
+        (OFFLINE_SERVERS + V3.replace("\tprivPassword = p\n", ""),
+         "servers.conf:10: [pdu3] secLevel authPriv needs privPassword (or snmp_priv_passwd_script)"),
         (OFFLINE_SERVERS + "\tpsu.psu1 = ups1\n", "servers.conf:9: [pdu3]: unknown setting 'psu.psu1' for an SNMP PDU"),
         (OFFLINE_SERVERS + "[ups1]\n\tsnmp = 10.0.0.8\n\tparent = main\n",
          "servers.conf:9: [ups1]: an SNMP PDU may not share its name with a NUT device of ups.conf"),
