@@ -19,6 +19,9 @@ SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"
 # States in the tables' normalised status maps; anything else (pending_on,
 # pending_off, cycling, unknown) means the outlet is on its way somewhere.
 ERROR_STATES = ("error",)
+# NUT's names for the voltage reaching a PDU's inlet, the likeliest first
+# (older mappings publish the whole PDU's reading as outlet.voltage).
+INLET_VOLTAGE = ("input.voltage", "input.L1.voltage", "outlet.voltage")
 
 
 class PduError(FenceError):
@@ -116,6 +119,7 @@ class Pdu(Outlets):
         if not _has_outlets(table):
             raise PduError(f"the PDU is a {self.name} ({_tables_label(document)}), which has no outlets NUT can read")
         self.daisy = self.view.get("daisy") or None
+        self.entries = table["entries"]
         self._unit_base = None
         self._plugs = {}
         self._listing = None  # {id: (name, state)}, walked at most once per run
@@ -143,6 +147,26 @@ class Pdu(Outlets):
                 (_, unit_zero), _ = self.session.get([probe.replace("%i", "0"), probe.replace("%i", "1")])
                 self._unit_base = 0 if unit_zero is not None else 1
         return self._unit_base
+
+    def inlet_voltage(self):
+        """The (first unit's) inlet voltage in volts, as the mapping reads
+        it (raw value times NUT's multiplier), or None where the mapping
+        has no such reading or the PDU does not answer it."""
+        candidates = []
+        for info in INLET_VOLTAGE:
+            for entry in self.entries:
+                oid = entry.get("oid") or ""
+                if entry["info"] == info and oid.count("%i") <= 1:
+                    candidates.append((oid.replace("%i", str(self._base())), entry.get("info_len") or 1))
+        if not candidates:
+            return None
+        values = dict(self.session.get(list(dict.fromkeys(oid for oid, _ in candidates))))
+        for oid, multiplier in candidates:
+            try:
+                return float(values.get(normalise_oid(oid))) * multiplier
+            except (TypeError, ValueError):
+                continue  # not answered, or not a number
+        return None
 
     def _parse_instance(self, template, oid):
         """(unit, outlet number) an instance OID of `template` addresses."""

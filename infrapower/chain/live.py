@@ -109,8 +109,29 @@ def _read_upsd(chain, upsd, devices, view, timeout):
                 view.states[device.id] = LinkState(UNKNOWN, error.code or "error", str(error))
                 continue
             view.variables[device.id] = variables
-            # PDUs publish an empty ups.status: "answering" is all they say.
-            view.states[device.id] = ups_state(variables.get("ups.status", ""))
+            status = variables.get("ups.status", "")
+            # PDUs publish an empty ups.status: their inlet voltage tells.
+            view.states[device.id] = ups_state(status) if status else pdu_state(_nut_inlet_voltage(variables))
+
+
+def _nut_inlet_voltage(variables):
+    from infrapower.pdu import INLET_VOLTAGE
+
+    for name in INLET_VOLTAGE:
+        try:
+            return float(variables[name])
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def pdu_state(volts):
+    """A PDU's state from its inlet voltage (None: it has no reading)."""
+    if volts is None:
+        return LinkState(OK, "answering")
+    if volts < 1:
+        return LinkState(DOWN, "no input", "no input voltage")
+    return LinkState(OK, f"{volts:.0f} V")
 
 
 def _read_outlets(chain, view):
@@ -144,7 +165,8 @@ def outlet_state(state):
 
 
 def _read_snmp_pdu(device, outlet_links, timeout):
-    """(mapping name, {outlet link id: (plug, state) or PduError}) of one
+    """(mapping name, inlet volts or None, {outlet link id: (number, plug,
+    state) or PduError}) of one
     SNMP PDU, read as fence_snmp_pdu reads it: one session, the mapping
     detected (or forced), each outlet's status through the mapping."""
     from infrapower import pdu, snmp, tables
@@ -165,7 +187,7 @@ def _read_snmp_pdu(device, outlet_links, timeout):
                 continue
             plug = str(outlet.number) if outlet.unit == 1 else f"{outlet.unit}:{outlet.number}"
             results[link.id] = (outlet.number, plug, state)
-        return outlets.name, results
+        return outlets.name, outlets.inlet_voltage(), results
     finally:
         session.close()
 
@@ -190,7 +212,7 @@ def _read_snmp_pdus(chain, view, timeout):
     for device in devices:
         where = f"SNMP PDU at {device.snmp}"
         try:
-            mapping, results = futures[device.id].result()
+            mapping, volts, results = futures[device.id].result()
         except (FenceError, TableError, OSError) as error:
             origin = device.extra.get("snmp_origin", device.origin)
             view.problems.append(Problem(origin, f"[{device.id}] {where} gave no outlet states: {error}"))
@@ -199,7 +221,7 @@ def _read_snmp_pdus(chain, view, timeout):
                 view.states[link.id] = LinkState(UNKNOWN, "?", f"{device.id} unreadable")
             continue
         view.snmp_mappings[device.id] = mapping
-        view.states[device.id] = LinkState(OK, "answering")
+        view.states[device.id] = pdu_state(volts)
         for link in outlets_of[device.id]:
             result = results[link.id]
             if isinstance(result, Exception):

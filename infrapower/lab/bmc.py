@@ -50,7 +50,7 @@ import zlib
 from pathlib import Path
 
 from infrapower.lab.core import Lab, LabError, free_port, lab_python, wait_until
-from infrapower.lab.rack import PSU_FAULTS, STATE_FILE, Rack, feeds, next_due, powered_servers, psu_health
+from infrapower.lab.rack import MAINS_VOLTS, PSU_FAULTS, STATE_FILE, Rack, feeds, next_due, powered_servers, psu_health
 
 # -- what clients need to know ------------------------------------------------
 
@@ -82,7 +82,7 @@ PSU_INPUT_SENSORS = {
     "input_voltage": (0x20, 0x02, 4, 2, 0, "Vin"),
     "input_current": (0x30, 0x03, 5, 1, -1, "Iin"),
 }
-PSU_INPUT_VOLTS = 230.0
+PSU_INPUT_VOLTS = MAINS_VOLTS
 PSU_INPUT_AMPS = 1.2
 
 SYNC_PROCESS = "bmc-sync"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from infrapower import tables
 from infrapower.lab.core import LabError, PeerGone, free_port, lab_python, wait_until
-from infrapower.lab.rack import outlet_names
+from infrapower.lab.rack import MAINS_VOLTS, outlet_names
+from infrapower.pdu import INLET_VOLTAGE
 
 MODULES_DIR = Path(__file__).with_name("snmpsim_modules")
 EXTRAS_FILE = Path(__file__).with_name("sim_extras.json")
@@ -99,7 +100,7 @@ class _Profile:
         current = self.specs.get(oid)
         # Outlet status and commands outrank static records on a shared OID
         # (APC's sPDUOutletCtl is both the status and the switch).
-        rank = {"static": 0, "command": 1, "status": 2}
+        rank = {"static": 0, "inlet": 1, "command": 2, "status": 3}
         if current and rank[current["role"]] > rank[role]:
             return
         if current and current["role"] == "status" and role == "status":
@@ -254,6 +255,9 @@ def build_profile(pdu_name, pdu, topology, table_data=None, extras=None):
             continue
         if "SU_TYPE_CMD" in entry.get("flags", []):
             continue
+        if entry["info"] in INLET_VOLTAGE:
+            _add_inlet(profile, oid, entry, pdu)
+            continue
         tag, value = _static_value(entry, lookups)
         if entry["info"] in ("device.count",):
             value = pdu.get("units", 1)
@@ -275,14 +279,24 @@ def build_profile(pdu_name, pdu, topology, table_data=None, extras=None):
     unit_base = daisy.get("unit_base", 0)
     for entry in table["entries"]:
         oid = entry.get("oid") or ""
-        if entry["info"] in ("device.model", "outlet.count", "device.mfr", "device.serial") and oid.count("%i") == 1:
+        if entry["info"] in ("device.model", "outlet.count", "device.mfr", "device.serial", *INLET_VOLTAGE) \
+                and oid.count("%i") == 1:
             for unit in range(pdu.get("units", 1)):
                 concrete = oid.replace("%i", str(unit + unit_base))
-                if entry["info"] == "outlet.count":
+                if entry["info"] in INLET_VOLTAGE:
+                    _add_inlet(profile, concrete, entry, pdu)
+                elif entry["info"] == "outlet.count":
                     profile.add(concrete, TAG_INTEGER, "static", value=pdu["outlets"])
                 else:
                     profile.add(concrete, TAG_STRING, "static", value=f"Lab {mapping['name']} unit {unit + 1}")
     return profile
+
+
+def _add_inlet(profile, oid, entry, pdu):
+    """The inlet's voltage: mains while the PDU's UPS is on, in the raw
+    unit the mapping reads (NUT multiplies by `info_len`)."""
+    raw = round(MAINS_VOLTS / (entry.get("info_len") or 1))
+    profile.add(oid, TAG_INTEGER, "inlet", ups=pdu["ups"], value=raw)
 
 
 def _find_mapping(table_data, name, sysoid=None):

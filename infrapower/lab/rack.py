@@ -25,6 +25,7 @@ TOPOLOGY_FILE = "rack.json"
 
 OUTLET_FAULTS = ("stuck_on", "stuck_off", "slow", "silent")
 PSU_FAULTS = ("failed", "absent")
+MAINS_VOLTS = 230.0  # what a powered inlet or PSU input reads
 
 
 def default_topology():

@@ -61,6 +61,30 @@ def test_the_specs_scenario(rack, chain_dir, tmp_path):
     assert "if pdu2 fails: losing power: clc" in what_if.stdout
 
 
+def wait_for_state(config_dir, link_id, text, timeout=10.0):
+    """upsd shows a PDU's readings at snmp-ups's next poll."""
+    chain = model.load(config_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = live.read(chain).states.get(link_id)
+        if state is not None and state.text == text:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"{link_id} never showed {text!r}")
+
+
+def test_a_pdu_without_input_voltage_is_down(rack, chain_dir):
+    """pdu2 (Eaton) reports its inlet voltage; with ups2's output off it
+    reads 0 V, through snmp-ups and upsd."""
+    assert wait_for_state(chain_dir, "pdu2", "230 V").level == live.OK
+    rack.rack.set_ups("ups2", False)
+    assert wait_for_state(chain_dir, "pdu2", "no input").level == live.DOWN
+    result = chain_cli(chain_dir, "--live")
+    assert "  psu2 [no input] -> pdu2:1 [on] -> pdu2 [no input] -> ups2 [OFF] -> main" in result.stdout, result.stdout
+    # pdu1 (APC) has no voltage reading in NUT's mapping: answering is all it says.
+    assert live.read(model.load(chain_dir)).states["pdu1"].text == "answering"
+
+
 def test_live_validation_names_file_and_line(rack, chain_dir):
     servers = chain_dir / "servers.conf"
     text = servers.read_text()

@@ -92,6 +92,16 @@ def test_live_reads_the_snmp_pdu_and_the_analysis_reacts_to_a_cut(rack, snmp_dir
     assert "if pdu2 fails: losing power: nc1\n" in what_if.stdout  # nc1 already lost pdu1:2
 
 
+def test_an_snmp_pdus_own_state_is_its_inlet_voltage(rack, tmp_path):
+    config = snmp_only(rack, tmp_path, "pdu2")
+    assert live.read(model.load(config)).states["pdu2"].text == "230 V"
+    rack.rack.set_ups("ups2", False)
+    state = live.read(model.load(config)).states["pdu2"]
+    assert (state.level, state.text) == (live.DOWN, "no input")
+    result = chain_cli(config, "--live")
+    assert "  psu2 [no input] -> pdu2:1 [on] -> pdu2 [no input] -> ups2 [OFF] -> main" in result.stdout, result.stdout
+
+
 def test_live_validation_of_an_snmp_pdu(rack, snmp_dir):
     servers = snmp_dir / "servers.conf"
     text = servers.read_text()

@@ -120,6 +120,9 @@ def variate(oid, tag, value, **context):
         return oid, tag, _typed(tag, _status_value(spec, slot))
     if role == "command":
         return oid, tag, _typed(tag, spec.get("readback", 0))
+    if role == "inlet":
+        powered = _rack_state(rack, context)["upses"][spec["ups"]]["on"]
+        return oid, tag, _typed(tag, spec["value"] if powered else 0)
     return oid, tag, _typed(tag, spec["value"])
 
 
