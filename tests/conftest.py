@@ -7,8 +7,6 @@ import time
 import pytest
 
 from infrapower import lab as lab_module
-from infrapower.lab.core import Lab
-from infrapower.lab.rack import default_topology
 
 
 def pytest_report_header(config):

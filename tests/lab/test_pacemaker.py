@@ -3,7 +3,6 @@ cluster node, through the real fencer, with a device that needs no hardware
 (fence-agents' fence_dummy keeps its power state in a file)."""
 
 import os
-import time
 from pathlib import Path
 
 import pytest
