@@ -197,8 +197,13 @@ def time_first_io(agent, build_options, protocol="udp", delay=0, action="off", w
             start_new_session=True,  # its helpers (snmpget, ipmitool) go with it
         )
         try:
-            agent_proc.stdin.write(stdin.encode())
-            agent_proc.stdin.close()
+            try:
+                agent_proc.stdin.write(stdin.encode())
+                agent_proc.stdin.close()
+            except BrokenPipeError:
+                # It exited without reading its options; its exit and
+                # stderr are what the loop below reports.
+                pass
             deadline = started + delay + wait
             while True:
                 # A short select, so an agent that exits without I/O is seen at once.
