@@ -70,6 +70,11 @@ class Upsd:
         return cls(host, port)
 
 
+def _same_upsd(a, b):
+    """The same upsd, any loopback name being as good as another."""
+    return a.port == b.port and (a.host == b.host or (a.host in LOOPBACK and b.host in LOOPBACK))
+
+
 @dataclass(frozen=True)
 class ParentRef:
     """A parsed `parent =` value; `device` is None for main."""
@@ -193,18 +198,18 @@ class Chain:
         """The link id a ParentRef names, creating outlet links (and links
         for devices on undescribed upsds) as they are first named; None
         after recording a Problem.  `home` is the upsd whose ups.conf holds
-        the line (default: the configured upsd): a parent without `@host`
-        is on it, and so is one `@localhost` with its port."""
+        the line (None: the servers file); a parent without `@host` is on
+        it (on the configured upsd for the servers file)."""
         if ref.is_main:
             return MAIN
-        home = home or self.upsd
-        upsd = Upsd(ref.host, ref.port) if ref.host else home
+        upsd = Upsd(ref.host, ref.port) if ref.host else (home or self.upsd)
         if upsd.host in LOOPBACK:
-            # `@localhost` (the spec's own example) in another upsd's
-            # ups.conf is that upsd; else any loopback upsd on that port.
-            known = (home, self.upsd, *self.ups_confs, *self.upsd_settings)
-            same = [k for k in known if k.port == upsd.port and (k == home != self.upsd or k.host in LOOPBACK)]
-            upsd = same[0] if same else upsd
+            # upsd reads its ups.conf on its own host, so `@localhost` there
+            # (the spec's own example) is that host, even when it is reached
+            # here by another name.
+            local = Upsd(home.host, upsd.port) if home else upsd
+            known = (home or self.upsd, self.upsd, *self.ups_confs, *self.upsd_settings)
+            upsd = next((k for k in known if _same_upsd(k, local)), local)
         device_id = self.device_id(ref.device, upsd)
         if device_id not in self.links or self.links[device_id].kind != "device":
             described = self.ups_confs.get(upsd)

@@ -88,6 +88,11 @@ def test_paths_and_the_designs_own_weak_spots():
     assert chain.path("clc:psu2") == ["clc:psu2", "pdu2:1", "pdu2", "ups2:1", "ups2", "main"]
     lines = {a.server: a.line() for a in analysis.assess(chain)}
     assert lines["clc"] == "clc: redundant: 2 independent feeds"
+    # upsd reads ups.conf on its own host: there `@localhost` is that
+    # host, even when this tool reaches it by name.
+    by_name = chain_of(servers=SERVERS.replace("upsd = localhost", "upsd = nut1.example.com"))
+    assert not by_name.problems
+    assert by_name.path("clc:psu2") == ["clc:psu2", "pdu2:1", "pdu2", "ups2:1", "ups2", "main"]
     assert lines["single"] == "single: DEGRADED: only feed is psu1 ← pdu1:2 ← ups1"
     assert lines["samepdu"] == "samepdu: DEGRADED: every feed passes through pdu1, ups1"
 
