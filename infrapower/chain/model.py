@@ -89,18 +89,33 @@ class ParentRef:
         return self.device is None
 
 
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_V6_ADDRESS = re.compile(r"^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?$")
+
+
 def split_host_port(text, default_port):
-    """`host`, `host:port`, `[v6addr]:port` -> (host, port)."""
+    """`host`, `host:port`, `[v6addr]:port` -> (host, port); raises
+    ValueError saying what is wrong."""
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or not _V6_ADDRESS.match(host):
+            raise ValueError(f"{text!r}: write an IPv6 address as [ADDRESS] or [ADDRESS]:PORT")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{text!r}: only :PORT may follow [ADDRESS]")
+        port = rest[1:]
     else:
         host, _, port = text.partition(":")
-    if not host:
-        raise ValueError(f"no host in {text!r}")
-    if port and not port.isdigit():
-        raise ValueError(f"port {port!r} is not a number")
-    return host, int(port) if port else default_port
+        if not host:
+            raise ValueError(f"no host in {text!r}")
+        if ":" in port:
+            raise ValueError(f"{text!r}: write an IPv6 address as [ADDRESS] or [ADDRESS]:PORT")
+        if not _HOST_NAME.match(host):
+            raise ValueError(f"{host!r} is not a host name or address")
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    return host, int(port)
 
 
 def parse_parent(text):

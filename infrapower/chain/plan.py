@@ -131,7 +131,10 @@ class _Switchability:
             return None, f"{device.label}: " + "; ".join(problem for _key, problem in problems)
         if "community" in options and self.chain.settings.get("snmp_community"):
             options["community"] = self.chain.settings.get("snmp_community")
-        host, port = split_host_port(conf.get("port", ""), 161)
+        try:
+            host, port = split_host_port(conf.get("port", ""), 161)
+        except ValueError as error:
+            return None, f"{device.label}: port: {error}"
         return {"ip": host, "ipport": str(port), **options, "plug": str(number)}, None
 
     def _snmp_pdu_options(self, link, snmp):

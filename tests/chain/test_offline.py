@@ -75,7 +75,8 @@ def test_parent_grammar(text, expected):
     assert model.parse_parent(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", ":1", "pdu 1", "pdu1:", "pdu1@", "pdu1@host:port"])
+@pytest.mark.parametrize("text", ["", ":1", "pdu 1", "pdu1:", "pdu1@", "pdu1@host:port", "pdu1:x@@", "ups1@[::1",
+                                  "ups1@[::1]3493", "ups1@::1", "ups1@host:0", "ups1@host:65536", "ups1@a b"])
 def test_parent_grammar_errors(text):
     with pytest.raises(ValueError):
         model.parse_parent(text)
@@ -246,3 +247,13 @@ def test_another_upsds_problems_name_file_and_line(tmp_path, nut2, servers, prob
     result = run_cli(tmp_path, ups_conf=UPS_CONF.split("[pdu2]")[0], servers=servers)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert problem.format(dir=tmp_path) in result.stderr, result.stderr
+
+
+def test_an_unreadable_snmp_ups_port_is_a_reason_not_a_crash():
+    from infrapower.chain.live import LiveView
+    from infrapower.chain.plan import _Switchability
+
+    chain = chain_of(ups_conf=UPS_CONF.replace("port = 10.0.0.5", "port = 10.0.0.5:snmp"))
+    view = LiveView(outlet_numbers={"pdu1:1": 1})
+    options, why = _Switchability(chain, view, 1.0).snmp_options(chain.links["pdu1:1"])
+    assert options is None and why == "pdu1: port: port 'snmp' is not a number from 1 to 65535"

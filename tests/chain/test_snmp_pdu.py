@@ -262,7 +262,7 @@ def test_snmp_v3_settings_as_snmp_ups_writes_them():
         (OFFLINE_SERVERS.replace("parent = ups1", "parent = ups9"),
          "servers.conf:8: [pdu3]: parent 'ups9' is no device of ups.conf (devices: ups1, ups2; SNMP PDUs of the servers file: pdu3)"),
         (OFFLINE_SERVERS.replace("10.0.0.7:1161", "10.0.0.7:snmp"),
-         "servers.conf:6: [pdu3] snmp: port 'snmp' is not a number (write HOST[:PORT])"),
+         "servers.conf:6: [pdu3] snmp: port 'snmp' is not a number from 1 to 65535 (write HOST[:PORT])"),
         (OFFLINE_SERVERS.replace("mib = apc_pdu", "mib = nosuch"), "servers.conf:7: [pdu3] mib: mib nosuch: no such mapping"),
         (OFFLINE_SERVERS + "\tsnmp_version = 4\n", "servers.conf:9: [pdu3] snmp_version '4': use v1, v2c or v3"),
         (OFFLINE_SERVERS + "\tsnmp_version = v3\n", "servers.conf:9: [pdu3] SNMP v3 needs secName (the user)"),
