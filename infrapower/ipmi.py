@@ -7,7 +7,14 @@ that read them, never by status.
 """
 
 from infrapower.fence import FenceError, Outlets
-from infrapower.ipmi_session import NETFN_CHASSIS, CompletionCodeError, IpmiError, Session
+from infrapower.ipmi_session import (
+    NETFN_CHASSIS,
+    CompletionCodeError,
+    IpmiError,
+    Session,
+    check_password,
+    effective_kg,
+)
 
 
 # Chassis Control (§28.3) request values.
@@ -39,7 +46,18 @@ def parse_kg(text):
         raise FenceError("hexadecimal_kg must be hexadecimal digits (up to 40)") from None
     if len(key) > 20:
         raise FenceError("hexadecimal_kg is longer than 20 bytes (40 hex digits)")
-    return key
+    # All zeros is how BMCs show "no Kg" (§13.31): the user key is used.
+    return effective_kg(key)
+
+
+def parse_password(text):
+    """The password, refused in one line when over IPMI 2.0's 20 bytes
+    (checked before any delay or network I/O)."""
+    try:
+        check_password(text)
+    except IpmiError as error:
+        raise FenceError(str(error)) from None
+    return text
 
 
 # -- chassis power ------------------------------------------------------------

@@ -15,9 +15,15 @@ Spec references are to IPMI v2.0 rev. 1.1 (§13 RMCP+, §22 session
 commands).  Cipher suites: 1 (RAKP-HMAC-SHA1, no integrity, no
 encryption), 2 (+ HMAC-SHA1-96), 3 (+ AES-CBC-128), 17 (the SHA-256
 variants of 3).  Suite 0 (no authentication) is refused.
+
+Inbound packets are trusted only once they pass every check: RMCP+
+framing, this session's id, the integrity code (suites 2, 3, 17), a
+session sequence number not seen before and newer than any answer
+accepted before the request was sent (a replayed or delayed old answer
+never answers a new request, even once the 6-bit rq_seq wraps), and the
+IPMI message checksums.  Anything else is dropped, never raised.
 """
 
-import hashlib
 import hmac
 import logging
 import os
@@ -26,6 +32,8 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+
+from infrapower.fence import FenceError
 
 LOG = logging.getLogger("infrapower.ipmi")
 
@@ -45,6 +53,18 @@ _ENCRYPTED, _AUTHENTICATED = 0x80, 0x40
 _BMC_ADDRESS, _CONSOLE_ADDRESS = 0x20, 0x81
 _NAME_ONLY_LOOKUP = 0x10  # RAKP1 role bit 4: find the user by name alone
 _MAX_USERNAME = 16
+MAX_PASSWORD = 20  # bytes: the user key Kuid (§13.31), and Kg
+# K1 and K2 are HMAC(SIK, 20 bytes of 0x01 / 0x02) whatever the digest
+# (§13.32): ipmitool, FreeIPMI and OpenBMC all use 20-byte constants,
+# also for SHA-256, so a BMC derives them so.
+_KEY_CONSTANT_LENGTH = 20
+_CONFIDENTIALITY_KEY_LENGTH = 16  # AES-CBC-128 takes the first 16 bytes of K2
+_AES_BLOCK = 16
+_NEXT_HEADER = 0x07  # the RMCP+ session trailer's fixed next-header byte
+# Session sequence numbers (§6.12.13): a packet up to this many numbers
+# older than the newest accepted one is still accepted once (UDP
+# reorders); anything older, or seen before, is a replay and dropped.
+REPLAY_WINDOW = 16
 # Retransmission: a lost UDP datagram is retried after this, doubling,
 # within the exchange's deadline.  Long enough that a BMC running a slow
 # chassis command is not sent it twice on a healthy network.
@@ -63,10 +83,6 @@ class CipherSuite:
     auth_algorithm: int
     icv_length: int  # RAKP4 integrity check value and packet AuthCode length
 
-    @property
-    def digest_size(self):
-        return hashlib.new(self.hash).digest_size
-
 
 CIPHER_SUITES = {
     1: CipherSuite(1, "sha1", 0, False, 1, 12),
@@ -81,7 +97,7 @@ CIPHER_SUITES = {
 DEFAULT_CIPHER_SUITES = (3, 17)
 
 
-class IpmiError(Exception):
+class IpmiError(FenceError):
     """A failure of the exchange with the BMC, as one line."""
 
 
@@ -142,6 +158,197 @@ def _checksum(data):
     return (-sum(data)) & 0xFF
 
 
+def check_password(password):
+    """The password as the user key: IPMI 2.0 passwords are at most 20
+    bytes.  A longer one is refused here, once, rather than cut (as
+    ipmitool does) and then reported by the BMC as a wrong password."""
+    key = password.encode()
+    if len(key) > MAX_PASSWORD:
+        raise IpmiError(f"password is {len(key)} bytes long: IPMI 2.0 passwords are at most {MAX_PASSWORD} bytes; "
+                        "set a shorter one on the BMC and here")
+    return key
+
+
+def effective_kg(kg):
+    """The BMC key Kg to use, or None: an all-zero Kg is the spec's "no
+    Kg" (§13.31, the BMC then uses the user key), never a key of zeros."""
+    return bytes(kg) if kg and any(kg) else None
+
+
+# -- RAKP and session keys (§13.20-13.32), as pure functions so the test BMC
+# and the known-answer tests use exactly what the client uses. -------------
+
+
+def _mac(suite, key, data):
+    return hmac.new(key, data, suite.hash).digest()
+
+
+def rakp2_code(suite, password, console_sid, bmc_sid, console_random, bmc_random, guid, role, username):
+    """RAKP 2's key exchange authentication code: HMAC(Kuid, SIDm, SIDc,
+    Rm, Rc, GUIDc, ROLEm, ULENGTHm, UNAMEm), the whole digest."""
+    return _mac(suite, password, struct.pack("<II", console_sid, bmc_sid) + console_random + bmc_random + guid
+                + bytes([role, len(username)]) + username)
+
+
+def rakp3_code(suite, password, bmc_random, console_sid, role, username):
+    """RAKP 3's code: HMAC(Kuid, Rc, SIDm, ROLEm, ULENGTHm, UNAMEm)."""
+    return _mac(suite, password, bmc_random + struct.pack("<I", console_sid) + bytes([role, len(username)])
+                + username)
+
+
+def session_keys(suite, password, kg, console_random, bmc_random, role, username):
+    """(SIK, K1, K2): SIK = HMAC(Kg or Kuid, Rm, Rc, ROLEm, ULENGTHm,
+    UNAMEm); K1, K2 from 20-byte constants for every suite."""
+    sik = _mac(suite, effective_kg(kg) or password,
+               console_random + bmc_random + bytes([role, len(username)]) + username)
+    k1 = _mac(suite, sik, b"\x01" * _KEY_CONSTANT_LENGTH)
+    k2 = _mac(suite, sik, b"\x02" * _KEY_CONSTANT_LENGTH)
+    return sik, k1, k2
+
+
+def rakp4_code(suite, sik, console_random, bmc_sid, guid):
+    """RAKP 4's integrity check value: HMAC(SIK, Rm, SIDc, GUIDc) cut to
+    the suite's length (12 bytes for SHA-1, 16 for SHA-256)."""
+    return _mac(suite, sik, console_random + struct.pack("<I", bmc_sid) + guid)[:suite.icv_length]
+
+
+def integrity_code(suite, k1, signed):
+    """A session packet's AuthCode: HMAC(K1, authtype .. next header), cut
+    to 12 bytes (HMAC-SHA1-96) or 16 (HMAC-SHA256-128)."""
+    return _mac(suite, k1, signed)[:suite.icv_length]
+
+
+def wrap_session_packet(suite, session_id, sequence, message, k1, k2, *, iv=None):
+    """An IPMI message in an RMCP+ session packet (§13.28) as a peer of
+    this suite sends it: encrypted with K2, signed with K1 as the suite
+    says."""
+    payload_type = _IPMI_MESSAGE
+    if suite.encrypted:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        pad = (-(len(message) + 1)) % _AES_BLOCK
+        plain = message + bytes(range(1, pad + 1)) + bytes([pad])
+        iv = os.urandom(_AES_BLOCK) if iv is None else iv
+        encryptor = Cipher(algorithms.AES(k2[:_CONFIDENTIALITY_KEY_LENGTH]), modes.CBC(iv)).encryptor()
+        message = iv + encryptor.update(plain) + encryptor.finalize()
+        payload_type |= _ENCRYPTED
+    if suite.integrity:
+        payload_type |= _AUTHENTICATED
+    packet = struct.pack("<BBIIH", _AUTH_RMCP_PLUS, payload_type, session_id, sequence, len(message)) + message
+    if suite.integrity:
+        # Pad so the AuthCode starts on a 4-byte boundary.
+        pad = (-(len(packet) + 2)) % 4
+        packet += b"\xff" * pad + bytes([pad, _NEXT_HEADER])
+        packet += integrity_code(suite, k1, packet)
+    return _RMCP_HEADER + packet
+
+
+@dataclass(frozen=True)
+class SessionPacket:
+    """An inbound RMCP+ session packet that passed the suite's checks."""
+
+    session_id: int
+    sequence: int
+    payload: bytes  # decrypted
+
+
+def unwrap_session_packet(suite, data, k1, k2):
+    """The SessionPacket in `data` if it is a well-formed IPMI-message
+    packet of this suite with a valid integrity code (and decrypts), else
+    None.  Never raises on any input: this is the parser every hostile
+    datagram reaches."""
+    if len(data) < 16 or data[0] != _RMCP_HEADER[0] or data[3] & 0x1F != _RMCP_HEADER[3]:
+        return None
+    if data[4] != _AUTH_RMCP_PLUS or data[5] & 0x3F != _IPMI_MESSAGE:
+        return None
+    session_id, sequence, length = struct.unpack_from("<IIH", data, 6)
+    end = 16 + length
+    if suite.integrity:
+        # A suite with integrity takes only signed packets: an unsigned
+        # one could say anything.
+        if not data[5] & _AUTHENTICATED or end + 2 + suite.icv_length > len(data):
+            return None
+        signed, code = data[4:-suite.icv_length], data[-suite.icv_length:]
+        if data[-suite.icv_length - 1] != _NEXT_HEADER or not hmac.compare_digest(
+                code, integrity_code(suite, k1, signed)):
+            return None
+    elif end > len(data) or data[5] & _AUTHENTICATED:
+        return None
+    payload = data[16:end]
+    if bool(data[5] & _ENCRYPTED) != suite.encrypted:
+        return None  # a suite with confidentiality never takes clear text
+    if suite.encrypted:
+        if len(payload) < 2 * _AES_BLOCK or len(payload) % _AES_BLOCK:
+            return None
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        decryptor = Cipher(algorithms.AES(k2[:_CONFIDENTIALITY_KEY_LENGTH]),
+                           modes.CBC(payload[:_AES_BLOCK])).decryptor()
+        plain = decryptor.update(payload[_AES_BLOCK:]) + decryptor.finalize()
+        pad = plain[-1]
+        if pad >= _AES_BLOCK or pad + 1 > len(plain):
+            return None
+        payload = plain[:len(plain) - 1 - pad]
+    return SessionPacket(session_id, sequence, payload)
+
+
+def parse_pre_session_packet(data, payload_type):
+    """The payload of an unauthenticated pre-session packet (session id
+    0) of `payload_type`, at least 8 bytes (tag, status, reserved, console
+    session id), or None.  Never raises."""
+    if len(data) < 24 or data[0] != _RMCP_HEADER[0] or data[3] & 0x1F != _RMCP_HEADER[3]:
+        return None
+    if data[4] != _AUTH_RMCP_PLUS or data[5] != payload_type:
+        return None
+    session_id, _, length = struct.unpack_from("<IIH", data, 6)
+    if session_id != 0 or length < 8 or 16 + length > len(data):
+        return None
+    return data[16:16 + length]
+
+
+def parse_response(message, rq_seq, netfn, command):
+    """Completion code + data of an IPMI response message (§13.8) to the
+    request (rq_seq, netfn, command) from the BMC to the console, with
+    both checksums right; None for anything else."""
+    if len(message) < 8 or message[0] != _CONSOLE_ADDRESS or message[3] != _BMC_ADDRESS:
+        return None
+    if _checksum(message[:2]) != message[2] or _checksum(message[3:-1]) != message[-1]:
+        return None
+    if message[1] >> 2 != netfn + 1 or message[4] >> 2 != rq_seq or message[5] != command:
+        return None
+    return message[6:-1]
+
+
+def _newer(sequence, than):
+    """Serial-number order of 32-bit session sequence numbers (they wrap)."""
+    return 0 < (sequence - than) & 0xFFFFFFFF < 0x80000000
+
+
+class ReplayWindow:
+    """The session sequence numbers accepted from the peer (§6.12.13):
+    each number once; newer ones move the window; up to REPLAY_WINDOW
+    older ones are still accepted once (datagrams reorder); anything else
+    is a replay."""
+
+    def __init__(self):
+        self.newest = None
+        self._seen = 0  # bit i: newest - i was accepted
+
+    def accept(self, sequence):
+        if sequence == 0:
+            return False  # 0 marks packets outside a session, never a session's
+        if self.newest is None or _newer(sequence, self.newest):
+            shift = 0 if self.newest is None else (sequence - self.newest) & 0xFFFFFFFF
+            self._seen = ((self._seen << shift) | 1) & ((1 << REPLAY_WINDOW) - 1) if shift < REPLAY_WINDOW else 1
+            self.newest = sequence
+            return True
+        age = (self.newest - sequence) & 0xFFFFFFFF
+        if age >= REPLAY_WINDOW or self._seen >> age & 1:
+            return False
+        self._seen |= 1 << age
+        return True
+
+
 def _hex(data):
     return data.hex(" ") if data else "-"
 
@@ -162,9 +369,8 @@ class Session:
         self.target = f"{host}:{port}"
         self.host, self.port = host, int(port)
         self._username = username
-        # IPMI 2.0 passwords are up to 20 bytes; HMAC pads the key anyway.
-        self._password = password.encode()
-        self._kg = kg  # None: the user's password is also the BMC key
+        self._password = check_password(password)
+        self._kg = effective_kg(kg)  # None: the user's password is also the BMC key
         self.privilege = privilege
         self._suites = suites
         self.suite = None
@@ -178,6 +384,7 @@ class Session:
         self._rq_seq = 0
         self._k1 = self._k2 = None
         self._tag = 0
+        self._window = ReplayWindow()
 
     # -- life cycle -------------------------------------------------------
 
@@ -283,11 +490,17 @@ class Session:
                                               "Open Session")
         status = response[1]
         LOG.debug("<- Open Session Response: status %#04x", status)
+        if status == 0:
+            # The algorithms must be the ones proposed: a BMC (or anyone on
+            # the path) answering with weaker ones is not followed.
+            offered = bytes([suite.auth_algorithm, suite.integrity, 1 if suite.encrypted else 0])
+            if len(response) < 36 or bytes(response[16:36:8]) != offered:
+                raise IpmiError(f"BMC {self.target} answered Open Session (cipher suite {suite.number}) with "
+                                "other algorithms than proposed: refused")
         return status, response
 
     def _rakp(self, deadline):
         suite = self.suite
-        digest = suite.hash
         console_random = os.urandom(16)
         role = _NAME_ONLY_LOOKUP | PRIVILEGES[self.privilege]
         name = bytes([len(self._username)]) + self._username
@@ -302,40 +515,38 @@ class Session:
                             f"{hint.get(rakp2[1], '')}")
         bmc_random, guid = rakp2[8:24], rakp2[24:40]
         LOG.debug("<- RAKP 2: status 0x00, BMC GUID %s", guid.hex())
-        expected = hmac.new(self._password, struct.pack("<II", self._console_sid, self._bmc_sid) + console_random
-                            + bmc_random + guid + bytes([role]) + name, digest).digest()
+        expected = rakp2_code(suite, self._password, self._console_sid, self._bmc_sid, console_random, bmc_random,
+                              guid, role, self._username)
         if not hmac.compare_digest(rakp2[40:40 + len(expected)], expected):
             raise IpmiError(f"BMC {self.target} rejected the credentials of user {self._username.decode()!r}: "
                             "wrong password (RAKP 2 key check failed)")
-        sik = hmac.new(self._kg or self._password, console_random + bmc_random + bytes([role]) + name,
-                       digest).digest()
-        self._k1 = hmac.new(sik, b"\x01" * suite.digest_size, digest).digest()
-        self._k2 = hmac.new(sik, b"\x02" * suite.digest_size, digest).digest()
+        sik, self._k1, self._k2 = session_keys(suite, self._password, self._kg, console_random, bmc_random, role,
+                                               self._username)
         tag = self._next_tag()
-        auth = hmac.new(self._password, bmc_random + struct.pack("<I", self._console_sid) + bytes([role]) + name,
-                        digest).digest()
+        auth = rakp3_code(suite, self._password, bmc_random, self._console_sid, role, self._username)
         LOG.debug("-> RAKP 3")
         rakp4 = self._pre_session_exchange(_RAKP3, struct.pack("<BBxxI", tag, 0, self._bmc_sid) + auth, _RAKP4, tag,
                                            deadline, "RAKP 3")
         if rakp4[1] != 0:
             hint = ": check hexadecimal_kg (the BMC key)" if rakp4[1] == 0x0F else ""
             raise IpmiError(f"BMC {self.target} refused the login: {describe_rmcp_status(rakp4[1])}{hint}")
-        icv = hmac.new(sik, console_random + struct.pack("<I", self._bmc_sid) + guid, digest).digest()
-        if not hmac.compare_digest(rakp4[8:8 + suite.icv_length], icv[:suite.icv_length]):
+        icv = rakp4_code(suite, sik, console_random, self._bmc_sid, guid)
+        if not hmac.compare_digest(rakp4[8:8 + len(icv)], icv):
             raise IpmiError(f"BMC {self.target}: session key check failed (RAKP 4): check hexadecimal_kg")
         LOG.debug("<- RAKP 4: status 0x00")
 
     def _pre_session_exchange(self, payload_type, body, answer_type, tag, deadline, what):
         """Open Session and RAKP messages: session id 0, unauthenticated;
-        the answer is matched by payload type and message tag."""
+        the answer is matched by payload type, message tag and our
+        console session id (bytes 4-7 of each of these answers)."""
         packet = _RMCP_HEADER + struct.pack("<BBIIH", _AUTH_RMCP_PLUS, payload_type, 0, 0, len(body)) + body
+        console_sid = struct.pack("<I", self._console_sid)
 
         def match(data):
-            if len(data) < 16 or data[4] != _AUTH_RMCP_PLUS or data[5] & 0x3F != answer_type:
+            payload = parse_pre_session_packet(data, answer_type)
+            if payload is None or payload[0] != tag or payload[4:8] != console_sid:
                 return None
-            length = struct.unpack_from("<H", data, 14)[0]
-            payload = data[16:16 + length]
-            return payload if len(payload) >= 8 and payload[0] == tag else None
+            return payload
 
         return self._exchange(lambda: packet, match, deadline, what)
 
@@ -346,8 +557,12 @@ class Session:
         completion code, raises CompletionCodeError for a non-zero one."""
         if deadline is None:
             deadline = time.monotonic() + (self.command_timeout if timeout is None else timeout)
+        # rq_seq has 6 bits and wraps every 64 commands: what binds an
+        # answer to this request is that its session sequence number is
+        # newer than every answer accepted before the request went out.
         self._rq_seq = (self._rq_seq + 1) & 0x3F
         rq_seq = self._rq_seq
+        accepted_before = self._window.newest
         data = bytes(data)
         what = command_name(netfn, command)
         LOG.debug("-> %s [%s]", what, _hex(data))
@@ -359,13 +574,19 @@ class Session:
             body = bytes([_CONSOLE_ADDRESS, rq_seq << 2, command]) + data
             return self._wrap(header + bytes([_checksum(header)]) + body + bytes([_checksum(body)]))
 
-        def match(packet):
-            message = self._unwrap(packet)
-            if message is None or len(message) < 8:
+        def match(data):
+            packet = unwrap_session_packet(self.suite, data, self._k1, self._k2)
+            if packet is None or packet.session_id != self._console_sid:
                 return None
-            if message[1] >> 2 != netfn + 1 or message[4] >> 2 != rq_seq or message[5] != command:
+            if accepted_before is not None and not _newer(packet.sequence, accepted_before):
+                LOG.debug("dropped an answer older than the request (session sequence %#x)", packet.sequence)
                 return None
-            return message[6:-1]  # completion code + data, without the checksum
+            if not self._window.accept(packet.sequence):
+                LOG.debug("dropped a replayed packet (session sequence %#x)", packet.sequence)
+                return None
+            response = parse_response(packet.payload, rq_seq, netfn, command)
+            # Completion code + data: at least the code.
+            return response if response else None
 
         response = self._exchange(build, match, deadline, what)
         LOG.debug("<- %s: cc %#04x [%s]", what, response[0], _hex(response[1:]))
@@ -374,59 +595,10 @@ class Session:
         return response[1:]
 
     def _wrap(self, message):
-        """An IPMI message in an RMCP+ session packet (§13.28)."""
-        suite = self.suite
+        """An IPMI message in an RMCP+ session packet, with a fresh session
+        sequence number (the BMC drops replays)."""
         self._sequence = (self._sequence + 1) & 0xFFFFFFFF or 1
-        payload_type = _IPMI_MESSAGE
-        if suite.encrypted:
-            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-            pad = (-(len(message) + 1)) % 16
-            plain = message + bytes(range(1, pad + 1)) + bytes([pad])
-            iv = os.urandom(16)
-            encryptor = Cipher(algorithms.AES(self._k2[:16]), modes.CBC(iv)).encryptor()
-            message = iv + encryptor.update(plain) + encryptor.finalize()
-            payload_type |= _ENCRYPTED
-        if suite.integrity:
-            payload_type |= _AUTHENTICATED
-        packet = struct.pack("<BBIIH", _AUTH_RMCP_PLUS, payload_type, self._bmc_sid, self._sequence, len(message))
-        packet += message
-        if suite.integrity:
-            # Pad so the AuthCode covers a whole number of 4-byte words.
-            pad = (-(len(packet) + 2)) % 4
-            packet += b"\xff" * pad + bytes([pad, 0x07])
-            packet += hmac.new(self._k1, packet, suite.hash).digest()[:suite.icv_length]
-        return _RMCP_HEADER + packet
-
-    def _unwrap(self, data):
-        """The IPMI message of a session packet for us, or None for
-        anything else (stale answers, packets failing the integrity check)."""
-        if len(data) < 16 or data[4] != _AUTH_RMCP_PLUS or data[5] & 0x3F != _IPMI_MESSAGE:
-            return None
-        if struct.unpack_from("<I", data, 6)[0] != self._console_sid:
-            return None
-        suite = self.suite
-        length = struct.unpack_from("<H", data, 14)[0]
-        payload = data[16:16 + length]
-        if suite.integrity:
-            if not data[5] & _AUTHENTICATED:
-                return None
-            code = data[-suite.icv_length:]
-            expected = hmac.new(self._k1, data[4:-suite.icv_length], suite.hash).digest()[:suite.icv_length]
-            if not hmac.compare_digest(code, expected):
-                LOG.debug("dropped a packet failing the integrity check")
-                return None
-        if data[5] & _ENCRYPTED:
-            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-            if len(payload) < 32 or len(payload) % 16:
-                return None
-            decryptor = Cipher(algorithms.AES(self._k2[:16]), modes.CBC(payload[:16])).decryptor()
-            plain = decryptor.update(payload[16:]) + decryptor.finalize()
-            payload = plain[:len(plain) - 1 - plain[-1]]
-        elif suite.encrypted:
-            return None
-        return payload
+        return wrap_session_packet(self.suite, self._bmc_sid, self._sequence, message, self._k1, self._k2)
 
     # -- the wire ---------------------------------------------------------
 

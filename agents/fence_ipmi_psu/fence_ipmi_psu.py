@@ -86,7 +86,7 @@ def session_settings(options):
     """Options as open_session() arguments; FenceError for invalid ones
     (checked before any delay or network I/O)."""
     from infrapower.fence import FenceError
-    from infrapower.ipmi import parse_cipher, parse_kg
+    from infrapower.ipmi import parse_cipher, parse_kg, parse_password
 
     try:
         port = int(options["--ipport"])
@@ -96,7 +96,7 @@ def session_settings(options):
         "host": options["--ip"],
         "port": port,
         "username": options.get("--username", ""),
-        "password": options.get("--password", ""),
+        "password": parse_password(options.get("--password", "")),
         "privilege": options.get("--privlvl", "administrator").lower(),
         "cipher_suite": parse_cipher(options.get("--cipher")),
         "kg": parse_kg(options.get("--hexadecimal-kg")),
