@@ -29,6 +29,28 @@ class PduError(FenceError):
     outlet not switchable, ...)."""
 
 
+# Outlet numbers are ASCII digits: Python's int() and str.isdigit() also
+# take "３" or "٣", which no PDU means.  `unit:outlet` on daisy chains.
+_NUMBERED = re.compile(r"(?:([0-9]+):)?([0-9]+)", re.ASCII)
+# A plug made only of digits (any script) and separators is meant as a
+# number, so it must be one; anything else is a name as the PDU spells it.
+_NUMBER_LIKE = re.compile(r"[\d.:,;/\-]+")
+
+
+def check_plug(plug):
+    """The plug if its grammar is right, else PduError; no network I/O, so
+    the agent refuses a bad plug before it talks to the PDU."""
+    plug = str(plug)
+    if _NUMBERED.fullmatch(plug):
+        return plug
+    if not plug or plug != plug.strip() or not plug.isprintable():
+        raise PduError(f"plug {plug!r}: empty, or with surrounding blanks or control characters; "
+                       "give an outlet number, unit:outlet, or the outlet's name")
+    if _NUMBER_LIKE.fullmatch(plug):
+        raise PduError(f"plug {plug!r}: outlet numbers are ASCII digits (e.g. 3), on daisy chains unit:outlet (e.g. 2:3)")
+    return plug
+
+
 def _has_outlets(table):
     view = table.get("outlets") or {}
     return bool(view.get("status_oid"))
@@ -185,12 +207,13 @@ class Pdu(Outlets):
     # -- plugs --
 
     def resolve(self, plug):
-        """An Outlet for a plug: number, `unit:outlet`, or outlet name.
-        `1:N` is outlet N on any PDU (fence_apc_snmp's switch:plug)."""
-        plug = str(plug).strip()
+        """An Outlet for a plug: number, `unit:outlet`, or outlet name (see
+        check_plug).  `1:N` is outlet N on any PDU (fence_apc_snmp's
+        switch:plug)."""
+        plug = check_plug(plug)
         if plug in self._plugs:
             return self._plugs[plug]
-        match = re.fullmatch(r"(?:(\d+)[:.])?(\d+)", plug)
+        match = _NUMBERED.fullmatch(plug)
         if match and (match.group(1) in (None, "1") or self.daisy):
             outlet = Outlet(int(match.group(1) or 1), int(match.group(2)), plug)
         else:
@@ -199,7 +222,7 @@ class Pdu(Outlets):
         return outlet
 
     def _by_name(self, plug):
-        listing = self._walk()
+        listing = self._require_outlets()
         exact = [ident for ident, (name, _) in listing.items() if name == plug]
         loose = [ident for ident, (name, _) in listing.items() if name.lower() == plug.lower()]
         matches = exact or loose
@@ -217,6 +240,7 @@ class Pdu(Outlets):
         states = {}
         for outlet, (oid, raw) in zip(outlets, answers):
             if raw is None:
+                self._require_outlets()  # a wrong mapping, rather than a wrong plug?
                 raise PduError(f"plug {outlet.label}: this {self.name} PDU has no such outlet ({oid} does not exist)")
             state = self._state(raw)
             if state in ERROR_STATES:
@@ -228,7 +252,22 @@ class Pdu(Outlets):
         return (self.view.get("status_map") or {}).get(str(raw), "unknown")
 
     def listing(self):
-        return dict(self._walk())
+        return dict(self._require_outlets())
+
+    def _require_outlets(self):
+        """The listing; a mapping that reads no outlet at all is the wrong
+        one for this device (a forced mib, or a host that is no PDU), and
+        must not pass for an empty PDU."""
+        listing = self._walk()
+        if listing:
+            return listing
+        (_, sysoid), = self.session.get([SYS_OBJECT_ID])
+        own = normalise_oid(self.mapping["sysoid"]) if self.mapping.get("sysoid") else None
+        seen = sysoid if isinstance(sysoid, str) and sysoid.strip(".") else "not readable"
+        differs = f", not the mapping's {own}" if own and seen != own else ""
+        raise PduError(f"the {self.name} mapping reads no outlet from {self.session.where} "
+                       f"(its sysObjectID is {seen}{differs}): check mib (unset it to detect the mapping) "
+                       "and that the device is a switched PDU")
 
     def _walk(self):
         """{id: (name, state)} for every outlet, walking the status and
@@ -258,9 +297,8 @@ class Pdu(Outlets):
         return self._listing
 
     def monitor(self):
-        (_, value), = self.session.get([SYS_OBJECT_ID])
-        if value is None:
-            raise PduError("the PDU answers but hides sysObjectID")
+        """Reachable, credentials accepted, and the mapping reads outlets."""
+        self._require_outlets()
 
     # -- switching --
 

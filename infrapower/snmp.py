@@ -17,32 +17,20 @@ Secrets (community, keys) never reach the log: `--verbose` shows each OID
 exchanged and the user name, nothing else.
 """
 
-import functools
-import hashlib
 import hmac
 import logging
 import os
 import socket
-import struct
 import time
 
 from infrapower.fence import FenceError
+# The USM lives in its own module; these names stay importable from here.
+from infrapower.snmp_usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, SECURITY_LEVELS, Usm, localized_key  # noqa: F401
 
 RETRANSMIT_SECONDS = 1.0
 MAX_MESSAGE_SIZE = 65507
 BULK_REPETITIONS = 32
 V1_GUESSES = 24  # rows guessed per column in one SNMPv1 GETNEXT
-
-AUTH_PROTOCOLS = {  # name: (hash, HMAC truncation length) per RFC 3414 / RFC 7860
-    "MD5": (hashlib.md5, 12),
-    "SHA": (hashlib.sha1, 12),
-    "SHA-224": (hashlib.sha224, 16),
-    "SHA-256": (hashlib.sha256, 24),
-    "SHA-384": (hashlib.sha384, 32),
-    "SHA-512": (hashlib.sha512, 48),
-}
-PRIV_KEY_BYTES = {"DES": 16, "AES": 16, "AES-192": 24, "AES-256": 32}
-SECURITY_LEVELS = ("noAuthNoPriv", "authNoPriv", "authPriv")
 
 # usmStats counters an agent reports instead of answering (RFC 3414 §3.2).
 USM_REPORTS = {
@@ -89,118 +77,6 @@ def within(oid, prefix):
     return oid.startswith(prefix.rstrip(".") + ".")
 
 
-# -- SNMPv3 USM keys and ciphers ---------------------------------------------
-
-
-def localized_key(hash_factory, passphrase, engine_id):
-    """RFC 3414 A.2: the passphrase stretched to 1 MB, hashed, then bound
-    to the authoritative engine."""
-    if not passphrase:
-        raise SnmpError("SNMPv3: an empty key is not allowed")
-    data = passphrase.encode()
-    stretched = (data * (1048576 // len(data) + 1))[:1048576]
-    user_key = hash_factory(stretched).digest()
-    return hash_factory(user_key + engine_id + user_key).digest()
-
-
-class Usm:
-    """One SNMPv3 user's keys, localized to the agent's engine."""
-
-    def __init__(self, user, level, auth_protocol, auth_key, priv_protocol, priv_key):
-        self.user = user
-        self.level = level
-        self.auth = AUTH_PROTOCOLS[auth_protocol] if level != "noAuthNoPriv" else None
-        self.priv_protocol = priv_protocol if level == "authPriv" else None
-        self._passphrases = (auth_key, priv_key)
-        self.engine_id = b""
-        self.boots = self.time = 0
-        self._time_base = time.monotonic()
-        self._auth_key = self._priv_key = None
-        self._salt = int.from_bytes(os.urandom(8), "big")
-
-    def flags(self):
-        return {"noAuthNoPriv": 0, "authNoPriv": 1, "authPriv": 3}[self.level] | 4  # reportable
-
-    def learn_engine(self, engine_id, boots, engine_time):
-        """From the discovery report: keys are bound to this engine ID."""
-        if engine_id != self.engine_id and self.auth:
-            hash_factory = self.auth[0]
-            self._auth_key = localized_key(hash_factory, self._passphrases[0], engine_id)
-            if self.priv_protocol:
-                self._priv_key = self._extend(localized_key(hash_factory, self._passphrases[1], engine_id))
-        self.engine_id = engine_id
-        self.synchronise(boots, engine_time)
-
-    def synchronise(self, boots, engine_time):
-        """The agent's clock as of now (RFC 3414 §3.2 step 7: the time
-        window is 150 s; we keep our estimate current)."""
-        self.boots, self.time = boots, engine_time
-        self._time_base = time.monotonic()
-
-    def _extend(self, key):
-        """AES-192/256 need longer keys than MD5/SHA-1 give: extended by
-        re-hashing (draft-blumenthal-aes-usm-04, as net-snmp's AES-192/256)."""
-        wanted = PRIV_KEY_BYTES[self.priv_protocol]
-        while len(key) < wanted:
-            key += self.auth[0](key).digest()
-        return key[:wanted]
-
-    def engine_time(self):
-        return self.time + int(time.monotonic() - self._time_base)
-
-    # Authentication: HMAC over the whole message with the digest field zeroed.
-    def digest_length(self):
-        return self.auth[1] if self.auth else 0
-
-    def sign(self, whole):
-        return hmac.new(self._auth_key, whole, self.auth[0]).digest()[: self.auth[1]]
-
-    # Privacy.
-    def encrypt(self, plain):
-        """(ciphertext, privacy parameters = salt)."""
-        self._salt = (self._salt + 1) % (1 << 64)
-        if self.priv_protocol == "DES":
-            # RFC 3414 §8.1.1: salt = boots + counter; IV = pre-IV xor salt.
-            salt = struct.pack(">II", self.boots, self._salt & 0xFFFFFFFF)
-            iv = bytes(a ^ b for a, b in zip(self._priv_key[8:16], salt))
-            plain += b"\0" * (-len(plain) % 8)
-        else:
-            # RFC 3826 §3.1.2.1: IV = boots + time + salt.
-            salt = self._salt.to_bytes(8, "big")
-            iv = struct.pack(">II", self.boots, self.engine_time()) + salt
-        encryptor = _cipher(self.priv_protocol, self._priv_key, iv).encryptor()
-        return encryptor.update(plain) + encryptor.finalize(), salt
-
-    def decrypt(self, data, salt, boots, engine_time):
-        if len(salt) != 8 or (self.priv_protocol == "DES" and len(data) % 8):
-            raise SnmpError("SNMPv3: malformed encrypted answer")
-        if self.priv_protocol == "DES":
-            iv = bytes(a ^ b for a, b in zip(self._priv_key[8:16], salt))
-        else:
-            iv = struct.pack(">II", boots, engine_time) + salt
-        decryptor = _cipher(self.priv_protocol, self._priv_key, iv).decryptor()
-        return decryptor.update(data) + decryptor.finalize()
-
-
-def _cipher(protocol, key, iv):
-    """DES-CBC (RFC 3414 §8) or AES-CFB128 (RFC 3826) from `cryptography`,
-    imported only when privacy is used."""
-    try:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        try:  # cryptography >= 43 keeps these among the "decrepit" ciphers
-            from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-            from cryptography.hazmat.decrepit.ciphers.modes import CFB
-        except ImportError:
-            TripleDES, CFB = algorithms.TripleDES, modes.CFB
-    except ImportError:
-        raise SnmpError("SNMPv3 privacy needs the Python package cryptography") from None
-    if protocol == "DES":
-        # Single DES is TripleDES with one key three times (EDE, K1=K2=K3).
-        return Cipher(TripleDES(key[:8] * 3), modes.CBC(iv))
-    return Cipher(algorithms.AES(key), CFB(iv))
-
-
 # -- the session ---------------------------------------------------------------
 
 
@@ -214,6 +90,7 @@ class Session:
         self._encoder, self._decoder, self._api = encoder, decoder, api
         self.version = version
         self._proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_1 if version == "1" else api.SNMP_VERSION_2C]
+        self._wire_version = 0 if version == "1" else 1  # msgVersion of SNMPv1 / SNMPv2c
         self._community = community
         self._usm = usm
         self.timeout = timeout
@@ -221,6 +98,7 @@ class Session:
         self._socket = self._connect(host, port, family, timeout)
         self._message_id = int.from_bytes(os.urandom(3), "big")
         self._v1_guesses = V1_GUESSES
+        self._dropped = None  # the last datagram dropped by the current round trip (_Dropped)
 
     @staticmethod
     def _connect(host, port, family, timeout):
@@ -307,11 +185,11 @@ class Session:
         """Write [(oid, int or str)]; any error status or missing OID fails."""
         pdu = self._proto.SetRequestPDU()
         typed = [(normalise_oid(oid), self._typed(value)) for oid, value in varbinds]
-        status, index, answer = self._request(pdu, typed, time.monotonic() + self.timeout)
+        status, index, answer = self._request(pdu, typed, time.monotonic() + self.timeout, _same_oids)
         if status:
             oid = typed[index - 1][0] if 0 < index <= len(typed) else ""
             raise SnmpError(f"{self.where} refused SET {oid}: {_error_name(status)}")
-        for (oid, value), (_, sent) in zip(answer, typed):
+        for oid, value in answer:
             if value is None:
                 raise SnmpError(f"{self.where} refused SET {oid}: no such object")
         return answer
@@ -325,11 +203,15 @@ class Session:
 
     def _tolerant(self, pdu_class, oids, deadline):
         """GET/GETNEXT that survives SNMPv1's all-or-nothing noSuchName:
-        the offending OID is answered None and the rest asked again."""
+        the offending OID is answered None and the rest asked again.  A GET
+        is answered by OID (an agent may not reorder, a forger may try);
+        a GETNEXT by position, one answer per OID asked."""
+        is_get = pdu_class is self._proto.GetRequestPDU
         pending = list(range(len(oids)))
         answers = [(oid, None) for oid in oids]
         while pending:
-            status, index, answer = self._request(pdu_class(), [(oids[i], self._proto.Null("")) for i in pending], deadline)
+            asked = [(oids[i], self._proto.Null("")) for i in pending]
+            status, index, answer = self._request(pdu_class(), asked, deadline, _same_oids if is_get else _one_per_oid)
             if status == ERROR_STATUS_NO_SUCH_NAME and 0 < index <= len(pending):
                 del pending[index - 1]
                 continue
@@ -337,8 +219,9 @@ class Session:
                 raise _TooBig()
             if status:
                 raise SnmpError(f"{self.where} answered {_error_name(status)}")
+            by_oid = dict(answer)
             for position, result in zip(pending, answer):
-                answers[position] = result
+                answers[position] = (oids[position], by_oid[oids[position]]) if is_get else result
             break
         return answers
 
@@ -347,14 +230,17 @@ class Session:
         self._proto.apiBulkPDU.set_defaults(pdu)
         self._proto.apiBulkPDU.set_non_repeaters(pdu, 0)
         self._proto.apiBulkPDU.set_max_repetitions(pdu, BULK_REPETITIONS)
-        status, _, answer = self._request(pdu, [(oid, self._proto.Null("")) for oid in oids], deadline, defaults=False)
+        status, _, answer = self._request(pdu, [(oid, self._proto.Null("")) for oid in oids], deadline, _whole_rows,
+                                          defaults=False)
         if status:
             raise SnmpError(f"{self.where} answered {_error_name(status)}")
         width = len(oids)
         return [answer[start : start + width] for start in range(0, len(answer) - width + 1, width)]
 
-    def _request(self, pdu, varbinds, deadline, defaults=True):
-        """Send one PDU, return (error status, error index, [(oid, value)])."""
+    def _request(self, pdu, varbinds, deadline, check, defaults=True):
+        """Send one PDU, return (error status, error index, [(oid, value)])
+        of the first answer that is ours and passes `check(asked OIDs,
+        answered varbinds)` (None, or why the answer is dropped)."""
         api_pdu = self._proto.apiPDU
         if defaults:
             api_pdu.set_defaults(pdu)
@@ -363,10 +249,8 @@ class Session:
         api_pdu.set_varbinds(pdu, varbinds)
         kind = type(pdu).__name__.replace("RequestPDU", "").upper()
         logging.debug("SNMP %s %s %s", self.where, kind, " ".join(oid for oid, _ in varbinds))
-        response = self._exchange(pdu, request_id, deadline)
-        status = int(api_pdu.get_error_status(response))
-        index = int(api_pdu.get_error_index(response))
-        answer = [(normalise_oid(oid), self._plain(value)) for oid, value in api_pdu.get_varbinds(response)]
+        expected = _Expected(request_id, [oid for oid, _ in varbinds], check)
+        status, index, answer = self._exchange(pdu, expected, deadline)
         for oid, value in answer:
             logging.debug("SNMP %s   %s = %r", self.where, oid, value)
         if status:
@@ -392,37 +276,68 @@ class Session:
         except (TypeError, ValueError):
             return str(value)
 
-    def _exchange(self, pdu, request_id, deadline):
+    def _response(self, pdu, expected):
+        """(status, index, [(oid, value)]) of a Response PDU answering
+        `expected`; raises _Dropped otherwise."""
+        api_pdu = self._proto.apiPDU
+        if pdu.tagSet != self._proto.GetResponsePDU.tagSet:
+            raise _Dropped("not a response")
+        if int(api_pdu.get_request_id(pdu)) != expected.request_id:
+            raise _Dropped("another request ID")
+        status, index = int(api_pdu.get_error_status(pdu)), int(api_pdu.get_error_index(pdu))
+        answer = [(normalise_oid(oid), self._plain(value)) for oid, value in api_pdu.get_varbinds(pdu)]
+        if not 0 <= status <= 0x7FFFFFFF or not 0 <= index <= len(expected.oids):
+            raise _Dropped(f"error status {status} at index {index} cannot answer this request")
+        reason = None if status else expected.check(expected.oids, answer)
+        if reason:
+            raise _Dropped(reason)
+        return status, index, answer
+
+    def _exchange(self, pdu, expected, deadline):
         if self._usm is not None:
-            return self._exchange_v3(pdu, request_id, deadline)
+            return self._exchange_v3(pdu, expected, deadline)
         message = self._proto.Message()
         self._proto.apiMessage.set_defaults(message)
         self._proto.apiMessage.set_community(message, self._community)
         self._proto.apiMessage.set_pdu(message, pdu)
         wire = self._encoder.encode(message)
+        return self._round_trip(wire, lambda data: self._community_accept(data, expected), deadline)
 
-        def accept(data):
-            try:
-                answer, _ = self._decoder.decode(data, asn1Spec=self._proto.Message())
-            except Exception:  # not SNMP, or not our version: ignore it
-                return None
-            response = self._proto.apiMessage.get_pdu(answer)
-            if int(self._proto.apiPDU.get_request_id(response)) != request_id:
-                return None
-            return response
+    def _community_accept(self, data, expected):
+        """The answer (see _response) in an SNMPv1/v2c message for us, else
+        raises (_Dropped, or whatever the decoder makes of garbage)."""
+        message, rest = self._decoder.decode(data, asn1Spec=self._proto.Message())
+        if rest:
+            raise _Dropped("trailing bytes after the message")
+        api_message = self._proto.apiMessage
+        if int(api_message.get_version(message)) != self._wire_version:
+            raise _Dropped("another SNMP version")
+        if bytes(api_message.get_community(message)) != self._community.encode():
+            raise _Dropped("another community")
+        return self._response(api_message.get_pdu(message), expected)
 
-        return self._round_trip(wire, accept, deadline)
+    def accept(self, data, accept):
+        """accept(data), or None when the datagram is not a valid answer (why
+        goes to the debug log): nothing a peer sends can raise past here."""
+        try:
+            return accept(data)
+        except _Dropped as dropped:
+            logging.debug("SNMP %s   dropped an answer: %s", self.where, dropped)
+            self._dropped = dropped
+        except Exception as error:  # whatever the BER decoder makes of garbage
+            logging.debug("SNMP %s   dropped an undecodable answer (%s)", self.where, type(error).__name__)
+            self._dropped = _Dropped("undecodable")
+        return None
 
     def _round_trip(self, wire, accept, deadline):
         """Send, re-send every RETRANSMIT_SECONDS, until accept(data) gives
-        a result or the deadline passes."""
+        a result or the deadline passes.  A datagram accept() drops does not
+        end the wait: the real answer may still come."""
+        self._dropped = None
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise SnmpError(
-                    f"no answer from {self.where} within {self.timeout:g} s "
-                    "(device down, wrong address/port, or credentials it ignores: community, SNMP version, v3 user)"
-                )
+                raise self._timeout_error()
             try:
                 self._socket.send(wire)
             except OSError as error:
@@ -441,54 +356,82 @@ class Session:
                     # ICMP port unreachable: nothing listens; keep trying until the deadline.
                     time.sleep(min(0.1, max(0.0, remaining)))
                     continue
-                result = accept(data)
+                except OSError as error:
+                    raise SnmpError(f"cannot receive from {self.where}: {error.strerror}") from None
+                result = self.accept(data, accept)
                 if result is not None:
                     return result
 
+    def _timeout_error(self):
+        dropped = self._dropped
+        if dropped is not None and dropped.hint:
+            # An unauthenticated report can be forged, so it did not end the
+            # wait; with nothing better by the deadline, it is the best clue.
+            return SnmpError(f"{dropped.hint} (no authenticated answer within {self.timeout:g} s)")
+        if self._usm is not None:
+            ignored = "SNMPv3 credentials it ignores: username, snmp_priv_passwd, snmp_priv_prot"
+        else:
+            ignored = "credentials it ignores: community, SNMP version"
+        last = f"; last answer dropped: {dropped}" if dropped is not None else ""
+        return SnmpError(f"no answer from {self.where} within {self.timeout:g} s (device down, wrong address/port, or {ignored}){last}")
+
     # -- SNMPv3 --
 
-    def _exchange_v3(self, pdu, request_id, deadline):
+    def _exchange_v3(self, pdu, expected, deadline):
+        """RFC 3414 §4: discovery once per session, then the request; one
+        re-send after the engine corrects our clock (an authenticated
+        notInTimeWindow report), one re-discovery if the engine does not
+        know the engine ID we used, while no authenticated message has
+        confirmed it yet (discovery itself is unauthenticated)."""
         usm = self._usm
         if not usm.engine_id:
             self._discover(deadline)
-        for attempt in range(2):
+        resynchronised = rediscovered = False
+        while True:
             message_id = self._next_id()
             wire = self._v3_message(message_id, pdu, usm)
-            kind, response = self._round_trip(wire, lambda data: self._v3_accept(data, message_id), deadline)
-            if kind == "report":
-                oid = self._report_oid(response)
-                if oid in (NOT_IN_TIME_WINDOW, UNKNOWN_ENGINE_ID) and attempt == 0:
-                    continue  # _v3_accept already re-synchronised boots/time
-                raise SnmpError(f"{self.where}: SNMPv3 user {usm.user}: {USM_REPORTS.get(oid, 'report ' + str(oid))}")
-            return response
-        raise SnmpError(f"{self.where}: SNMPv3 time synchronisation failed")
-
-    def _report_oid(self, pdu):
-        varbinds = self._proto.apiPDU.get_varbinds(pdu)
-        return str(varbinds[0][0]).lstrip(".") if varbinds else None
+            kind, value = self._round_trip(wire, lambda data: self._v3_accept(data, message_id, expected), deadline)
+            if kind == "response":
+                return value
+            if kind == "unknown engine" and not rediscovered:
+                rediscovered = True
+                logging.debug("SNMP %s   the agent does not know the engine ID discovered: discovering again", self.where)
+                usm.learn_engine(*value)
+                continue
+            if kind == "report" and value == NOT_IN_TIME_WINDOW and not resynchronised:
+                resynchronised = True  # _v3_accept took the engine's authenticated clock
+                continue
+            oid = UNKNOWN_ENGINE_ID if kind == "unknown engine" else value
+            reason = USM_REPORTS.get(oid, f"report {oid}")
+            raise SnmpError(f"{self.where}: SNMPv3 user {usm.user}: {reason}")
 
     def _discover(self, deadline):
         """RFC 3414 §4: an empty, unauthenticated request makes the agent
         report its engine ID, boots and time."""
+        from infrapower.snmp_usm import Usm
+
         message_id = self._next_id()
         probe = self._proto.GetRequestPDU()
         self._proto.apiPDU.set_defaults(probe)
+        self._proto.apiPDU.set_request_id(probe, message_id)
         self._proto.apiPDU.set_varbinds(probe, [])
         discovery = Usm("", "noAuthNoPriv", None, None, None, None)
         logging.debug("SNMP %s SNMPv3 engine discovery", self.where)
         wire = self._v3_message(message_id, probe, discovery)
-        self._round_trip(wire, lambda data: self._v3_accept(data, message_id, discovering=True), deadline)
-        if not self._usm.engine_id:
-            raise SnmpError(f"{self.where}: SNMPv3 engine discovery got no engine ID")
+        expected = _Expected(message_id, [], _same_oids)
+        self._round_trip(wire, lambda data: self._v3_accept(data, message_id, expected, discovering=True), deadline)
 
-    def _v3_message(self, message_id, pdu, usm):
-        SNMPv3Message, UsmSecurityParameters = _v3_types()
+    def _v3_message(self, message_id, pdu, usm, flags=None):
+        from infrapower.snmp_usm import patch_digest, v3_types
+
+        SNMPv3Message, UsmSecurityParameters, _ = v3_types()
+        boots, engine_time = usm.clock()
         message = SNMPv3Message()
         message["msgVersion"] = 3
         header = message["msgGlobalData"]
         header["msgID"] = message_id
         header["msgMaxSize"] = MAX_MESSAGE_SIZE
-        header["msgFlags"] = bytes([usm.flags()])
+        header["msgFlags"] = bytes([usm.flags() if flags is None else flags])
         header["msgSecurityModel"] = 3
 
         scoped = message["msgData"]["plaintext"].clone()
@@ -498,13 +441,13 @@ class Session:
 
         params = UsmSecurityParameters()
         params["msgAuthoritativeEngineId"] = usm.engine_id
-        params["msgAuthoritativeEngineBoots"] = usm.boots
-        params["msgAuthoritativeEngineTime"] = usm.engine_time()
+        params["msgAuthoritativeEngineBoots"] = boots
+        params["msgAuthoritativeEngineTime"] = engine_time
         params["msgUserName"] = usm.user.encode()
         params["msgAuthenticationParameters"] = b"\0" * usm.digest_length()
         params["msgPrivacyParameters"] = b""
         if usm.priv_protocol:
-            encrypted, salt = usm.encrypt(self._encoder.encode(scoped))
+            encrypted, salt = usm.encrypt(self._encoder.encode(scoped), boots, engine_time)
             params["msgPrivacyParameters"] = salt
             message["msgData"]["encryptedPDU"] = encrypted
         else:
@@ -513,86 +456,144 @@ class Session:
         message["msgSecurityParameters"] = security
         wire = self._encoder.encode(message)
         if usm.auth:
-            wire = _patch_digest(wire, security, usm.digest_length(), len(params["msgPrivacyParameters"]), usm.sign)
+            wire = patch_digest(wire, security, usm.digest_length(), len(params["msgPrivacyParameters"]), usm.sign)
         return wire
 
-    def _v3_accept(self, data, message_id, discovering=False):
-        """("response"|"report", pdu) for our message, else None."""
-        SNMPv3Message, UsmSecurityParameters = _v3_types()
-        try:
-            message, _ = self._decoder.decode(data, asn1Spec=SNMPv3Message())
-            if int(message["msgGlobalData"]["msgID"]) != message_id:
-                return None
-            security_bytes = bytes(message["msgSecurityParameters"])
-            params, _ = self._decoder.decode(security_bytes, asn1Spec=UsmSecurityParameters())
-        except Exception:
-            return None
+    def _v3_accept(self, data, message_id, expected, discovering=False):
+        """RFC 3412 §7.2 and RFC 3414 §3.2 for an incoming answer: returns
+        ("response", (status, index, varbinds)), ("report", OID) for an
+        authenticated report (or any report during discovery, or for a
+        noAuthNoPriv user), or ("unknown engine", (engine ID, boots, time))
+        for an unauthenticated unknownEngineID report before the engine is
+        confirmed.  Everything else raises _Dropped: an unauthenticated
+        packet never changes the engine ID, boots or time once discovery
+        is done, and never ends the wait of an authenticated user."""
+        from infrapower.snmp_usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, LEVEL_FLAGS, patch_digest, v3_types
+
+        SNMPv3Message, UsmSecurityParameters, ScopedPDU = v3_types()
         usm = self._usm
+        message, rest = self._decoder.decode(data, asn1Spec=SNMPv3Message())
+        header = message["msgGlobalData"]
+        if int(header["msgID"]) != message_id:
+            raise _Dropped("another message ID")
+        if rest or int(message["msgVersion"]) != 3 or int(header["msgSecurityModel"]) != 3:
+            raise _Dropped("not an SNMPv3 USM message")
+        flags_octets = bytes(header["msgFlags"])
+        if len(flags_octets) != 1:
+            raise _Dropped("malformed msgFlags")
+        flags = flags_octets[0]
+        if flags & FLAG_PRIV and not flags & FLAG_AUTH:
+            raise _Dropped("msgFlags: privacy without authentication")
+        # The reportable bit on an answer is processed as if zero (RFC 3412
+        # §6.4: a receiver MUST; pysnmp-based agents set it on reports).
+        security = bytes(message["msgSecurityParameters"])
+        params, rest = self._decoder.decode(security, asn1Spec=UsmSecurityParameters())
+        if rest:
+            raise _Dropped("trailing bytes after the security parameters")
         engine_id = bytes(params["msgAuthoritativeEngineId"])
         boots, engine_time = int(params["msgAuthoritativeEngineBoots"]), int(params["msgAuthoritativeEngineTime"])
-        flags = bytes(message["msgGlobalData"]["msgFlags"])[0]
-        digest = bytes(params["msgAuthenticationParameters"])
-        if flags & 1 and usm.auth:
-            expected = None
-            if usm.engine_id == engine_id:
-                privacy_length = len(params["msgPrivacyParameters"])
-                zeroed = _patch_digest(data, security_bytes, len(digest), privacy_length, lambda _: b"\0" * len(digest))
-                expected = usm.sign(zeroed)
-            if expected is None or not hmac.compare_digest(expected, digest):
-                logging.debug("SNMP %s   dropped an answer whose digest does not match", self.where)
-                return None
-        if discovering or not flags & 1:
-            # Unauthenticated reports (discovery, wrong key) carry the engine's clock.
-            if engine_id:
-                usm.learn_engine(engine_id, boots, engine_time)
-        else:
-            usm.synchronise(boots, engine_time)
+        if not (0 <= boots <= ENGINE_MAX and 0 <= engine_time <= ENGINE_MAX):
+            raise _Dropped("engine boots/time out of range")
+        authenticated = bool(flags & FLAG_AUTH)
+        if authenticated:
+            if not usm.auth or discovering:
+                raise _Dropped("authenticated, but no key to check it")
+            if engine_id != usm.engine_id or bytes(params["msgUserName"]) != usm.user.encode():
+                raise _Dropped("authenticated for another engine or user")
+            digest = bytes(params["msgAuthenticationParameters"])
+            if len(digest) != usm.digest_length():
+                raise _Dropped("wrong digest length")
+            privacy_length = len(params["msgPrivacyParameters"])
+            zeroed = patch_digest(data, security, len(digest), privacy_length, lambda _: b"\0" * len(digest))
+            if zeroed is None or not hmac.compare_digest(usm.sign(zeroed), digest):
+                raise _Dropped("wrong digest")
+
         scoped_data = message["msgData"]
-        if scoped_data.getName() == "encryptedPDU":
-            if not usm.priv_protocol:
-                return None
+        if flags & FLAG_PRIV:
+            if scoped_data.getName() != "encryptedPDU" or not usm.priv_protocol:
+                raise _Dropped("encrypted, but no key to decrypt it")
             plain = usm.decrypt(bytes(scoped_data["encryptedPDU"]), bytes(params["msgPrivacyParameters"]), boots, engine_time)
-            try:
-                scoped, _ = self._decoder.decode(plain, asn1Spec=scoped_data["plaintext"].clone())
-            except Exception:
-                raise SnmpError(f"{self.where}: SNMPv3 answer does not decrypt (check snmp_priv_passwd and snmp_priv_prot)") from None
-        else:
+            if plain is None:
+                raise _Dropped("malformed privacy parameters")
+            # Padding (DES) may follow the scoped PDU.
+            scoped, _ = self._decoder.decode(plain, asn1Spec=ScopedPDU())
+        elif scoped_data.getName() == "plaintext":
             scoped = scoped_data["plaintext"]
+        else:
+            raise _Dropped("encrypted without the privacy flag")
         pdu = scoped["data"].getComponent()
-        kind = "report" if pdu.tagSet == self._proto.ReportPDU.tagSet else "response"
-        if kind == "response" and usm.auth and not flags & 1:
-            logging.debug("SNMP %s   dropped an unauthenticated answer", self.where)
-            return None  # only reports may come back unauthenticated (RFC 3414 §3.2)
-        return kind, pdu
+
+        if pdu.tagSet == self._proto.ReportPDU.tagSet:
+            request_id = int(self._proto.apiPDU.get_request_id(pdu))
+            if request_id not in (expected.request_id, 0):  # 0: the agent could not read ours
+                raise _Dropped("a report for another request ID")
+            varbinds = self._proto.apiPDU.get_varbinds(pdu)
+            oid = str(varbinds[0][0]).lstrip(".") if varbinds else None
+            if discovering:
+                if not engine_id:
+                    raise _Dropped("discovery report without an engine ID")
+                usm.learn_engine(engine_id, boots, engine_time)
+                return "report", oid
+            if authenticated:
+                if oid != NOT_IN_TIME_WINDOW and not usm.in_time_window(boots, engine_time):
+                    raise _Dropped("report outside the time window (replayed or stale)")
+                usm.authenticated_clock(boots, engine_time, authoritative=oid == NOT_IN_TIME_WINDOW)
+                return "report", oid
+            if not usm.auth:
+                return "report", oid  # nothing is authenticated at this level
+            if oid == UNKNOWN_ENGINE_ID and not usm.confirmed and engine_id and engine_id != usm.engine_id:
+                return "unknown engine", (engine_id, boots, engine_time)
+            reason = USM_REPORTS.get(oid, f"report {oid}")
+            raise _Dropped(f"unauthenticated report: {reason}",
+                           hint=f"{self.where}: SNMPv3 user {usm.user}: {reason}")
+
+        if discovering:
+            raise _Dropped("an answer to discovery that is no report")
+        if flags & (FLAG_AUTH | FLAG_PRIV) != LEVEL_FLAGS[usm.level]:
+            raise _Dropped(f"security level differs from the request's ({usm.level})")
+        if authenticated and not usm.in_time_window(boots, engine_time):
+            raise _Dropped("outside the time window (replayed or stale)")
+        answer = self._response(pdu, expected)
+        if authenticated:
+            usm.authenticated_clock(boots, engine_time)
+        return "response", answer
 
 
-@functools.lru_cache(maxsize=None)
-def _v3_types():
-    """(SNMPv3Message, UsmSecurityParameters): the SNMPv3 message (RFC 3412
-    §6) and USM parameters (RFC 3414 §2.4) in pyasn1.  Declared here
-    because pysnmp's own copies live in modules that import its whole
-    message-processing and security machinery: +30 ms per agent run,
-    measured, on a budget of ~150 ms."""
-    from pyasn1.type import namedtype, univ
-    from pysnmp.proto import rfc1905
+class _Expected:
+    """What an answer must match: our request ID, the OIDs asked, and a
+    check of the varbinds (None, or why they cannot answer the request)."""
 
-    def sequence(name, *fields, base=univ.Sequence):
-        types = namedtype.NamedTypes(*(namedtype.NamedType(field, kind) for field, kind in fields))
-        return type(name, (base,), {"componentType": types})
+    __slots__ = ("request_id", "oids", "check")
 
-    scoped_pdu = sequence("ScopedPDU", ("contextEngineId", univ.OctetString()), ("contextName", univ.OctetString()),
-                          ("data", rfc1905.PDUs()))
-    scoped_pdu_data = sequence("ScopedPduData", ("plaintext", scoped_pdu()), ("encryptedPDU", univ.OctetString()),
-                               base=univ.Choice)
-    header = sequence("HeaderData", ("msgID", univ.Integer()), ("msgMaxSize", univ.Integer()),
-                      ("msgFlags", univ.OctetString()), ("msgSecurityModel", univ.Integer()))
-    message = sequence("SNMPv3Message", ("msgVersion", univ.Integer()), ("msgGlobalData", header()),
-                       ("msgSecurityParameters", univ.OctetString()), ("msgData", scoped_pdu_data()))
-    usm = sequence("UsmSecurityParameters", ("msgAuthoritativeEngineId", univ.OctetString()),
-                   ("msgAuthoritativeEngineBoots", univ.Integer()), ("msgAuthoritativeEngineTime", univ.Integer()),
-                   ("msgUserName", univ.OctetString()), ("msgAuthenticationParameters", univ.OctetString()),
-                   ("msgPrivacyParameters", univ.OctetString()))
-    return message, usm
+    def __init__(self, request_id, oids, check):
+        self.request_id, self.oids, self.check = request_id, oids, check
+
+
+class _Dropped(Exception):
+    """A datagram that is not a valid answer to our request; `hint` is the
+    error to give if nothing valid comes before the deadline."""
+
+    def __init__(self, reason, hint=None):
+        super().__init__(reason)
+        self.hint = hint
+
+
+def _same_oids(asked, answer):
+    """GET/SET: exactly the OIDs asked, each once (in any order)."""
+    answered = [oid for oid, _ in answer]
+    if len(answered) != len(asked) or set(answered) != set(asked):
+        return "its OIDs are not the ones asked"
+    return None
+
+
+def _one_per_oid(asked, answer):
+    """GETNEXT: one successor per OID asked."""
+    return None if len(answer) == len(asked) else "not one answer per OID asked"
+
+
+def _whole_rows(asked, answer):
+    """GETBULK: at least one whole row (an agent may cut the last one)."""
+    return None if len(answer) >= len(asked) else "no whole row"
 
 
 class _EndOfMib:
@@ -602,20 +603,6 @@ class _EndOfMib:
 
 _END = _EndOfMib()
 _SKIP = object()  # a speculative GETNEXT answer that does not count
-
-
-def _patch_digest(wire, security, length, privacy_length, digest_of):
-    """The message with its authentication parameters replaced by
-    digest_of(message with them zeroed).  In the encoded security
-    parameters (which appear once in the message) they are the OCTET
-    STRING right before the privacy parameters, the last field."""
-    start = wire.find(security)
-    at = len(security) - (2 + privacy_length) - length
-    if start < 0 or security[at - 2 : at] != b"\x04" + bytes([length]):
-        raise SnmpError("SNMPv3: cannot place the message digest")
-    offset = start + at
-    zeroed = wire[:offset] + b"\0" * length + wire[offset + length :]
-    return zeroed[:offset] + digest_of(zeroed) + zeroed[offset + length :]
 
 
 def _error_name(status):

@@ -40,12 +40,14 @@ def define_options(all_opt):
 def fence(options):
     from infrapower import pdu, snmp, tables
 
+    # A plug's grammar is checked before any I/O (name resolution included).
+    plugs = [pdu.check_plug(plug) for plug in plugs_from(options)]
     document = tables.load()
     session = snmp.session_from_options(options, timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT))
     try:
         mapping = pdu.identify(session, document, options.get("--mib"))
         outlets = pdu.Pdu(session, document, mapping)
-        return run_action(options, outlets, plugs_from(options))
+        return run_action(options, outlets, plugs)
     finally:
         session.close()
 
