@@ -563,6 +563,7 @@ class Session:
         self._rq_seq = (self._rq_seq + 1) & 0x3F
         rq_seq = self._rq_seq
         accepted_before = self._window.newest
+        console_sid = struct.pack("<I", self._console_sid)
         data = bytes(data)
         what = command_name(netfn, command)
         LOG.debug("-> %s [%s]", what, _hex(data))
@@ -574,21 +575,36 @@ class Session:
             body = bytes([_CONSOLE_ADDRESS, rq_seq << 2, command]) + data
             return self._wrap(header + bytes([_checksum(header)]) + body + bytes([_checksum(body)]))
 
-        def match(data):
-            packet = unwrap_session_packet(self.suite, data, self._k1, self._k2)
+        dropped = {}  # why answers addressed to this session were dropped: count
+
+        def drop(reason):
+            LOG.debug("dropped an answer %s", reason)
+            dropped[reason] = dropped.get(reason, 0) + 1
+
+        def match(datagram):
+            packet = unwrap_session_packet(self.suite, datagram, self._k1, self._k2)
             if packet is None or packet.session_id != self._console_sid:
+                if datagram[6:10] == console_sid:
+                    drop("failing the integrity or format checks")
                 return None
             if accepted_before is not None and not _newer(packet.sequence, accepted_before):
-                LOG.debug("dropped an answer older than the request (session sequence %#x)", packet.sequence)
+                drop("older than the request (replayed or late)")
                 return None
             if not self._window.accept(packet.sequence):
-                LOG.debug("dropped a replayed packet (session sequence %#x)", packet.sequence)
+                drop("replayed")
                 return None
             response = parse_response(packet.payload, rq_seq, netfn, command)
             # Completion code + data: at least the code.
             return response if response else None
 
-        response = self._exchange(build, match, deadline, what)
+        try:
+            response = self._exchange(build, match, deadline, what)
+        except IpmiTimeout as error:
+            if not dropped:
+                raise
+            reasons = ", ".join(f"{count} {reason}" for reason, count in dropped.items())
+            raise IpmiTimeout(f"{error}; answers dropped: {reasons} (wrong hexadecimal_kg or cipher, "
+                              "or something on the path alters them)") from None
         LOG.debug("<- %s: cc %#04x [%s]", what, response[0], _hex(response[1:]))
         if response[0] != 0:
             raise CompletionCodeError(netfn, command, response[0])
