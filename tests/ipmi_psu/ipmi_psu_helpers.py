@@ -28,12 +28,12 @@ def bmcs(rack):
         bmc.set_bmc_down(rack, server, False)
 
 
-def options_text(lab, server, action, **extra):
-    """Pacemaker-style stdin for `server`'s BMC as administrator."""
+def options_text(port, action, **extra):
+    """Pacemaker-style stdin for the BMC on 127.0.0.1:`port` as administrator."""
     options = {
         "action": action,
         "ip": "127.0.0.1",
-        "ipport": lab.port(f"bmc:{server}"),
+        "ipport": port,
         "username": bmc.ADMIN_USER,
         "password": bmc.ADMIN_PASSWORD,
         "power_timeout": 10,
@@ -42,12 +42,32 @@ def options_text(lab, server, action, **extra):
     return "".join(f"{key}={value}\n" for key, value in options.items() if value is not None)
 
 
-def run_agent(lab, server, action, agent=AGENT, env=None, timeout=60, **extra):
+def run_agent(lab, server, action, agent=AGENT, **extra):
+    """An agent on `server`'s lab BMC."""
+    return run_on_port(lab.port(f"bmc:{server}"), action, agent=agent, **extra)
+
+
+def run_on_port(port, action, agent=AGENT, env=None, timeout=60, **extra):
     started = time.monotonic()
-    result = subprocess.run([agent], input=options_text(lab, server, action, **extra), capture_output=True,
+    result = subprocess.run([agent], input=options_text(port, action, **extra), capture_output=True,
                             text=True, timeout=timeout, env=env)
     result.seconds = time.monotonic() - started
     return result
+
+
+@pytest.fixture
+def rmcp_bmc():
+    """A fresh RMCP+ test BMC (infrapower.lab.rmcp_bmc: suites 1, 2, 3 and
+    17) with the lab's users, powered on, no fault."""
+    from infrapower.lab.rmcp_bmc import OPERATOR, RmcpBmc
+
+    with RmcpBmc(RMCP_BMC_USERS | {bmc.OPERATOR_USER: (bmc.OPERATOR_PASSWORD, OPERATOR)}) as peer:
+        yield peer
+
+
+# The longest password IPMI 2.0 allows: 20 bytes.
+LONGEST_PASSWORD = "twenty-byte-password"
+RMCP_BMC_USERS = {bmc.ADMIN_USER: (bmc.ADMIN_PASSWORD, 4), "longest": (LONGEST_PASSWORD, 4)}
 
 
 def run_ipmilan(lab, server, action, **extra):
