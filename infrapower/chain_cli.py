@@ -47,6 +47,11 @@ def _arguments(parser):
     fencing.add_argument("--plan", action="store_true", help="the outlets to cut per server and the pcs commands (reads live)")
     fencing.add_argument("--pcs-force", action="store_true",
                          help="add --force to `pcs stonith level add` (targets that are not cluster nodes)")
+    fencing.add_argument("--secrets-dir", metavar="DIR", default=None,
+                         help="where the nodes keep the keys the configuration gives literally: devices read them "
+                              "with `cat DIR/DEVICE.OPTION` (default: /etc/fence-agents-infrapower/keys)")
+    fencing.add_argument("--write-secrets", action="store_true",
+                         help="write those key files (mode 0600) into --secrets-dir on this machine")
 
 
 def run(args):
@@ -103,9 +108,18 @@ def _run(args):
 
         plans = plan.make_plan(chain, view, args.timeout)
         print("\n".join(plan.describe(chain, plans)))
-        commands = plan.pcs_commands(plans, force_levels=args.pcs_force)
+        secrets_dir = (args.secrets_dir or plan.DEFAULT_SECRETS_DIR).rstrip("/") or "/"
+        commands = plan.pcs_commands(plans, force_levels=args.pcs_force, secrets_dir=secrets_dir)
+        files = plan.secret_files(plans, secrets_dir)
+        if files and args.write_secrets:
+            plan.write_secret_files(files)
         if commands:
-            print("\n" + "\n".join(commands))
+            print()
+            if files:
+                # The keys are never printed: say where they must be.
+                state = "written" if args.write_secrets else "to create on every node (or rerun with --write-secrets)"
+                print(f"# key files ({state}), mode 0600: " + " ".join(sorted(files)))
+            print("\n".join(commands))
         return EXIT_ERROR if errors or any(node.refusals for node in plans) else 0
 
     assessments, lost = analysis.what_if(chain, view.states if view else None, failed)

@@ -9,6 +9,7 @@ power_timeout, and only a verified state is reported as success.
 """
 
 import logging
+import re
 import sys
 import time
 import types
@@ -48,9 +49,26 @@ class _DeferredModule(types.ModuleType):
 DEFERRED_BY_DEFAULT = ("pycurl",)
 
 
+class _MaskUnknownOptions(logging.Filter):
+    """fencing.py warns of an option it does not know with the whole stdin
+    line, value included, and Pacemaker logs the agent's stderr: a
+    misspelt `pasword=...` would put the password in the cluster's logs.
+    Its name stays (so the admin sees the typo), its value becomes ****."""
+
+    PREFIX = "Parse error: Ignoring unknown option"
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and record.msg.startswith(self.PREFIX) and record.args:
+            line = str(record.args[0])
+            name, separator, _ = line.partition("=")
+            record.args = (f"{name}{separator}****" if separator else line,) + tuple(record.args[1:])
+        return True
+
+
 def load_fencing(libdir, deferred=DEFERRED_BY_DEFAULT):
     """Import fence-agents' fencing.py from where the package put it;
     the `deferred` modules load on first use instead."""
+    logging.getLogger().addFilter(_MaskUnknownOptions())
     for name in deferred:
         sys.modules.setdefault(name, _DeferredModule(name))
     if libdir not in sys.path:
@@ -80,9 +98,34 @@ def power_timeout(options):
 
 def plugs_from(options):
     """The plugs of `plug`/`port`, split the way fencing.py documents
-    (plug_separator, default ","), blanks dropped."""
+    (plug_separator, default ",").  Refused before any I/O: an empty plug
+    (`1,,2`, a trailing separator), blanks around a plug, control
+    characters.  A plug that is not exactly what the admin meant must not
+    switch an outlet that merely looks like it; each agent then checks the
+    plug's own grammar (numbers are ASCII digits only)."""
+    text = options.get("--plug", "")
+    if not text:
+        return []
     separator = options.get("--plug-separator") or ","
-    return [plug.strip() for plug in options.get("--plug", "").split(separator) if plug.strip()]
+    plugs = text.split(separator)
+    for plug in plugs:
+        if not plug:
+            raise FenceError(f"plug {text!r} has an empty element: write plugs as OUTLET{separator}OUTLET with nothing between separators")
+        if plug != plug.strip():
+            raise FenceError(f"plug {plug!r} has blanks around it: write it without them")
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in plug):
+            raise FenceError(f"plug {plug!r} holds a control character")
+    return plugs
+
+
+ASCII_NUMBER = re.compile(r"[0-9]+", re.ASCII)
+
+
+def is_number(text):
+    """An outlet number as an admin types it: ASCII digits only.  Python's
+    str.isdigit and int() also take '３' (fullwidth) and '٣' (Arabic-Indic),
+    which must not switch outlet 3."""
+    return bool(ASCII_NUMBER.fullmatch(text))
 
 
 def poll(read, accept, timeout, what, interval=POLL_INTERVAL):
@@ -107,7 +150,15 @@ def describe(value):
 class Outlets:
     """What an agent implements for `run_action`: plugs in, states out.
     States are "on", "off", or anything else (pending, unknown) while the
-    device is getting there."""
+    device is getting there.
+
+    `reads_are_live`: whether `status` reads the device itself.  Where it
+    may serve a cached value (upsd serves its driver's last poll), a state
+    read before a command proves nothing: every on/off is sent even when
+    the state already looks right, and `status` must only report a state
+    read after the command reached the device (see NutOutlets)."""
+
+    reads_are_live = True
 
     def status(self, plugs):  # -> {plug: state}
         raise NotImplementedError
@@ -209,7 +260,7 @@ def run_action(options, outlets, plugs):
         return EXIT_OK if state == "on" else EXIT_OFF
     if action in ("on", "off"):
         target = action
-        if all(state == target for state in states.values()):
+        if outlets.reads_are_live and all(state == target for state in states.values()):
             print(f"Success: Already {target.upper()}")
             return EXIT_OK
         switch_verified(outlets, plugs, target == "on", timeout)
@@ -227,7 +278,7 @@ def run_action(options, outlets, plugs):
         print("Success: Rebooted")
         return EXIT_OK
     if action == "reboot":
-        if any(state != "off" for state in states.values()):
+        if not outlets.reads_are_live or any(state != "off" for state in states.values()):
             switch_verified(outlets, plugs, False, timeout)
         try:
             switch_verified(outlets, plugs, True, timeout)

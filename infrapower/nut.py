@@ -13,6 +13,8 @@ import logging
 import socket
 import time
 
+from infrapower.resolve import resolve, shown_host
+
 DEFAULT_PORT = 3493
 LINE_LIMIT = 65536
 # A variable no driver publishes (NUT names are lowercase dotted words; this
@@ -63,7 +65,12 @@ def quote(value):
     """A protocol word: quoted, with \\ and \" escaped, whenever it holds
     anything but plain characters (passwords with spaces, descriptions)."""
     text = str(value)
-    if text and all(c.isalnum() or c in "._-:/@+=,%" for c in text):
+    if any(c in "\r\n\0" for c in text):
+        # upsd reads lines: a line break inside a value (from a config
+        # file or an option) would smuggle a second request in.  The value
+        # itself is not shown: it may be a password.
+        raise NutError("a value for upsd holds a line break or NUL character: refused (check the configured names and passwords)")
+    if text and all(c.isascii() and (c.isalnum() or c in "._-:/@+=,%") for c in text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -111,6 +118,7 @@ class NutClient:
 
     def __init__(self, host, port=DEFAULT_PORT, timeout=5.0, verbose=False):
         self.host, self.port, self.timeout = host, int(port), float(timeout)
+        self.where = f"{shown_host(host)}:{self.port}"  # for messages: a host may be 100k characters
         self.verbose = verbose
         self._sock = None
         self._buffer = b""
@@ -119,41 +127,57 @@ class NutClient:
     # -- transport -----------------------------------------------------------
 
     def connect(self, tls=False, tls_required=False, ca_file=None, ca_dir=None):
-        """Open the connection (and STARTTLS when asked for)."""
-        from infrapower.resolve import resolve
+        """Open the connection, and STARTTLS when TLS is asked for in any
+        way (tls, tls_required, a CA): then TLS is required, and a upsd
+        that refuses it is an error, never a fall-back to clear text in
+        which the password would be sent (a man in the middle needs only
+        to answer ERR to STARTTLS)."""
 
         deadline = Deadline(self.timeout)
         try:
             address = resolve(self.host, self.port, socket.SOCK_STREAM, deadline.remaining())[0][4]
             self._sock = socket.create_connection(address[:2], timeout=deadline.remaining())
         except socket.timeout:
-            raise NutError(f"no answer from upsd at {self.host}:{self.port} within {self.timeout:g} s") from None
+            raise NutError(f"no answer from upsd at {self.where} within {self.timeout:g} s") from None
         except OSError as error:
-            raise NutError(f"cannot connect to upsd at {self.host}:{self.port}: {error.strerror or error}") from None
-        if tls or tls_required:
-            self._starttls(deadline, tls_required, ca_file, ca_dir)
+            raise NutError(f"cannot connect to upsd at {self.where}: {error.strerror or error}") from None
+        if tls or tls_required or ca_file or ca_dir:
+            self._starttls(deadline, ca_file, ca_dir)
         return self
 
-    def _starttls(self, deadline, required, ca_file, ca_dir):
+    def _starttls(self, deadline, ca_file, ca_dir):
         import ssl
 
+        # The CA first: a wrong path is the admin's to fix, before any I/O.
+        try:
+            context = ssl.create_default_context(cafile=ca_file, capath=ca_dir)
+        except ssl.SSLError as error:  # an OSError too: this one first
+            raise NutError(f"ssl_ca {ca_file or ca_dir}: not a PEM CA certificate ({error.reason or error})") from None
+        except OSError as error:
+            raise NutError(f"ssl_ca {ca_file or ca_dir}: {error.strerror or error}") from None
         try:
             self._exchange("STARTTLS", deadline)
         except NutError as error:
-            if required or error.code not in ("FEATURE-NOT-CONFIGURED", "FEATURE-NOT-SUPPORTED", "UNKNOWN-COMMAND"):
-                raise NutError(f"upsd at {self.host}:{self.port} does not offer TLS ({error})", error.code) from None
-            log.warning("upsd at %s:%s does not offer TLS; continuing in clear text", self.host, self.port)
-            return
-        context = ssl.create_default_context(cafile=ca_file, capath=ca_dir)
+            raise NutError(
+                f"upsd at {self.where} does not offer TLS ({error}); TLS was asked for (ssl, ssl_ca), "
+                "so nothing is sent in clear text", error.code
+            ) from None
+        if self._buffer:
+            # Bytes after "OK STARTTLS" arrived in clear text; read later,
+            # they would pass for upsd's words over TLS (CVE-2011-0411).
+            raise NutError(
+                f"upsd at {self.where} sent data after OK STARTTLS, before TLS began: "
+                "refused (something on the path is injecting)"
+            )
         # upsd certificates are usually issued for the host name admins
         # configure, which is what `ip` holds.
         try:
             self._sock.settimeout(deadline.remaining())
             self._sock = context.wrap_socket(self._sock, server_hostname=self.host)
         except ssl.SSLError as error:
-            raise NutError(f"TLS with upsd at {self.host}:{self.port} failed: {error.reason or error} (check ssl_ca)") from None
+            raise NutError(f"TLS with upsd at {self.where} failed: {error.reason or error} (check ssl_ca)") from None
         except (socket.timeout, OSError) as error:
-            raise NutError(f"TLS with upsd at {self.host}:{self.port} failed: {error}") from None
+            raise NutError(f"TLS with upsd at {self.where} failed: {error}") from None
 
     def close(self):
         if self._sock is not None:
@@ -187,9 +211,9 @@ class NutClient:
             self._sock.settimeout(deadline.remaining())
             self._sock.sendall(line.encode() + b"\n")
         except socket.timeout:
-            raise NutError(f"upsd at {self.host}:{self.port} stopped answering (timeout {self.timeout:g} s)") from None
+            raise NutError(f"upsd at {self.where} stopped answering (timeout {self.timeout:g} s)") from None
         except OSError as error:
-            raise NutError(f"upsd at {self.host}:{self.port} closed the connection ({error})") from None
+            raise NutError(f"upsd at {self.where} closed the connection ({error})") from None
 
     def _read_line(self, deadline):
         while b"\n" not in self._buffer:
@@ -197,14 +221,14 @@ class NutClient:
                 self._sock.settimeout(deadline.remaining())
                 chunk = self._sock.recv(4096)
             except socket.timeout:
-                raise NutError(f"upsd at {self.host}:{self.port} stopped answering (timeout {self.timeout:g} s)") from None
+                raise NutError(f"upsd at {self.where} stopped answering (timeout {self.timeout:g} s)") from None
             except OSError as error:
-                raise NutError(f"upsd at {self.host}:{self.port} closed the connection ({error})") from None
+                raise NutError(f"upsd at {self.where} closed the connection ({error})") from None
             if not chunk:
-                raise NutError(f"upsd at {self.host}:{self.port} closed the connection")
+                raise NutError(f"upsd at {self.where} closed the connection")
             self._buffer += chunk
             if len(self._buffer) > LINE_LIMIT:
-                raise NutError(f"upsd at {self.host}:{self.port} sent an over-long line")
+                raise NutError(f"upsd at {self.where} sent an over-long line")
         line, self._buffer = self._buffer.split(b"\n", 1)
         text = line.decode("utf-8", "replace").rstrip("\r")
         if self.verbose:

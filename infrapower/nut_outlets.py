@@ -16,15 +16,59 @@ status read back; nothing is reported done before the status says so.
 
 import logging
 import re
+import time
 
-from infrapower.fence import FenceError, Outlets, poll
+from infrapower.fence import FenceError, Outlets, is_number, poll
 from infrapower.nut import NutError
 
-OUTLET_VAR = re.compile(r"^outlet\.(\d+)\.(\w+)$")
+OUTLET_VAR = re.compile(r"^outlet\.(\d+)\.(\w+)$", re.ASCII)
+# What upsd accepts as a device name in a plug: printable ASCII without
+# blanks, quotes, backslashes or the ':' that separates the outlet.
+DEVICE_NAME = re.compile(r"[!#-9;-\[\]-~]+", re.ASCII)
 WHOLE_LOAD = None
+
+# Every NUT driver polls its device every pollinterval seconds (NUT's
+# default: 2) and publishes driver.parameter.pollinterval; snmp-ups reads
+# the outlet table only in its full walk, at the first poll after pollfreq
+# seconds (its default: 30), so its outlet states may be that much older.
+DEFAULT_POLLINTERVAL = 2.0
+SNMP_UPS_DEFAULT_POLLFREQ = 30.0
+# Beyond the poll period: the walk itself and its way through upsd.
+POLL_MARGIN = 1.0
+
+
+class Order:
+    """A command sent to one plug, until upsd shows its result: what the
+    driver read before the command may still be what upsd serves, so the
+    target state counts only once the driver has polled since.
+
+    Two proofs of a poll after the command: the state was seen different
+    from the target after the command was carried out and then changed to
+    it (only with TRACKING: its SUCCESS comes over the driver's socket after
+    every value the driver published before running the command), or a
+    whole poll period has passed since the command was carried out."""
+
+    def __init__(self, target, fresh_after, tracked):
+        self.target = target
+        self.fresh_at = time.monotonic() + fresh_after
+        self.tracked = tracked
+        self.changed = False
+
+    def vouch(self, state):
+        """`state` as upsd serves it, or "cached STATE" while it may
+        predate the command."""
+        if state != self.target:
+            self.changed = self.changed or self.tracked
+            return state
+        if self.changed or time.monotonic() >= self.fresh_at:
+            return state
+        return f"cached {state}"
 
 
 class NutOutlets(Outlets):
+    # upsd serves what its driver read at its last poll.
+    reads_are_live = False
+
     def __init__(self, client, username, default_ups=None, command_timeout=5.0):
         self.client = client
         self.username = username
@@ -35,6 +79,8 @@ class NutOutlets(Outlets):
         self._commands = {}
         self._writable = {}
         self._resolved = {}
+        self._orders = {}  # plug: Order, for commands not yet seen through
+        self._age_told = set()
 
     # -- what upsd knows -------------------------------------------------------
 
@@ -101,6 +147,8 @@ class NutOutlets(Outlets):
         if plug in self._resolved:
             return self._resolved[plug]
         device, _, outlet = plug.rpartition(":")
+        if device and not DEVICE_NAME.fullmatch(device):
+            raise FenceError(f"plug {plug!r}: {device!r} is not a NUT device name; write plugs as DEVICE:OUTLET")
         if not device:
             device, outlet = self.default_ups, plug
             if device is None:
@@ -111,15 +159,12 @@ class NutOutlets(Outlets):
         outlets = self.outlets(device)
         if outlet == "":
             resolved = (device, self._whole_load(device, outlets))
-        elif outlet.isdigit() and int(outlet) in outlets:
+        elif is_number(outlet) and int(outlet) in outlets:
             resolved = (device, int(outlet))
         else:
-            wanted = outlet.casefold()
-            matches = [
-                number
-                for number, fields in outlets.items()
-                if wanted in (fields.get("desc", "").casefold(), fields.get("name", "").casefold())
-            ]
+            # Names as upsd spells them (outlet.N.desc or outlet.N.name),
+            # exactly: a near miss must not switch another node's outlet.
+            matches = [number for number, fields in outlets.items() if outlet in (fields.get("desc"), fields.get("name"))]
             if len(matches) != 1:
                 known = ", ".join(f"{n} ({f.get('desc') or f.get('name') or '-'})" for n, f in outlets.items())
                 problem = "matches several outlets" if matches else "matches no outlet"
@@ -146,7 +191,30 @@ class NutOutlets(Outlets):
     # -- Outlets -----------------------------------------------------------------
 
     def status(self, plugs):
-        return {plug: self._state(*self.resolve(plug)) for plug in plugs}
+        states = {}
+        for plug in plugs:
+            device, outlet = self.resolve(plug)
+            self._tell_age(device)
+            state = self._state(device, outlet)
+            order = self._orders.get(plug)
+            states[plug] = order.vouch(state) if order else state
+        return states
+
+    def refresh_seconds(self, device):
+        """How old upsd's outlet states of `device` may be: its driver's
+        poll period (see DEFAULT_POLLINTERVAL) plus POLL_MARGIN."""
+        variables = self.variables(device)
+        period = _seconds(variables.get("driver.parameter.pollinterval"), DEFAULT_POLLINTERVAL)
+        if variables.get("driver.name") == "snmp-ups":
+            period += _seconds(variables.get("driver.parameter.pollfreq"), SNMP_UPS_DEFAULT_POLLFREQ)
+        return period + POLL_MARGIN
+
+    def _tell_age(self, device):
+        if device not in self._age_told:
+            self._age_told.add(device)
+            logging.debug(
+                "%s: upsd serves what its driver read at its last poll: a state may be up to %g s old", device, self.refresh_seconds(device)
+            )
 
     def check(self, plug, on):
         """How `plug` would be switched, refusing what cannot work before
@@ -182,10 +250,13 @@ class NutOutlets(Outlets):
     def switch(self, plug, on):
         method, command = self.check(plug, on)
         device, outlet = self.resolve(plug)
+        target = "on" if on else "off"
         if method == "instcmd":
-            self._instcmd(device, command)
+            tracked = self._instcmd(device, command)
         else:
-            self._set_status(device, outlet, "on" if on else "off")
+            tracked = self._set_status(device, outlet, target)
+        # From here on, the state counts only once the driver has polled.
+        self._orders[plug] = Order(target, self.refresh_seconds(device), tracked)
 
     def _switched_by_status(self, device, outlet):
         """snmp-ups' apc_pdu way: no outlet commands, a writable status."""
@@ -201,8 +272,7 @@ class NutOutlets(Outlets):
         tracking_id = self._call(
             f"{command} on {device}", self.client.instcmd, device, command, grant=f"instcmds = {command}"
         )
-        if tracking_id:
-            self._await_tracking(device, command, tracking_id)
+        return self._await_tracking(device, command, tracking_id)
 
     def _set_status(self, device, outlet, target):
         variable = f"outlet.{outlet}.status"
@@ -213,12 +283,16 @@ class NutOutlets(Outlets):
         self._enable_tracking()
         what = f"SET {variable}={value} on {device}"
         tracking_id = self._call(what, self.client.set_var, device, variable, value, grant="actions = SET")
-        if tracking_id:
-            self._await_tracking(device, what, tracking_id)
+        return self._await_tracking(device, what, tracking_id)
 
     def _await_tracking(self, device, what, tracking_id):
         """upsd's OK means only "passed to the driver"; TRACKING says whether
-        the driver carried it out."""
+        the driver carried it out.  Returns whether the command was tracked
+        (False only for a upsd without TRACKING: older than NUT 2.8.0)."""
+        if not tracking_id:
+            if self.tracking:
+                raise FenceError(f"{what}: upsd has TRACKING on but gave no tracking id: its result cannot be known")
+            return False
 
         def read():
             try:
@@ -230,6 +304,9 @@ class NutOutlets(Outlets):
 
         result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
         logging.debug("%s: %s", what, result)
+        if result != "SUCCESS":
+            raise FenceError(f"{what}: upsd answered {result!r} for its TRACKING result, not SUCCESS")
+        return True
 
     def _devices(self):
         """The device `ups` names, else every device upsd serves."""
@@ -279,3 +356,11 @@ class NutOutlets(Outlets):
             f"outlet.{n}.load.off" not in self.commands(device) and self._switched_by_status(device, n)
             for n in self.outlets(device)
         )
+
+
+def _seconds(text, default):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return default
+    return value if value >= 0 else default

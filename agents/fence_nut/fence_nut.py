@@ -66,15 +66,16 @@ def fence(options):
     from infrapower.nut import NutClient
     from infrapower.nut_outlets import NutOutlets
 
+    plugs = plugs_from(options)  # a malformed plug is refused before any I/O
     io_timeout = timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT)
     client = NutClient(options["--ip"], options["--ipport"], io_timeout, verbose="--verbose" in options)
+    # Any of these asks for TLS, and then TLS is required (NutClient.connect).
     tls = enabled(options, "--ssl") or "--ssl-ca" in options or enabled(options, "--ssl-required")
     ca = options.get("--ssl-ca")
     ca_is_dir = bool(ca) and os.path.isdir(ca)
     try:
         client.connect(
             tls=tls,
-            tls_required=enabled(options, "--ssl-required"),
             ca_file=None if ca_is_dir else ca,
             ca_dir=ca if ca_is_dir else None,
         )
@@ -87,7 +88,7 @@ def fence(options):
         outlets = NutOutlets(client, username, options.get("--ups"), command_timeout=io_timeout)
         if username:
             outlets.login(options.get("--password", ""))
-        return run_action(options, outlets, plugs_from(options))
+        return run_action(options, outlets, plugs)
 
 
 def main():

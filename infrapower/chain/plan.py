@@ -233,16 +233,56 @@ def make_plan(chain, view, timeout=3.0):
         switch.close()
 
 
-def pcs_commands(plans, force_levels=False):
+# Options that hold a key, and the *_script option that fence agents take
+# instead: a plan never prints a key (it would reach the terminal, pcs's
+# argv, `ps` and the CIB); it points the device at a file holding it.
+SECRET_OPTIONS = {"password": "password_script", "snmp_priv_passwd": "snmp_priv_passwd_script"}
+DEFAULT_SECRETS_DIR = "/etc/fence-agents-infrapower/keys"
+
+
+def key_file(secrets_dir, device, option):
+    return f"{secrets_dir}/{device.name}.{option}"
+
+
+def secret_files(plans, secrets_dir=DEFAULT_SECRETS_DIR):
+    """{path: key} for every literal key the plan's devices carry: what
+    must be on every cluster node (mode 0600, root's) for the plan's
+    commands to work."""
+    files = {}
+    for node in plans:
+        for device in [] if node.refusals else node.devices:
+            for option in SECRET_OPTIONS:
+                if device.options.get(option):
+                    files[key_file(secrets_dir, device, option)] = device.options[option]
+    return files
+
+
+def write_secret_files(files):
+    """Each key into its file, created 0600 (never readable by others,
+    not even for an instant)."""
+    import os
+
+    for path, key in files.items():
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key + "\n")
+
+
+def pcs_commands(plans, force_levels=False, secrets_dir=DEFAULT_SECRETS_DIR):
     """Ready-to-run shell lines.  `force_levels` adds --force to `stonith
-    level add`, which pcs needs when the target is not a cluster node."""
+    level add`, which pcs needs when the target is not a cluster node.
+    A literal key becomes `OPTION_script=cat FILE` (see secret_files)."""
     lines = []
     for node in plans:
         if node.refusals:
             continue
         for device in node.devices:
             words = ["pcs", "stonith", "create", device.name, device.agent]
-            words += [f"{key}={value}" for key, value in device.options.items()]
+            for key, value in device.options.items():
+                if key in SECRET_OPTIONS and value:
+                    key, value = SECRET_OPTIONS[key], f"cat {shlex.quote(key_file(secrets_dir, device, key))}"
+                words.append(f"{key}={value}")
             lines.append(" ".join(shlex.quote(w) for w in words))
         if node.uses_level:
             # pcs 0.11 takes the level's devices space-separated (commas

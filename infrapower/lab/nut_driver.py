@@ -28,6 +28,10 @@ re-read every tick, so they can be injected and cleared at run time:
   ignore_commands  commands report success, nothing changes
   no_reply         commands are swallowed: no effect, no TRACKING answer
                    (GET TRACKING stays PENDING)
+  slow_poll        the driver reads its device only every `seconds` (default
+                   5) and publishes that as driver.parameter.pollinterval, as
+                   a real driver does: upsd serves states up to that old,
+                   commands included (snmp-ups does not re-read after one)
   frozen           the driver stops reading its socket (no PONG, no
                    updates): upsd declares the data stale by itself after
                    MAXAGE (15 s; measured 15.8 s)
@@ -310,6 +314,7 @@ class Driver:
         self.state = self.rack.read()
         self.state_stamp = self.rack.stamp()
         self.stopping = False
+        self.next_poll = 0.0  # monotonic time of the next slow_poll read
 
     # -- helpers ---------------------------------------------------------
 
@@ -341,7 +346,7 @@ class Driver:
                 "driver.version": DRIVER_VERSION,
                 "driver.version.internal": DRIVER_VERSION,
                 "driver.parameter.port": str(self.rack.dir),
-                "driver.parameter.pollinterval": "1",
+                "driver.parameter.pollinterval": f"{self.poll_seconds():g}",
             }
         )
         cmds = set() if kind == "cmd_not_supported" else set(self.all_commands)
@@ -350,6 +355,21 @@ class Driver:
             rw = {var: values_ for var, (values_, _) in self.writable_variables().items()}
             cmds = {c for c in cmds if not c.startswith("outlet.")}
         return {"vars": values, "cmds": cmds, "rw": rw, "stale": kind == "stale"}
+
+    def poll_seconds(self):
+        fault = self.fault()
+        return float(fault.get("seconds", 5.0)) if fault.get("kind") == "slow_poll" else 1.0
+
+    def poll_due(self):
+        """Whether this loop publishes: every loop (50 ms), except under
+        slow_poll, where the device is read every poll_seconds."""
+        if self.fault().get("kind") != "slow_poll":
+            return True
+        now = time.monotonic()
+        if now < self.next_poll:
+            return False
+        self.next_poll = now + self.poll_seconds()
+        return True
 
     def writable_variables(self):
         return self.model.writable_status() if hasattr(self.model, "writable_status") else {}
@@ -557,7 +577,7 @@ class Driver:
                     print(f"{self.device}: back: reopening the socket", flush=True)
                     self.published = self.desired()
                     self.open_listener()
-                if kind != "frozen":
+                if kind != "frozen" and self.poll_due():
                     self.publish()
                 self.poll(frozen=kind == "frozen")
         finally:

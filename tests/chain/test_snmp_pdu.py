@@ -166,13 +166,19 @@ def test_an_snmp_v3_pdu_read_live_and_planned_with_its_key_script(rack, tmp_path
     assert healthy.returncode == 0, healthy.stderr
     assert "  psu1 [ok] -> pdu1:1 [on] -> ups1 [OL] -> main" in healthy.stdout
 
-    result = chain_cli(config, "--plan")
+    keys = tmp_path / "keys"
+    result = chain_cli(config, "--plan", "--secrets-dir", str(keys), "--write-secrets")
     assert result.returncode == 0, result.stderr
     line = next(c for c in result.stdout.splitlines() if c.startswith("pcs stonith create chain-clc-pdu1-1 "))
+    key_file = keys / "chain-clc-pdu1-1.password"
     assert (f"fence_snmp_pdu ip=127.0.0.1 ipport={rack.port('snmp:pdu1')} snmp_version=3 username={user['user']} "
-            f"snmp_sec_level=authPriv snmp_auth_prot=SHA-256 password={user['auth_key']} snmp_priv_prot=AES-256 "
+            f"snmp_sec_level=authPriv snmp_auth_prot=SHA-256 'password_script=cat {key_file}' snmp_priv_prot=AES-256 "
             f"snmp_priv_passwd_script={script} plug=1 pcmk_host_list=clc") in line
-    assert user["priv_key"] not in result.stdout
+    # Keys never in the plan's output (a terminal, pcs's argv, the CIB).
+    assert user["priv_key"] not in result.stdout and user["auth_key"] not in result.stdout
+    listed = next(c for c in result.stdout.splitlines() if c.startswith("# key files (written), mode 0600: "))
+    assert str(key_file) in listed.split()
+    assert key_file.read_text() == user["auth_key"] + "\n" and key_file.stat().st_mode & 0o777 == 0o600
     status = run_planned_device(line)
     assert status.returncode == 0 and "Status: ON" in status.stdout, status.stdout + status.stderr
 
@@ -191,10 +197,12 @@ def test_snmp_ups_v3_settings_are_carried_into_the_plan(rack, tmp_path):
     section = re.search(r"(?ms)^\[pdu1\]\n.*?(?=^\[|\Z)", text).group(0)
     ups_conf.write_text(text.replace(section, section.replace("\tcommunity = private\n", v3_settings(pdus.V3_USER))))
 
-    result = chain_cli(config, "--plan")
+    result = chain_cli(config, "--plan", "--secrets-dir", str(tmp_path / "keys"), "--write-secrets")
     assert result.returncode == 0, result.stderr
+    assert pdus.V3_USER["auth_key"] not in result.stdout and pdus.V3_USER["priv_key"] not in result.stdout
     line = next(c for c in result.stdout.splitlines() if c.startswith("pcs stonith create chain-nc2-pdu1-3 "))
     assert "snmp_version=3 username=fencer snmp_sec_level=authPriv snmp_auth_prot=SHA " in line
+    assert f"'snmp_priv_passwd_script=cat {tmp_path}/keys/chain-nc2-pdu1-3.snmp_priv_passwd'" in line
     assert "community=" not in line and "plug=3 " in line
     status = run_planned_device(line)
     assert status.returncode == 0 and "Status: ON" in status.stdout, status.stdout + status.stderr

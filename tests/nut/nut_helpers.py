@@ -51,8 +51,15 @@ class FakeUpsd:
     connection ("close") or stops forwarding while holding it open
     ("hang").  `accepted` holds the time of each accept (time.monotonic)."""
 
-    def __init__(self, upstream_port=None, cut_at=None, on_cut="close"):
+    def __init__(self, upstream_port=None, cut_at=None, on_cut="close", starttls=None, inject=b""):
+        """`starttls`, a man in the middle of STARTTLS: "inject" appends
+        `inject` in clear text right after upsd's OK STARTTLS, then relays
+        the TLS bytes both ways; "strip" answers ERR FEATURE-NOT-CONFIGURED
+        itself and keeps relaying in clear.  `lines` holds every line the
+        client sent in clear."""
         self.upstream_port, self.cut_at, self.on_cut = upstream_port, cut_at, on_cut
+        self.starttls, self.inject = starttls, inject
+        self.lines = []
         self.accepted = []
         self.listener = socket.create_server((nut.HOST, 0))
         self.listener.settimeout(0.1)  # so the accept loop sees close()
@@ -79,8 +86,14 @@ class FakeUpsd:
         self.held.append(upstream)
 
         def backwards():
+            injected = False
             try:
                 while data := upstream.recv(4096):
+                    if self.starttls == "inject" and not injected and b"OK STARTTLS\n" in data:
+                        # In the same segment as upsd's answer, as an
+                        # attacker on the path would send it.
+                        data = data.replace(b"OK STARTTLS\n", b"OK STARTTLS\n" + self.inject, 1)
+                        injected = True
                     client.sendall(data)
             except OSError:
                 pass
@@ -92,6 +105,19 @@ class FakeUpsd:
                 buffer += data
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
+                    self.lines.append(line.decode(errors="replace"))
+                    if line == b"STARTTLS" and self.starttls == "strip":
+                        client.sendall(b"ERR FEATURE-NOT-CONFIGURED\n")
+                        continue
+                    if line == b"STARTTLS" and self.starttls == "inject":
+                        upstream.sendall(line + b"\n")
+                        # From here on the client speaks TLS: relay bytes.
+                        if buffer:
+                            upstream.sendall(buffer)
+                        while data := client.recv(4096):
+                            upstream.sendall(data)
+                        upstream.shutdown(socket.SHUT_RDWR)
+                        return
                     if self.cut_at and line.startswith(self.cut_at.encode()):
                         if self.on_cut == "close":
                             client.shutdown(socket.SHUT_RDWR)
@@ -106,10 +132,14 @@ class FakeUpsd:
         self.stopping.set()
         self.listener.close()
         for sock in self.held:
+            # shutdown first: close() alone leaves the connection open while
+            # a relay thread is blocked in recv() on it, and upsd (single-
+            # threaded) would wait for a TLS handshake on it forever.
             try:
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            sock.close()
 
     def __enter__(self):
         return self

@@ -39,9 +39,12 @@ def test_tls_required_but_not_offered_is_refused(nutlab, plain_upsd_port):
         assert session.get_var("tpdu", "outlet.1.status") == "on"
 
 
-def test_tls_asked_not_required_falls_back_with_a_warning(nutlab, plain_upsd_port):
+def test_tls_asked_is_tls_required(nutlab, plain_upsd_port):
+    """ssl=1 without ssl_required used to fall back to clear text (and
+    send the password) when upsd refused STARTTLS: a downgrade anyone on
+    the path could force.  Asking for TLS now means TLS or nothing."""
     run = run_agent(fencer(nutlab, plug="tpdu:1", action="status", ipport=plain_upsd_port, ssl=1))
-    assert run.rc == 0 and "clear text" in run.err, run
+    assert run.rc == 1 and "does not offer TLS" in run.err and "nothing is sent in clear text" in run.err, run
 
 
 # -- peers that close or go silent ------------------------------------------------------
