@@ -467,6 +467,11 @@ class Session:
             # user lacking the privilege fails here, with its name.
             try:
                 self.command(NETFN_APP, 0x3B, bytes([level]), deadline=deadline)
+            except IpmiTimeout as error:
+                # RAKP went through, so the BMC is there: silence now means
+                # it drops what this session signs (different K1/K2).
+                raise IpmiTimeout(f"{error}, after a complete RAKP login: the BMC drops this session's packets; "
+                                  f"try another cipher suite than {suite.number}") from None
             except CompletionCodeError as error:
                 raise IpmiError(f"BMC {self.target} refused privilege {PRIVILEGE_NAMES[level]} to user "
                                 f"{self._username.decode()!r}: {describe_completion_code(NETFN_APP, 0x3B, error.code)}"

@@ -66,7 +66,8 @@ FAULTS = {
     "downgrade": "Open Session answers with no integrity and no confidentiality",
     "replay": "before each answer, the first answer ever sent to the same (netfn, cmd, rq_seq) is replayed",
     "duplicate": "every session answer is sent twice",
-    "stuck": "Chassis Control answers success and changes nothing",
+    "ignore_on": "Chassis Control answers success to power on and cycle, and the chassis stays off",
+    "ignore_off": "Chassis Control answers success to power off, and the chassis stays on",
     "silent": "nothing is answered",
 }
 
@@ -85,6 +86,9 @@ class RmcpBmc:
         self.powered = powered
         self.power_delay = power_delay  # seconds between Chassis Control and the power change
         self.faults = set()
+        # A test's hook on every batch of outbound datagrams (e.g. a fuzzer
+        # sending mutated copies first): datagrams in, datagrams out.
+        self.mangle = None
         self.power_log = []  # "on"/"off", each change of chassis power
         self.commands = []  # (netfn, cmd) of every authenticated request served
         self.logins = 0  # sessions that completed RAKP 4
@@ -122,7 +126,10 @@ class RmcpBmc:
                 continue
             if "silent" in self.faults:
                 continue
-            for answer in self.handle(data):
+            answers = self.handle(data)
+            if self.mangle is not None and answers:
+                answers = self.mangle(answers)
+            for answer in answers:
                 self._sock.sendto(answer, peer)
 
     def handle(self, data):
@@ -160,7 +167,7 @@ class RmcpBmc:
             self.power_log.append("on" if powered else "off")
 
     def _chassis_control(self, request):
-        if "stuck" in self.faults:
+        if request in (0x01, 0x02) and "ignore_on" in self.faults or request == 0x00 and "ignore_off" in self.faults:
             return
         now = time.monotonic()
         if request == 0x00:
