@@ -605,8 +605,15 @@ _END = _EndOfMib()
 _SKIP = object()  # a speculative GETNEXT answer that does not count
 
 
+# Error statuses that mean the credentials lack a right, not a device fault.
+ACCESS_ERRORS = {"noAccess", "readOnly", "notWritable", "authorizationError"}
+
+
 def _error_name(status):
-    return ERROR_NAMES[status] if 0 <= status < len(ERROR_NAMES) else f"error {status}"
+    name = ERROR_NAMES[status] if 0 <= status < len(ERROR_NAMES) else f"error {status}"
+    if name in ACCESS_ERRORS:
+        return f"{name} (the community or SNMPv3 user/snmp_sec_level lacks this access on the device)"
+    return name
 
 
 def session_from_options(options, timeout):
