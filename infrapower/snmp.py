@@ -382,7 +382,9 @@ class Session:
         re-send after the engine corrects our clock (an authenticated
         notInTimeWindow report), one re-discovery if the engine does not
         know the engine ID we used, while no authenticated message has
-        confirmed it yet (discovery itself is unauthenticated)."""
+        confirmed it yet (discovery itself is unauthenticated, so a forger
+        racing the agent may have answered it; after that one re-discovery
+        such reports are only clues for the timeout message)."""
         usm = self._usm
         if not usm.engine_id:
             self._discover(deadline)
@@ -390,10 +392,11 @@ class Session:
         while True:
             message_id = self._next_id()
             wire = self._v3_message(message_id, pdu, usm)
-            kind, value = self._round_trip(wire, lambda data: self._v3_accept(data, message_id, expected), deadline)
+            kind, value = self._round_trip(
+                wire, lambda data: self._v3_accept(data, message_id, expected, may_rediscover=not rediscovered), deadline)
             if kind == "response":
                 return value
-            if kind == "unknown engine" and not rediscovered:
+            if kind == "unknown engine":
                 rediscovered = True
                 logging.debug("SNMP %s   the agent does not know the engine ID discovered: discovering again", self.where)
                 usm.learn_engine(*value)
@@ -401,8 +404,7 @@ class Session:
             if kind == "report" and value == NOT_IN_TIME_WINDOW and not resynchronised:
                 resynchronised = True  # _v3_accept took the engine's authenticated clock
                 continue
-            oid = UNKNOWN_ENGINE_ID if kind == "unknown engine" else value
-            reason = USM_REPORTS.get(oid, f"report {oid}")
+            reason = USM_REPORTS.get(value, f"report {value}")
             raise SnmpError(f"{self.where}: SNMPv3 user {usm.user}: {reason}")
 
     def _discover(self, deadline):
@@ -459,7 +461,7 @@ class Session:
             wire = patch_digest(wire, security, usm.digest_length(), len(params["msgPrivacyParameters"]), usm.sign)
         return wire
 
-    def _v3_accept(self, data, message_id, expected, discovering=False):
+    def _v3_accept(self, data, message_id, expected, discovering=False, may_rediscover=True):
         """RFC 3412 §7.2 and RFC 3414 §3.2 for an incoming answer: returns
         ("response", (status, index, varbinds)), ("report", OID) for an
         authenticated report (or any report during discovery, or for a
@@ -541,7 +543,7 @@ class Session:
                 return "report", oid
             if not usm.auth:
                 return "report", oid  # nothing is authenticated at this level
-            if oid == UNKNOWN_ENGINE_ID and not usm.confirmed and engine_id and engine_id != usm.engine_id:
+            if oid == UNKNOWN_ENGINE_ID and may_rediscover and not usm.confirmed and engine_id and engine_id != usm.engine_id:
                 return "unknown engine", (engine_id, boots, engine_time)
             reason = USM_REPORTS.get(oid, f"report {oid}")
             raise _Dropped(f"unauthenticated report: {reason}",
