@@ -303,10 +303,19 @@ class Session:
         wire = self._encoder.encode(message)
         return self._round_trip(wire, lambda data: self._community_accept(data, expected), deadline)
 
+    def _decode(self, data, spec):
+        """(value, remaining bytes) of BER `data` as `spec`; _Dropped for
+        anything pyasn1 cannot decode (it raises more than PyAsn1Error on
+        crafted lengths: IndexError, OverflowError, ...)."""
+        try:
+            return self._decoder.decode(data, asn1Spec=spec)
+        except Exception as error:
+            raise _Dropped(f"undecodable ({type(error).__name__})") from None
+
     def _community_accept(self, data, expected):
         """The answer (see _response) in an SNMPv1/v2c message for us, else
         raises (_Dropped, or whatever the decoder makes of garbage)."""
-        message, rest = self._decoder.decode(data, asn1Spec=self._proto.Message())
+        message, rest = self._decode(data, self._proto.Message())
         if rest:
             raise _Dropped("trailing bytes after the message")
         api_message = self._proto.apiMessage
@@ -474,7 +483,7 @@ class Session:
 
         SNMPv3Message, UsmSecurityParameters, ScopedPDU = v3_types()
         usm = self._usm
-        message, rest = self._decoder.decode(data, asn1Spec=SNMPv3Message())
+        message, rest = self._decode(data, SNMPv3Message())
         header = message["msgGlobalData"]
         if int(header["msgID"]) != message_id:
             raise _Dropped("another message ID")
@@ -489,7 +498,7 @@ class Session:
         # The reportable bit on an answer is processed as if zero (RFC 3412
         # §6.4: a receiver MUST; pysnmp-based agents set it on reports).
         security = bytes(message["msgSecurityParameters"])
-        params, rest = self._decoder.decode(security, asn1Spec=UsmSecurityParameters())
+        params, rest = self._decode(security, UsmSecurityParameters())
         if rest:
             raise _Dropped("trailing bytes after the security parameters")
         engine_id = bytes(params["msgAuthoritativeEngineId"])
@@ -518,7 +527,7 @@ class Session:
             if plain is None:
                 raise _Dropped("malformed privacy parameters")
             # Padding (DES) may follow the scoped PDU.
-            scoped, _ = self._decoder.decode(plain, asn1Spec=ScopedPDU())
+            scoped, _ = self._decode(plain, ScopedPDU())
         elif scoped_data.getName() == "plaintext":
             scoped = scoped_data["plaintext"]
         else:

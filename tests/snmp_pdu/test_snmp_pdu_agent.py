@@ -235,3 +235,11 @@ def test_list_status_of_a_four_unit_daisy_chain(rack):
     # SNMPv1 has no GETBULK: the speculative GETNEXT walk must find the same
     # outlets across the unit boundaries.
     assert run_agent(rack, "pdu5", "--action=list-status", "--snmp-version=1").stdout.splitlines() == lines
+
+
+@pytest.mark.parametrize("action", ["list-status", "monitor", "status"])
+def test_a_forced_mapping_that_reads_no_outlet_of_the_lab_pdu_is_an_error(rack, action):
+    """mib=eaton_epdu on the lab's APC PDU: not an empty PDU, a wrong mapping."""
+    result = run_agent(rack, "pdu1", "--plug=1", f"--action={action}", "--mib=eaton_epdu")
+    error = assert_one_line_error(result)
+    assert "eaton_epdu" in error and ".1.3.6.1.4.1.318." in error and not result.stdout
