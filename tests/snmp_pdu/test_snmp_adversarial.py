@@ -13,7 +13,7 @@ import pytest
 from snmp_forge import (ENGINE_ID, NOT_IN_TIME_WINDOW, OUTLET, UNKNOWN_ENGINE_ID, V1, V2C, WRONG_DIGEST, accept_community,
                         accept_v3, client, community_message, forged_report, message_id_of, pdu, v3)
 from snmp_pdu_helpers import AGENT, assert_one_line_error
-from snmpd_peer import AUTH_KEY, OUTLET_CONTROL, PRIV_KEY, Proxy, Snmpd, run_agent, user_name
+from snmpd_peer import AUTH_KEY, OUTLET_CONTROL, PRIV_KEY, Proxy, run_agent, user_name
 
 from infrapower.snmp import Session, SnmpError
 from infrapower.snmp_usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, Usm
@@ -213,20 +213,6 @@ def test_a_get_answered_with_other_oids_times_out_with_one_line():
 
 
 # -- a man in the middle between fence_snmp_pdu and net-snmp's snmpd ------------------
-
-
-@pytest.fixture(scope="module")
-def snmpd(tmp_path_factory):
-    server = Snmpd(tmp_path_factory.mktemp("snmpd-mitm")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def peer(snmpd):
-    for number in snmpd.outlets_on():
-        snmpd.set_outlet(number, True)
-    return snmpd
 
 
 USER = ("SHA-256", "AES-256")

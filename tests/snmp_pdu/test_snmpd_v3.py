@@ -8,30 +8,13 @@ import time
 
 import pytest
 from snmp_pdu_helpers import AGENT, assert_one_line_error
-from snmpd_peer import (AUTH_KEY, NO_PDU_COMMUNITY, OUTLET_CONTROL, PRIV_KEY, USERS, Proxy, Snmpd, run_agent,
+from snmpd_peer import (AUTH_KEY, NO_PDU_COMMUNITY, OUTLET_CONTROL, PRIV_KEY, USERS, Proxy, run_agent,
                         user_name)
 
 from infrapower.snmp import Session, SnmpError
 from infrapower.snmp_usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, Usm, extend_key, localized_key
 
 ON, OFF = "1", "2"  # sPDUOutletCtl values as net-snmp's snmpget prints them
-
-
-@pytest.fixture(scope="module")
-def snmpd(tmp_path_factory):
-    server = Snmpd(tmp_path_factory.mktemp("snmpd")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def peer(snmpd):
-    """The module's snmpd, running, with every outlet on."""
-    if snmpd.process is None:
-        snmpd.start()
-    for number in snmpd.outlets_on():
-        snmpd.set_outlet(number, True)
-    return snmpd
 
 
 def session(port, auth="SHA-256", priv="AES", timeout=3.0):
