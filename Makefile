@@ -19,13 +19,13 @@ FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null |
 AGENTS        := $(sort $(notdir $(basename $(wildcard agents/fence_*/fence_*.py))))
 DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool snmp \
                  pacemaker corosync pcs xsltproc libxml2-utils python3-venv man-db groff-base \
-                 libnss3-tools openssl librsvg2-bin
+                 libnss3-tools openssl librsvg2-bin snmpd
 PYTEST_ARGS   ?=
 
-.PHONY: all install install-debs install-venvs install-agents uninstall test demo bench metadata man lab-up lab-down
+.PHONY: all install install-debs install-venvs install-agents uninstall check test demo bench metadata man lab-up lab-down
 
 all:
-	@echo "targets: install, uninstall, test, demo, bench, metadata, man"
+	@echo "targets: check, install, uninstall, test, demo, bench, metadata, man"
 
 install: install-debs install-venvs install-agents
 
@@ -38,6 +38,8 @@ install-debs:
 	fi
 
 install-venvs:
+	# setuptools builds in ./build: a stale copy there would ship moved modules again.
+	rm -rf build
 	test -x $(VENV)/bin/python3 || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir .
 	test -x $(LABVENV)/bin/python3 || $(PYTHON) -m venv $(LABVENV)
@@ -74,11 +76,19 @@ man:
 		xsltproc $(RELAXNG)/fence2man.xsl metadata/$$agent.xml > man/$$agent.8 && echo "man/$$agent.8"; \
 	done
 
+# The unit tests (safety core, options, parsers): any user, no install, no
+# lab, seconds.  Any python3 with pytest will do (else the lab's venv).
+CHECK_PYTHON  ?= python3
+check:
+	@py=$(CHECK_PYTHON); $$py -c 'import pytest' 2>/dev/null || py=$(LABVENV)/bin/python; \
+	$$py -c 'import pytest' 2>/dev/null || { echo "make check needs pytest: pip install --user pytest"; exit 1; }; \
+	PYTHONPATH=$(CURDIR) $$py -m pytest -q -p no:cacheprovider tests/unit
+
 test: install
 	$(LABVENV)/bin/python -m pytest $(PYTEST_ARGS) tests
 
 demo: install
-	$(LABVENV)/bin/python -m infrapower.demo
+	$(LABVENV)/bin/python -m infrapower.cli.demo
 
 bench: install
 	$(LABVENV)/bin/python bench/bench.py

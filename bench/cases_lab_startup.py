@@ -10,6 +10,6 @@ from bench import Case
 
 def cases(context=None):
     directory = tempfile.mkdtemp(prefix="bench-lab-")
-    cli = [sys.executable, "-m", "infrapower.cli"]
+    cli = [sys.executable, "-m", "infrapower.cli.main"]
     script = f"{' '.join(cli)} lab up --dir {directory} >/dev/null && {' '.join(cli)} lab down --dir {directory} 2>/dev/null && rm -rf {directory}"
     return [Case("lab up + down (whole rack)", ours=["sh", "-c", script], runs=5, warmup=1)]

@@ -1,94 +1,26 @@
-"""What every agent of the pack does the same way around fencing.py.
+"""The safety core every agent shares: a fence action on plugs, each
+command followed by reading the state back until it matches, within
+power_timeout; only a verified state is reported as success.
 
-fencing.py gives the option table, metadata, stdin parsing, the delay and
-the *_script options.  Its action driver (fence_action) sleeps between
-polls (power_wait, stonith_status_sleep) and prints Success for a reboot
-whose power-on failed; the pack's agents use `run_action` instead: every
-command is followed by reading the state back until it matches, within
-power_timeout, and only a verified state is reported as success.
+fencing.py's own action driver (fence_action) sleeps between polls
+(power_wait, stonith_status_sleep) and prints Success for a reboot whose
+power-on failed; the pack's agents use `run_action` instead.  Devices
+implement `Outlets`; infrapower.agent wires it to fencing.py.  This module
+does no I/O of its own and is unit-tested against a fake device
+(tests/unit).
 """
 
 import logging
 import re
-import sys
 import time
-import types
+
+from infrapower.errors import FenceError
+from infrapower.options import timeout_option
 
 # Exit codes of the fence agent API.
 EXIT_OK, EXIT_ERROR, EXIT_OFF = 0, 1, 2
 
-# Each network exchange is bounded by shell_timeout (login_timeout for a
-# login): fencing.py's defaults, 3 and 5 s.  Under pacemaker-fenced the
-# library sets them (and power_timeout) to 0 = no limit, as pacemaker
-# enforces its own; a single exchange still gets this bound.
-DEFAULT_IO_TIMEOUT = 5.0
 POLL_INTERVAL = 0.05
-
-
-class FenceError(Exception):
-    """A failure the user can act on: the message is one line saying what
-    to change."""
-
-
-class _DeferredModule(types.ModuleType):
-    """Stands in sys.modules for a module fencing.py imports but the agent
-    may never use; the first attribute looked up imports the real one."""
-
-    def __getattr__(self, attribute):
-        real = sys.modules.get(self.__name__)
-        if real is None or real is self:
-            sys.modules.pop(self.__name__, None)
-            __import__(self.__name__)
-            real = sys.modules[self.__name__]
-        return getattr(real, attribute)
-
-
-# Modules fencing.py imports at load time that the pack's agents never use:
-# pycurl serves only its HTTP helpers, and PyPI's pycurl 7.49 (its own
-# libcurl and OpenSSL) costs ~20 ms, a fifth of a status.
-DEFERRED_BY_DEFAULT = ("pycurl",)
-
-
-class _MaskUnknownOptions(logging.Filter):
-    """fencing.py warns of an option it does not know with the whole stdin
-    line, value included, and Pacemaker logs the agent's stderr: a
-    misspelt `pasword=...` would put the password in the cluster's logs.
-    Its name stays (so the admin sees the typo), its value becomes ****."""
-
-    PREFIX = "Parse error: Ignoring unknown option"
-
-    def filter(self, record):
-        if isinstance(record.msg, str) and record.msg.startswith(self.PREFIX) and record.args:
-            line = str(record.args[0])
-            name, separator, _ = line.partition("=")
-            record.args = (f"{name}{separator}****" if separator else line,) + tuple(record.args[1:])
-        return True
-
-
-def load_fencing(libdir, deferred=DEFERRED_BY_DEFAULT):
-    """Import fence-agents' fencing.py from where the package put it;
-    the `deferred` modules load on first use instead."""
-    logging.getLogger().addFilter(_MaskUnknownOptions())
-    for name in deferred:
-        sys.modules.setdefault(name, _DeferredModule(name))
-    if libdir not in sys.path:
-        sys.path.append(libdir)
-    try:
-        import fencing
-    except ImportError:
-        sys.stderr.write(f"ERROR: fencing.py not found in {libdir}: install Debian's fence-agents package\n")
-        sys.exit(EXIT_ERROR)
-    return fencing
-
-
-def timeout_option(options, name, default):
-    """A timeout option in seconds; 0 or absent means `default` (forever is
-    only for the verification loop, where pacemaker's timeout rules)."""
-    try:
-        value = float(options.get(name, 0) or 0)
-    except ValueError:
-        raise FenceError(f"{name} must be a number of seconds, not {options.get(name)!r}") from None
-    return value if value > 0 else default
 
 
 def power_timeout(options):
@@ -159,6 +91,8 @@ class Outlets:
     read after the command reached the device (see NutOutlets)."""
 
     reads_are_live = True
+    # The plugs an agent without a plug option acts on (a BMC's chassis).
+    implicit_plugs = ()
 
     def status(self, plugs):  # -> {plug: state}
         raise NotImplementedError
@@ -173,6 +107,23 @@ class Outlets:
 
     def listing(self):  # -> {id: (alias, state or None)}
         raise NotImplementedError
+
+    def listing_rows(self, with_state):
+        """The fields of each line of list / list-status."""
+        for ident, (alias, state) in self.listing().items():
+            fields = [str(ident), str(alias or "")]
+            if with_state:
+                fields.append(state.upper() if state in ("on", "off") else "UNKNOWN")
+            yield fields
+
+    def status_details(self):
+        """Lines `status` prints after its Status line."""
+        return []
+
+    def extra_action(self, action):
+        """An action of this device's own (fence_ipmi_psu's diag): its exit
+        code, or None when `action` is not one."""
+        return None
 
     def monitor(self):
         """Device reachable and credentials accepted; raise FenceError if not."""
@@ -238,13 +189,14 @@ def run_action(options, outlets, plugs):
     """The fence action on `plugs`; returns the exit code."""
     action = options["--action"]
     timeout = power_timeout(options)
+    plugs = plugs or list(outlets.implicit_plugs)
+    own = outlets.extra_action(action)
+    if own is not None:
+        return own
     if action in ("list", "list-status"):
         separator = options.get("--separator", ",")
-        for ident, (alias, state) in outlets.listing().items():
-            fields = [str(ident), str(alias or "")]
-            if action == "list-status":
-                fields.append((state or "unknown").upper() if state in ("on", "off") else "UNKNOWN")
-            print(separator.join(fields))
+        for fields in outlets.listing_rows(action == "list-status"):
+            print(separator.join(field.replace(separator, " ") for field in fields))
         return EXIT_OK
     if action == "monitor":
         outlets.monitor()
@@ -257,6 +209,8 @@ def run_action(options, outlets, plugs):
         if state not in ("on", "off"):
             raise FenceError(f"unknown power state: {describe(states)}")
         print(f"Status: {state.upper()}")
+        for line in outlets.status_details():
+            print(line)
         return EXIT_OK if state == "on" else EXIT_OFF
     if action in ("on", "off"):
         target = action
@@ -287,20 +241,3 @@ def run_action(options, outlets, plugs):
         print("Success: Rebooted")
         return EXIT_OK
     raise FenceError(f"action {action} is not supported by this agent")
-
-
-def main_guard(body):
-    """Run an agent's body: FenceError becomes one ERROR line and exit 1;
-    no traceback ever reaches the user (it goes to the debug log)."""
-    try:
-        code = body()
-    except FenceError as error:
-        logging.error("%s", error)
-        code = EXIT_ERROR
-    except KeyboardInterrupt:
-        code = EXIT_ERROR
-    except Exception as error:  # last resort: the user gets one line
-        logging.debug("unexpected failure", exc_info=True)
-        logging.error("%s: %s", type(error).__name__, error)
-        code = EXIT_ERROR
-    sys.exit(code or 0)

@@ -11,6 +11,7 @@ the mapping says so: APC's legacy sPDU table).
 
 import logging
 import re
+from contextlib import contextmanager
 
 from infrapower.fence import FenceError, Outlets
 from infrapower.snmp import normalise_oid
@@ -352,3 +353,18 @@ def _column(template):
     """The subtree to walk for a template: everything before its first %i."""
     head = normalise_oid(template).split("%i", 1)[0].rstrip(".")
     return head
+
+
+@contextmanager
+def open_pdu(options):
+    """fence_snmp_pdu's device: a session as the options say, its mapping
+    detected (or forced with mib), closed afterwards."""
+    from infrapower import snmp, tables
+    from infrapower.options import io_timeout
+
+    document = tables.load()
+    session = snmp.session_from_options(options, io_timeout(options))
+    try:
+        yield Pdu(session, document, identify(session, document, options.get("--mib")))
+    finally:
+        session.close()

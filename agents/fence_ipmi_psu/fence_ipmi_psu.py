@@ -8,19 +8,11 @@ verified by polling the chassis state, with no fixed sleeps.  list,
 list-status and monitor (min_psus) read the PSUs' FRU data and sensors.
 """
 
-import atexit
-
 FENCE_LIBDIR = "/usr/share/fence"
-
-from infrapower.fence import DEFAULT_IO_TIMEOUT, EXIT_OK, load_fencing, main_guard, run_action, timeout_option
-
-# fencing.py's HTTP helpers (pycurl) serve no IPMI agent.
-fencing = load_fencing(FENCE_LIBDIR)
-from fencing import all_opt, atexit_handler, check_input, process_input, run_delay, show_docs  # noqa: E402
 
 # The same names, letters and defaults as fence_ipmilan's, so switching
 # agents is renaming; help texts say what they mean here.
-OWN_OPTIONS = {
+OPTIONS = {
     "lanplus": {
         "getopt": "P",
         "longopt": "lanplus",
@@ -82,98 +74,31 @@ DOCS = {
 }
 
 
-def session_settings(options):
-    """Options as open_session() arguments; FenceError for invalid ones
-    (checked before any delay or network I/O)."""
-    from infrapower.fence import FenceError
-    from infrapower.ipmi import parse_cipher, parse_kg, parse_password
-
-    try:
-        port = int(options["--ipport"])
-    except ValueError:
-        raise FenceError(f"ipport must be a UDP port number, not {options['--ipport']!r}") from None
-    return {
-        "host": options["--ip"],
-        "port": port,
-        "username": options.get("--username", ""),
-        "password": parse_password(options.get("--password", "")),
-        "privilege": options.get("--privlvl", "administrator").lower(),
-        "cipher_suite": parse_cipher(options.get("--cipher")),
-        "kg": parse_kg(options.get("--hexadecimal-kg")),
-        # Under pacemaker-fenced these arrive as 0: the BMC still gets a bound.
-        "login_timeout": timeout_option(options, "--login-timeout", DEFAULT_IO_TIMEOUT),
-        "command_timeout": timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT),
-    }
-
-
-def min_psus(options):
-    from infrapower.fence import FenceError
-
-    try:
-        count = int(options.get("--min-psus", "0") or 0)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise FenceError(f"min_psus must be a count of power supplies, not {options.get('--min-psus')!r}")
-    return count
-
-
-def print_power_supplies(supplies, separator, with_state):
-    for psu in supplies:
-        fields = [str(psu.fru_id if psu.fru_id is not None else psu.index), psu.name, psu.maker, psu.model,
-                  psu.serial, psu.part, f"{psu.rating_watts} W" if psu.rating_watts else ""]
-        if with_state:
-            fields.append(psu.state)
-        print(separator.join(field.replace(separator, " ") for field in fields))
-
-
-def fence(options):
-    settings = session_settings(options)
-    required_psus = min_psus(options)
-    action = options["--action"]
-    if action == "validate-all":
-        return EXIT_OK
-    run_delay(options)
-
-    from infrapower import ipmi
-
-    with ipmi.open_session(**settings) as session:
-        if action in ("list", "list-status"):
-            from infrapower.ipmi_psu import read_power_supplies
-
-            supplies = read_power_supplies(session)
-            print_power_supplies(supplies, options.get("--separator", ","), action == "list-status")
-            return EXIT_OK
-        if action == "diag":
-            ipmi.chassis_control(session, "diag")
-            print("Success: Diagnostic interrupt sent")
-            return EXIT_OK
-        chassis = ipmi.ChassisPower(session, required_psus)
-        code = run_action(options, chassis, [chassis.PLUG])
-        if action == "status" and required_psus:
-            # PSU-aware status is opted into with min_psus: it costs a
-            # few more BMC exchanges than the chassis state alone.
-            from infrapower.ipmi_psu import read_power_supplies
-
-            for psu in read_power_supplies(session):
-                print(f"{psu.name}: {psu.state}")
-        return code
-
-
-def main():
-    device_opt = ["ipaddr", "login", "no_login", "no_password", "passwd", "diag", "lanplus", "cipher", "privlvl",
-                  "method", "hexadecimal_kg", "min_psus", "separator"]
-    atexit.register(atexit_handler)
-    all_opt.update(OWN_OPTIONS)
+def adjust(all_opt):
     all_opt["ipport"]["default"] = "623"
     # -C is the cipher, as in fence_ipmilan: the list separator is long-only.
     all_opt["separator"]["getopt"] = ":"
     all_opt["separator"]["help"] = "--separator=[char]             Separator for CSV created by 'list' operation"
-    # Validation of our own options happens in fence(), also for validate-all.
-    options = check_input(device_opt, process_input(device_opt), other_conditions=True)
-    show_docs(options, DOCS)
-    main_guard(lambda: fence(options))
+
+
+def settings(options):
+    from infrapower.options import count_option, ipmi_settings
+
+    return ipmi_settings(options), count_option(options, "--min-psus")
+
+
+def open_device(settings, options):
+    from infrapower.ipmi.chassis import open_chassis
+
+    session_settings, min_psus = settings
+    return open_chassis(session_settings, min_psus)
 
 
 if __name__ == "__main__":
-    main()
+    from infrapower.agent import Agent, main
+
+    main(Agent(
+        device_opt=["ipaddr", "login", "no_login", "no_password", "passwd", "diag", "lanplus", "cipher", "privlvl",
+                    "method", "hexadecimal_kg", "min_psus", "separator"],
+        docs=DOCS, options=OPTIONS, adjust=adjust, settings=settings, open_device=open_device,
+    ), FENCE_LIBDIR)

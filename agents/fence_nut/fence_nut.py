@@ -6,17 +6,9 @@ device; upsd.users' per-command grants are the access control.  A node fed
 by two PDUs is fenced by one device: plug=pdu1:3,pdu2:3.
 """
 
-import atexit
-import os
-
 FENCE_LIBDIR = "/usr/share/fence"
 
-from infrapower.fence import DEFAULT_IO_TIMEOUT, load_fencing, main_guard, plugs_from, run_action, timeout_option
-
-fencing = load_fencing(FENCE_LIBDIR)
-from fencing import all_opt, atexit_handler, check_input, process_input, run_delay, show_docs  # noqa: E402
-
-OWN_OPTIONS = {
+OPTIONS = {
     "ups": {
         "getopt": ":",
         "longopt": "ups",
@@ -57,51 +49,30 @@ DOCS = {
 }
 
 
-def enabled(options, name):
-    """fencing.py keeps a boolean given as 0/no/off present: test its value."""
-    return options.get(name, "0").lower() not in ("0", "no", "off", "false")
-
-
-def fence(options):
-    from infrapower.nut import NutClient
-    from infrapower.nut_outlets import NutOutlets
-
-    plugs = plugs_from(options)  # a malformed plug is refused before any I/O
-    io_timeout = timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT)
-    client = NutClient(options["--ip"], options["--ipport"], io_timeout, verbose="--verbose" in options)
-    # Any of these asks for TLS, and then TLS is required (NutClient.connect).
-    tls = enabled(options, "--ssl") or "--ssl-ca" in options or enabled(options, "--ssl-required")
-    ca = options.get("--ssl-ca")
-    ca_is_dir = bool(ca) and os.path.isdir(ca)
-    try:
-        client.connect(
-            tls=tls,
-            ca_file=None if ca_is_dir else ca,
-            ca_dir=ca if ca_is_dir else None,
-        )
-    except Exception as error:  # NutError: one line, what to change
-        from infrapower.fence import FenceError
-
-        raise FenceError(str(error)) from None
-    with client:
-        username = options.get("--username", "")
-        outlets = NutOutlets(client, username, options.get("--ups"), command_timeout=io_timeout)
-        if username:
-            outlets.login(options.get("--password", ""))
-        return run_action(options, outlets, plugs)
-
-
-def main():
-    device_opt = ["ipaddr", "ipport", "login", "passwd", "port", "ups", "ssl", "ssl_ca", "ssl_required", "no_login", "no_password"]
-    atexit.register(atexit_handler)
-    all_opt.update(OWN_OPTIONS)
+def adjust(all_opt):
     all_opt["ipport"]["default"] = "3493"
     all_opt["ssl"]["help"] = "-z, --ssl                      Use STARTTLS with upsd (verify with ssl_ca)"
-    options = check_input(device_opt, process_input(device_opt))
-    show_docs(options, DOCS)
-    run_delay(options)
-    main_guard(lambda: fence(options))
+
+
+def open_device(settings, options):
+    from infrapower.nut.outlets import open_outlets
+
+    return open_outlets(settings)
+
+
+def settings(options):
+    from infrapower.options import nut_settings
+
+    return nut_settings(options)
 
 
 if __name__ == "__main__":
-    main()
+    from infrapower.agent import Agent, main
+
+    main(Agent(
+        device_opt=["ipaddr", "ipport", "login", "passwd", "port", "ups", "ssl", "ssl_ca", "ssl_required", "no_login",
+                    "no_password"],
+        docs=DOCS, options=OPTIONS, adjust=adjust, settings=settings, open_device=open_device,
+        # fencing.py's gnutls-cli options: upsd's TLS is STARTTLS in process.
+        hidden=("ssl_secure", "ssl_insecure", "gnutlscli_path"),
+    ), FENCE_LIBDIR)

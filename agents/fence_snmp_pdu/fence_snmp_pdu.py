@@ -8,13 +8,10 @@ outlet logic infrapower.pdu; every command is verified by reading the
 outlet back (infrapower.fence.run_action).
 """
 
-import sys
-
 FENCE_LIBDIR = "/usr/share/fence"
 
-from infrapower.fence import DEFAULT_IO_TIMEOUT, load_fencing, main_guard, plugs_from, run_action, timeout_option  # noqa: E402
 
-def define_options(all_opt):
+def adjust(all_opt):
     # The client's own tables (stdlib only at import), so metadata and
     # validation never disagree.
     from infrapower.snmp import AUTH_PROTOCOLS, PRIV_KEY_BYTES as PRIV_PROTOCOLS
@@ -37,40 +34,39 @@ def define_options(all_opt):
     all_opt["community"]["default"] = "private"
 
 
-def fence(options):
-    from infrapower import pdu, snmp, tables
+DOCS = {
+    "shortdesc": "Fence agent for switched PDUs over SNMP, driven by NUT's snmp-ups tables",
+    "longdesc": "fence_snmp_pdu switches the outlets of any PDU that Network UPS Tools' snmp-ups driver "
+                "can switch (APC, Eaton, HPE, Raritan, Baytech, Emerson/Avocent, Pulizzi, ...), "
+                "using OID tables generated from NUT's sources. The PDU's mapping is detected from its "
+                "sysObjectID (set mib to force one). Plugs are outlet numbers, outlet names as the PDU "
+                "names them, or unit:outlet on daisy chains; several plugs are switched and verified together. "
+                "It supports SNMP v1, v2c and v3 (authNoPriv and authPriv) without spawning processes.",
+    "vendorurl": "https://networkupstools.org/stable-hcl.html",
+}
+
+
+def settings(options):
+    from infrapower import pdu
+    from infrapower.fence import plugs_from
 
     # A plug's grammar is checked before any I/O (name resolution included).
-    plugs = [pdu.check_plug(plug) for plug in plugs_from(options)]
-    document = tables.load()
-    session = snmp.session_from_options(options, timeout_option(options, "--shell-timeout", DEFAULT_IO_TIMEOUT))
-    try:
-        mapping = pdu.identify(session, document, options.get("--mib"))
-        outlets = pdu.Pdu(session, document, mapping)
-        return run_action(options, outlets, plugs)
-    finally:
-        session.close()
+    for plug in plugs_from(options):
+        pdu.check_plug(plug)
+    return options
 
 
-def main():
-    fencing = load_fencing(FENCE_LIBDIR)
-    device_opt = ["ipaddr", "login", "passwd", "no_login", "no_password", "port", "snmp_version", "snmp",
-                  "inet4_only", "inet6_only", "mib", "method"]
-    define_options(fencing.all_opt)
-    options = fencing.check_input(device_opt, fencing.process_input(device_opt))
-    fencing.show_docs(options, {
-        "shortdesc": "Fence agent for switched PDUs over SNMP, driven by NUT's snmp-ups tables",
-        "longdesc": "fence_snmp_pdu switches the outlets of any PDU that Network UPS Tools' snmp-ups driver "
-                    "can switch (APC, Eaton, HPE, Raritan, Baytech, Emerson/Avocent, Pulizzi, ...), "
-                    "using OID tables generated from NUT's sources. The PDU's mapping is detected from its "
-                    "sysObjectID (set mib to force one). Plugs are outlet numbers, outlet names as the PDU "
-                    "names them, or unit:outlet on daisy chains; several plugs are switched and verified together. "
-                    "It supports SNMP v1, v2c and v3 (authNoPriv and authPriv) without spawning processes.",
-        "vendorurl": "https://networkupstools.org/stable-hcl.html",
-    })
-    fencing.run_delay(options)
-    main_guard(lambda: fence(options))
+def open_device(settings, options):
+    from infrapower import pdu
+
+    return pdu.open_pdu(options)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from infrapower.agent import Agent, main
+
+    main(Agent(
+        device_opt=["ipaddr", "login", "passwd", "no_login", "no_password", "port", "snmp_version", "snmp",
+                    "inet4_only", "inet6_only", "mib", "method"],
+        docs=DOCS, adjust=adjust, settings=settings, open_device=open_device,
+    ), FENCE_LIBDIR)

@@ -89,10 +89,10 @@ def read(chain, timeout=3.0):
 
 
 def _read_upsd(chain, upsd, devices, view, timeout):
-    from infrapower.nut import NutClient, NutError
+    from infrapower.nut.client import NutClient, NutError, NutSettings
 
     try:
-        client = NutClient(upsd.host, upsd.port, timeout).connect()
+        client = NutClient(NutSettings(upsd.host, upsd.port, timeout)).connect()
     except NutError as error:
         origin = min((d.origin for d in devices if d.origin), key=lambda o: (o.path, o.line), default=None)
         view.problems.append(Problem(origin, f"upsd at {upsd} does not answer: {error}"))
@@ -236,7 +236,7 @@ def _read_snmp_pdus(chain, view, timeout):
             view.states[link.id] = outlet_state(state)
 
 
-# fence_ipmi_psu's PSU states (infrapower.ipmi_psu) as chain link states.
+# fence_ipmi_psu's PSU states (infrapower.ipmi.psu) as chain link states.
 PSU_LINK_STATES = {
     "ok": LinkState(OK, "ok"),
     "failed": LinkState(DOWN, "failed"),
@@ -247,12 +247,14 @@ PSU_LINK_STATES = {
 
 def _read_power_supplies(server, timeout):
     """A server's PSUs, read the way fence_ipmi_psu reads them."""
-    from infrapower.ipmi import open_session
-    from infrapower.ipmi_psu import read_power_supplies
+    from infrapower.ipmi.chassis import open_session
+    from infrapower.ipmi.psu import read_power_supplies
+    from infrapower.ipmi.session import IpmiSettings
 
     host, port = server.bmc
-    with open_session(host, port, server.bmc_username, server.bmc_password,
-                      login_timeout=timeout, command_timeout=timeout) as session:
+    settings = IpmiSettings(host, port, server.bmc_username, server.bmc_password, login_timeout=timeout,
+                            command_timeout=timeout)
+    with open_session(settings) as session:
         return sorted(read_power_supplies(session), key=lambda psu: psu.index)
 
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from infrapower.chain.upsconf import UpsConf
+from infrapower.errors import ConfigError
 
 MAIN = "main"
 DEFAULT_UPSD_PORT = 3493
@@ -34,7 +35,7 @@ _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OUTLET_WORD = re.compile(r"^outlet\.?(\d+)$", re.IGNORECASE)
 
 
-class ChainError(Exception):
+class ChainError(ConfigError):
     """A failure the user can act on, as one line."""
 
 

@@ -7,7 +7,7 @@ also feeds another server is no fencing plan).  A link is switchable
 
 - through NUT when fence_nut could switch it: upsd offers the outlet's
   instant commands, or a writable status NUT can actually write
-  (infrapower.nut_outlets decides, the same code fence_nut runs);
+  (infrapower.nut.outlets decides, the same code fence_nut runs);
 - over SNMP when ups.conf serves its device with snmp-ups (`port` is
   the PDU's address), or the servers file declares it as an SNMP PDU
   (`snmp =`, `community =`, `mib =`), for fence_snmp_pdu.
@@ -75,11 +75,11 @@ class _Switchability:
 
     def _nut(self, upsd):
         if upsd not in self._outlets:
-            from infrapower.nut import NutClient, NutError
-            from infrapower.nut_outlets import NutOutlets
+            from infrapower.nut.client import NutClient, NutError, NutSettings
+            from infrapower.nut.outlets import NutOutlets
 
             try:
-                client = NutClient(upsd.host, upsd.port, self.timeout).connect()
+                client = NutClient(NutSettings(upsd.host, upsd.port, self.timeout)).connect()
             except NutError as error:
                 self._outlets[upsd] = f"upsd at {upsd}: {error}"
             else:

@@ -17,11 +17,13 @@ hand-kept file survive a write-back.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infrapower.errors import ConfigError
+
 # Characters a value may hold and still be written unquoted.
 _PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@+,%[]")
 
 
-class ConfError(Exception):
+class ConfError(ConfigError):
     """A syntax error, with where it is: `file:line: message`."""
 
     def __init__(self, path, line, message):

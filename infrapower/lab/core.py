@@ -11,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+from infrapower.errors import InfrapowerError
 from infrapower.lab.rack import Rack
 
 PORTS_FILE = "ports.json"
 
 
-class LabError(Exception):
+class LabError(InfrapowerError):
     """A lab component failed to start or answer; the message says which."""
 
 

@@ -53,7 +53,7 @@ import subprocess
 import time
 
 from infrapower.lab.core import LabError, free_port, lab_python, wait_until
-from infrapower.nut import NutClient, NutError
+from infrapower.nut.client import NutClient, NutError, NutSettings
 from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
 from infrapower.lab.nut_driver import socket_path as test_driver_socket
 from infrapower.lab.pdus import WRITE_COMMUNITY  # snmp-ups reads and writes with one
@@ -443,7 +443,7 @@ class NutSession(NutClient):
     NutError with `.code`) and `tracking` (the result as a word)."""
 
     def __init__(self, port, host=HOST, timeout=3.0):
-        super().__init__(host, port, timeout)
+        super().__init__(NutSettings(host, port, timeout))
         self.connect()
 
     def request(self, line):

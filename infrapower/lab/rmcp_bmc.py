@@ -5,7 +5,7 @@ replayed answers, wrong digests, a downgraded Open Session answer).
 
 It is a peer for the reference client first: `ipmitool -I lanplus -C 17`
 (and -C 3) logs in and switches its chassis, which proves the key
-derivation the pack shares with it (infrapower.ipmi_session's pure
+derivation the pack shares with it (infrapower.ipmi.session's pure
 functions) is the one real clients use.  Then fence_ipmi_psu is tested
 against it.
 
@@ -30,7 +30,7 @@ import struct
 import threading
 import time
 
-from infrapower.ipmi_session import (
+from infrapower.ipmi.session import (
     CIPHER_SUITES,
     NETFN_APP,
     NETFN_CHASSIS,

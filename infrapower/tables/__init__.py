@@ -12,6 +12,8 @@ import os
 import re
 import sys
 
+from infrapower.errors import InfrapowerError
+
 __all__ = ["TableError", "default_path", "find_by_sysoid", "load", "mapping_names", "table_paths"]
 
 # Preferred default: NUT master describes the most hardware.
@@ -19,7 +21,7 @@ DEFAULT_NAME = "nut-master.json"
 _TABLE_FILE = re.compile(r"^nut-(.+)\.json$")
 
 
-class TableError(Exception):
+class TableError(InfrapowerError):
     """No table file found, or a file that is not a table document."""
 
 

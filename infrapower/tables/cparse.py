@@ -20,6 +20,8 @@ Flag fields are deliberately *not* expanded to numbers: NUT renumbered its
 
 import re
 
+from infrapower.errors import InfrapowerError
+
 __all__ = [
     "CParseError",
     "DEFAULT_CONFIG",
@@ -45,7 +47,7 @@ DEFAULT_CONFIG = (
 _FLAG_SYMBOL = re.compile(r"^(SU_|ST_FLAG_)\w+$")
 
 
-class CParseError(ValueError):
+class CParseError(InfrapowerError, ValueError):
     """The input is outside the supported C subset, or malformed."""
 
     def __init__(self, message, filename=None, line=None):

@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 
+from infrapower.errors import InfrapowerError
 from infrapower.tables import cparse
 
 FORMAT = 1
@@ -70,7 +71,7 @@ _STATE_WORDS = {
 }
 
 
-class GenerateError(Exception):
+class GenerateError(InfrapowerError):
     """A user-facing failure: bad source tree, unreadable mapping..."""
 
 

@@ -53,7 +53,7 @@ def run_cli(tmp_path, *args, ups_conf=UPS_CONF, servers=SERVERS):
     (tmp_path / "ups.conf").write_text(ups_conf)
     (tmp_path / "servers.conf").write_text(servers)
     return subprocess.run(
-        [sys.executable, "-m", "infrapower.chain_cli", "--config-dir", str(tmp_path), *args],
+        [sys.executable, "-m", "infrapower.cli.chain", "--config-dir", str(tmp_path), *args],
         capture_output=True, text=True, timeout=60,
     )
 
@@ -169,7 +169,7 @@ def test_cli_views_exit_codes_and_svg(tmp_path):
 
     unknown = run_cli(tmp_path, "--fail", "ups7")
     assert unknown.returncode == 2 and unknown.stderr.startswith("infrapower chain: no link named 'ups7'")
-    missing = subprocess.run([sys.executable, "-m", "infrapower.chain_cli", "--config-dir", str(tmp_path / "nope")],
+    missing = subprocess.run([sys.executable, "-m", "infrapower.cli.chain", "--config-dir", str(tmp_path / "nope")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().endswith("cannot read: No such file or directory")

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.pacemaker, pytest.mark.slow]
 
 def plan_commands(config_dir):
     result = subprocess.run(
-        [sys.executable, "-m", "infrapower.chain_cli", "--config-dir", str(config_dir), "--plan", "--pcs-force",
+        [sys.executable, "-m", "infrapower.cli.chain", "--config-dir", str(config_dir), "--plan", "--pcs-force",
          "--secrets-dir", str(config_dir / "keys"), "--write-secrets"],
         capture_output=True, text=True, timeout=60,
     )

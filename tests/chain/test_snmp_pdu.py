@@ -19,7 +19,7 @@ from infrapower.lab import pdus
 
 def chain_cli(config_dir, *args):
     return subprocess.run(
-        [sys.executable, "-m", "infrapower.chain_cli", "--config-dir", str(config_dir), *args],
+        [sys.executable, "-m", "infrapower.cli.chain", "--config-dir", str(config_dir), *args],
         capture_output=True, text=True, timeout=60,
     )
 

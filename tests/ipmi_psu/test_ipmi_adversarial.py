@@ -6,9 +6,9 @@ successes, zero tracebacks, every run bounded."""
 import pytest
 from ipmi_psu_helpers import assert_one_error_line, run_on_port
 
-from infrapower.ipmi import chassis_power, open_session
+from infrapower.ipmi.chassis import chassis_power, open_session
 from infrapower.fence import FenceError
-from infrapower.ipmi_session import NETFN_APP, ReplayWindow
+from infrapower.ipmi.session import NETFN_APP, IpmiSettings, ReplayWindow
 from infrapower.lab import bmc as lab_bmc
 
 BOUND_SECONDS = 3.0  # login_timeout 1 s + the agent's start-up, on a busy machine
@@ -60,8 +60,8 @@ def test_k1_k2_from_digest_long_constants_are_what_broke_suite_17(rmcp_bmc):
 
 
 def test_integrity_tampering_mid_session_never_yields_a_state(rmcp_bmc):
-    with open_session("127.0.0.1", rmcp_bmc.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD, cipher_suite=17,
-                      command_timeout=0.6) as session:
+    with open_session(IpmiSettings("127.0.0.1", rmcp_bmc.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD, cipher_suite=17,
+                      command_timeout=0.6)) as session:
         assert chassis_power(session) == "on"
         rmcp_bmc.powered = False
         for fault in ("integrity_code", "unsigned"):
@@ -77,8 +77,8 @@ def test_replayed_answers_are_dropped_even_after_rq_seq_wraps(rmcp_bmc, suite):
     """rq_seq has 6 bits: 64 commands later an old answer carries the same
     rq_seq as a new request.  The test BMC replays, before each answer,
     the first answer it ever sent for that (netfn, command, rq_seq)."""
-    with open_session("127.0.0.1", rmcp_bmc.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD, cipher_suite=suite,
-                      command_timeout=1) as session:
+    with open_session(IpmiSettings("127.0.0.1", rmcp_bmc.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD, cipher_suite=suite,
+                      command_timeout=1)) as session:
         assert chassis_power(session) == "on"  # recorded: "on"
         rmcp_bmc.powered = False
         rmcp_bmc.faults = {"replay", "duplicate"}

@@ -106,10 +106,11 @@ def test_psu_faults_show_in_list_status(bmcs):
 
 
 def read_supplies(lab, server):
-    from infrapower.ipmi import open_session
-    from infrapower.ipmi_psu import read_power_supplies
+    from infrapower.ipmi.chassis import open_session
+    from infrapower.ipmi.session import IpmiSettings
+    from infrapower.ipmi.psu import read_power_supplies
 
-    with open_session("127.0.0.1", lab.port(f"bmc:{server}"), bmc.ADMIN_USER, bmc.ADMIN_PASSWORD) as session:
+    with open_session(IpmiSettings("127.0.0.1", lab.port(f"bmc:{server}"), bmc.ADMIN_USER, bmc.ADMIN_PASSWORD)) as session:
         return {psu.name: psu for psu in read_power_supplies(session)}
 
 
@@ -117,11 +118,12 @@ def test_input_voltage_and_current_per_psu_and_after_a_cut_feed(bmcs):
     from pyghmi.ipmi.private import constants
     from pyghmi.ipmi.sdr import SDREntry
 
-    from infrapower.ipmi import open_session
-    from infrapower.ipmi_psu import read_sdr_repository
+    from infrapower.ipmi.chassis import open_session
+    from infrapower.ipmi.session import IpmiSettings
+    from infrapower.ipmi.psu import read_sdr_repository
 
     # The BMC's records: input (not output) voltage and current of each PSU.
-    with open_session("127.0.0.1", bmcs.port("bmc:clc"), bmc.ADMIN_USER, bmc.ADMIN_PASSWORD) as session:
+    with open_session(IpmiSettings("127.0.0.1", bmcs.port("bmc:clc"), bmc.ADMIN_USER, bmc.ADMIN_PASSWORD)) as session:
         entries = [SDREntry(record, constants) for record in read_sdr_repository(session) if record[3] == 0x01]
     analog = {(entry.sensor_type_number, entry.baseunit, entry.direction) for entry in entries}
     assert analog == {(0x02, "V", 1), (0x03, "A", 1)}
@@ -310,7 +312,7 @@ def test_metadata_is_the_golden_file_and_imports_no_ipmi_code():
 
 
 def test_psu_capacity_from_the_power_supply_multirecord():
-    from infrapower.ipmi_psu import power_supply_capacity
+    from infrapower.ipmi.psu import power_supply_capacity
 
     assert power_supply_capacity(bmc.psu_fru("clc", "psu1")) == bmc.PSU_RATING_WATTS
     assert power_supply_capacity(bmc.board_fru("clc", "cloud controller")) is None

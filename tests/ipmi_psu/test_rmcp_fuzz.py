@@ -10,10 +10,10 @@ import struct
 
 import pytest
 
-from infrapower import ipmi_session
-from infrapower.ipmi import chassis_power
+from infrapower.ipmi import session as ipmi_session
+from infrapower.ipmi.chassis import chassis_power
 from infrapower.fence import FenceError
-from infrapower.ipmi_session import CIPHER_SUITES, NETFN_APP, Session
+from infrapower.ipmi.session import CIPHER_SUITES, NETFN_APP, IpmiSettings, Session
 from infrapower.lab import bmc as lab_bmc
 from infrapower.lab.rmcp_bmc import RmcpBmc
 
@@ -121,8 +121,8 @@ def test_a_live_session_takes_only_the_real_answers(number):
     with RmcpBmc({lab_bmc.ADMIN_USER: (lab_bmc.ADMIN_PASSWORD, 4)}) as peer:
         mangler = Mangler(SEED + number, copies=4, pre_session=False)
         peer.mangle = mangler
-        with Session("127.0.0.1", peer.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD, cipher_suite=number,
-                     login_timeout=2, command_timeout=2) as session:
+        with Session(IpmiSettings("127.0.0.1", peer.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD, cipher_suite=number,
+                     login_timeout=2, command_timeout=2)) as session:
             for index in range(300):
                 peer.powered = index % 2 == 0
                 assert chassis_power(session) == ("on" if peer.powered else "off")
@@ -139,8 +139,8 @@ def test_logins_through_mutated_pre_session_answers_fail_in_one_line_or_work(num
     with RmcpBmc({lab_bmc.ADMIN_USER: (lab_bmc.ADMIN_PASSWORD, 4)}) as peer:
         peer.mangle = Mangler(SEED - number, copies=1, pre_session=True)
         for _ in range(60):
-            session = Session("127.0.0.1", peer.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD,
-                              cipher_suite=number, login_timeout=1, command_timeout=1)
+            session = Session(IpmiSettings("127.0.0.1", peer.port, lab_bmc.ADMIN_USER, lab_bmc.ADMIN_PASSWORD,
+                              cipher_suite=number, login_timeout=1, command_timeout=1))
             try:
                 with session:
                     state = chassis_power(session)

@@ -13,8 +13,8 @@ import struct
 
 import pytest
 
-from infrapower import ipmi_session
-from infrapower.ipmi_session import CIPHER_SUITES
+from infrapower.ipmi import session as ipmi_session
+from infrapower.ipmi.session import CIPHER_SUITES
 
 PASSWORD = b"adminpw"
 USERNAME = b"admin"

@@ -10,7 +10,7 @@ import pytest
 
 def infrapower(*args, check=True):
     result = subprocess.run(
-        [sys.executable, "-m", "infrapower.cli", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        [sys.executable, "-m", "infrapower.cli.main", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
     )
     if check:
         assert result.returncode == 0, result.stderr

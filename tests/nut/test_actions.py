@@ -211,7 +211,7 @@ def test_outlet_stuck_on_in_the_rack_through_snmp_ups(nutlab):
 
 
 def _code(call):
-    from infrapower.nut import NutError
+    from infrapower.nut.client import NutError
 
     try:
         call()

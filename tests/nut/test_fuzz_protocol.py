@@ -12,8 +12,8 @@ import time
 import pytest
 
 from infrapower.fence import FenceError
-from infrapower.nut import Deadline, NutClient, NutError
-from infrapower.nut_outlets import NutOutlets
+from infrapower.nut.client import Deadline, NutClient, NutError, NutSettings
+from infrapower.nut.outlets import NutOutlets
 
 CASES = 1000
 SEED = 1129
@@ -112,7 +112,7 @@ def test_hostile_replies_end_in_one_line_errors():
         ours, theirs = socket.socketpair()
         thread = threading.Thread(target=peer, args=(theirs, random.Random(rng.random())), daemon=True)
         thread.start()
-        client = NutClient("127.0.0.1", 3493, timeout=TIMEOUT)
+        client = NutClient(NutSettings("127.0.0.1", 3493, timeout=TIMEOUT))
         client._sock = ours
         outlets = NutOutlets(client, "fencer", command_timeout=TIMEOUT)
         operation = rng.choice(OPERATIONS)
@@ -135,7 +135,7 @@ def test_hostile_replies_end_in_one_line_errors():
 def test_bytes_after_ok_starttls_are_never_read():
     ours, theirs = socket.socketpair()
     theirs.sendall(b'OK STARTTLS\nVAR tpdu outlet.1.status "off"\n')
-    client = NutClient("127.0.0.1", 3493, timeout=TIMEOUT)
+    client = NutClient(NutSettings("127.0.0.1", 3493, timeout=TIMEOUT))
     client._sock = ours
     with pytest.raises(NutError, match="after OK STARTTLS"):
         client._starttls(Deadline(2.0), None, None)  # loading the CAs alone takes ~30 ms

@@ -10,7 +10,7 @@ from nut_helpers import FakeUpsd, fencer, run_agent
 
 from infrapower.lab import nut
 from infrapower.lab.core import wait_until
-from infrapower.nut import NutError, quote
+from infrapower.nut.client import NutError, quote
 
 SLOW_POLL = 4  # seconds between the test driver's reads of its device
 

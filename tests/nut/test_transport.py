@@ -7,7 +7,7 @@ import pytest
 from nut_helpers import FakeUpsd, fencer, run_agent
 
 from infrapower.lab import nut
-from infrapower.nut import NutClient, quote, split_words
+from infrapower.nut.client import NutClient, NutSettings, quote, split_words
 
 
 # -- TLS ------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_verbose_never_shows_the_password(nutlab):
 
 
 def test_masking_of_a_password_with_quotes_and_backslashes(caplog):
-    client = NutClient("127.0.0.1", 1, verbose=True)
+    client = NutClient(NutSettings("127.0.0.1", 1, verbose=True))
     secret = 'a "b" \\c'
     client._secret_words.add(quote(secret))
     assert client._masked(f"PASSWORD {quote(secret)}") == "PASSWORD ****"

@@ -5,7 +5,7 @@ min_psus check and NUT-style variables (like nut-ipmipsu, out of band).
 
 pyghmi decodes what the BMC returns: FRU areas (pyghmi.ipmi.fru) and SDR
 records with their readings (pyghmi.ipmi.sdr); the exchanges go through
-infrapower.ipmi_session.
+infrapower.ipmi.session.
 """
 
 import dataclasses
@@ -14,7 +14,7 @@ import struct
 from typing import Optional
 
 from infrapower.fence import FenceError
-from infrapower.ipmi_session import NETFN_SENSOR, NETFN_STORAGE, CompletionCodeError, IpmiError
+from infrapower.ipmi.session import NETFN_SENSOR, NETFN_STORAGE, CompletionCodeError, IpmiError
 
 LOG = logging.getLogger("infrapower.ipmi")
 

@@ -17,9 +17,10 @@ status read back; nothing is reported done before the status says so.
 import logging
 import re
 import time
+from contextlib import contextmanager
 
 from infrapower.fence import FenceError, Outlets, is_number, poll
-from infrapower.nut import NutError
+from infrapower.nut.client import NutClient, NutError
 
 OUTLET_VAR = re.compile(r"^outlet\.(\d+)\.(\w+)$", re.ASCII)
 # What upsd accepts as a device name in a plug: printable ASCII without
@@ -364,3 +365,14 @@ def _seconds(text, default):
     except (TypeError, ValueError):
         return default
     return value if value >= 0 else default
+
+
+@contextmanager
+def open_outlets(settings):
+    """fence_nut's device: connected (TLS as the settings say), logged in
+    when a user is set, closed afterwards."""
+    with NutClient(settings).connect() as client:
+        outlets = NutOutlets(client, settings.username, settings.ups, command_timeout=settings.timeout)
+        if settings.username:
+            outlets.login(settings.password)
+        yield outlets

@@ -61,16 +61,19 @@ def format_blocks(supplies):
 
 
 def run(args):
-    from infrapower.fence import FenceError
-    from infrapower.ipmi import open_session, parse_cipher, parse_kg
-    from infrapower.ipmi_psu import read_power_supplies
+    from infrapower.errors import InfrapowerError
+    from infrapower.ipmi.chassis import open_session
+    from infrapower.ipmi.psu import read_power_supplies
+    from infrapower.ipmi.session import IpmiSettings
+    from infrapower.options import cipher_option, kg_option
 
     try:
         host, port, user, password = _target(args)
-        with open_session(host, port, user, password, privilege=args.privilege, cipher_suite=parse_cipher(args.cipher),
-                          kg=parse_kg(args.kg), login_timeout=args.timeout, command_timeout=args.timeout) as session:
+        settings = IpmiSettings(host, port, user, password, privilege=args.privilege, cipher_suite=cipher_option(args.cipher),
+                                kg=kg_option(args.kg), login_timeout=args.timeout, command_timeout=args.timeout)
+        with open_session(settings) as session:
             supplies = read_power_supplies(session)
-    except (FenceError, OSError) as error:
+    except (InfrapowerError, OSError) as error:
         print(f"infrapower psu: {error}", file=sys.stderr)
         return 1
     if args.json:

@@ -132,7 +132,7 @@ def main():
         for title, extra in (("the power chain", []), ("the fencing plan it implies", ["--plan"])):
             print(f"\n== {title} (infrapower chain {' '.join(extra)})")
             chain = subprocess.run(
-                [sys.executable, "-m", "infrapower.cli", "chain", "--lab", str(lab.dir), *extra],
+                [sys.executable, "-m", "infrapower.cli.main", "chain", "--lab", str(lab.dir), *extra],
                 capture_output=True, text=True, timeout=60,
             )
             print((chain.stdout + chain.stderr).rstrip())

@@ -127,7 +127,7 @@ def build_parser():
     generate.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     generate.set_defaults(func=cmd_tables_generate)
 
-    from infrapower import chain_cli, psu_cli
+    from infrapower.cli import chain as chain_cli, psu as psu_cli
 
     psu_cli.add_parser(commands)
     chain_cli.add_parser(commands)

@@ -12,10 +12,14 @@ message says what to change.
 import logging
 import socket
 import time
+from dataclasses import dataclass
 
+from infrapower.errors import InfrapowerError
 from infrapower.resolve import resolve, shown_host
 
-DEFAULT_PORT = 3493
+from infrapower.ports import NUT_PORT
+
+DEFAULT_PORT = NUT_PORT
 LINE_LIMIT = 65536
 # A variable no driver publishes (NUT names are lowercase dotted words; this
 # one is in a namespace NUT does not use), for check_set_grant.
@@ -52,7 +56,7 @@ ERROR_HINTS = {
 }
 
 
-class NutError(Exception):
+class NutError(InfrapowerError):
     """A failure talking to upsd; `code` is upsd's ERR code, or None for
     transport failures (connect, timeout, closed connection, TLS)."""
 
@@ -112,26 +116,48 @@ class Deadline:
         return left
 
 
+@dataclass(frozen=True)
+class NutSettings:
+    """How to reach and use one upsd: what fence_nut's options say
+    (infrapower.options.nut_settings), or what the PowerChain knows."""
+
+    host: str
+    port: int = NUT_PORT
+    timeout: float = 5.0  # each connect, read and write, and each operation as a whole
+    tls: bool = False  # STARTTLS, then required (see NutClient.connect)
+    ca: str = None  # a CA file or directory to verify upsd with (implies tls)
+    username: str = ""
+    password: str = ""
+    ups: str = None  # the device a plug without DEVICE: names
+    verbose: bool = False
+
+
 class NutClient:
     """One connection to upsd.  Use as a context manager; every public
-    call is bounded by `timeout` seconds."""
+    call is bounded by the settings' timeout."""
 
-    def __init__(self, host, port=DEFAULT_PORT, timeout=5.0, verbose=False):
-        self.host, self.port, self.timeout = host, int(port), float(timeout)
-        self.where = f"{shown_host(host)}:{self.port}"  # for messages: a host may be 100k characters
-        self.verbose = verbose
+    def __init__(self, settings):
+        self.settings = settings
+        self.host, self.port, self.timeout = settings.host, int(settings.port), float(settings.timeout)
+        self.where = f"{shown_host(self.host)}:{self.port}"  # for messages: a host may be 100k characters
+        self.verbose = settings.verbose
         self._sock = None
         self._buffer = b""
         self._secret_words = set()
 
     # -- transport -----------------------------------------------------------
 
-    def connect(self, tls=False, tls_required=False, ca_file=None, ca_dir=None):
-        """Open the connection, and STARTTLS when TLS is asked for in any
-        way (tls, tls_required, a CA): then TLS is required, and a upsd
-        that refuses it is an error, never a fall-back to clear text in
-        which the password would be sent (a man in the middle needs only
-        to answer ERR to STARTTLS)."""
+    def connect(self):
+        """Open the connection, and STARTTLS when the settings ask for TLS
+        in any way (tls, a CA): then TLS is required, and a upsd that
+        refuses it is an error, never a fall-back to clear text in which
+        the password would be sent (a man in the middle needs only to
+        answer ERR to STARTTLS)."""
+        import os
+
+        ca = self.settings.ca
+        ca_dir = ca if ca and os.path.isdir(ca) else None
+        ca_file = ca if ca and not ca_dir else None
 
         deadline = Deadline(self.timeout)
         try:
@@ -141,7 +167,7 @@ class NutClient:
             raise NutError(f"no answer from upsd at {self.where} within {self.timeout:g} s") from None
         except OSError as error:
             raise NutError(f"cannot connect to upsd at {self.where}: {error.strerror or error}") from None
-        if tls or tls_required or ca_file or ca_dir:
+        if self.settings.tls or ca:
             self._starttls(deadline, ca_file, ca_dir)
         return self
 

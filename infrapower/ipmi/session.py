@@ -33,7 +33,8 @@ import struct
 import time
 from dataclasses import dataclass
 
-from infrapower.fence import FenceError
+from infrapower.errors import FenceError
+from infrapower.ports import IPMI_PORT
 
 LOG = logging.getLogger("infrapower.ipmi")
 
@@ -354,13 +355,31 @@ def _hex(data):
     return data.hex(" ") if data else "-"
 
 
-class Session:
-    """One RMCP+ session with a BMC.  `login_timeout` bounds the whole
-    session set-up, `command_timeout` each command (retransmissions
-    included); neither is ever unlimited."""
+@dataclass(frozen=True)
+class IpmiSettings:
+    """How to reach and log in to one BMC: what fence_ipmi_psu's options
+    say (infrapower.options.ipmi_settings), or what the PowerChain knows.
+    `login_timeout` bounds the whole session set-up, `command_timeout`
+    each command (retransmissions included); neither is ever unlimited."""
 
-    def __init__(self, host, port, username, password, *, privilege="administrator", cipher_suite=None,
-                 kg=None, login_timeout=5.0, command_timeout=5.0):
+    host: str
+    port: int = IPMI_PORT
+    username: str = ""
+    password: str = ""
+    privilege: str = "administrator"
+    cipher_suite: int = None  # None: try 3, then 17
+    kg: bytes = None
+    login_timeout: float = 5.0
+    command_timeout: float = 5.0
+
+
+class Session:
+    """One RMCP+ session with a BMC, as IpmiSettings say."""
+
+    def __init__(self, settings):
+        host, port, username, password = settings.host, settings.port, settings.username, settings.password
+        privilege, cipher_suite, kg = settings.privilege, settings.cipher_suite, settings.kg
+        login_timeout, command_timeout = settings.login_timeout, settings.command_timeout
         if privilege not in PRIVILEGES:
             raise IpmiError(f"unknown privilege level {privilege!r}: use one of {', '.join(PRIVILEGES)}")
         suites = DEFAULT_CIPHER_SUITES if cipher_suite is None else (check_cipher_suite(int(cipher_suite)),)

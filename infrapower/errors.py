@@ -1,0 +1,19 @@
+"""The pack's one error family.
+
+Every failure the runtime, the PowerChain, the table generator or the lab
+reports derives from InfrapowerError, and its message is one line saying
+what to change: one guard (infrapower.fence.main_guard, the CLIs' own)
+prints any of them as that line, and nothing else reaches a user.
+"""
+
+
+class InfrapowerError(Exception):
+    """A failure the user can act on; the message is one line."""
+
+
+class FenceError(InfrapowerError):
+    """A fence action cannot be done or cannot be verified."""
+
+
+class ConfigError(InfrapowerError):
+    """A configuration (file or option) that cannot work as written."""
