@@ -19,12 +19,14 @@ A device's parent comes from ups.conf (`parent = device[:outlet][@host[:port]]`
 or `main`, the grammar the spec gives), an SNMP PDU's and a PSU's from the
 servers file.
 Every problem found while building is a `Problem` carrying `file:line`.
+This module holds the types and the rules on them; `infrapower.chain.assemble`
+builds a Chain from the files (it needs servers.py, which builds on these
+types, so it cannot live here without an import cycle).
 """
 
 import re
 from dataclasses import dataclass, field
 
-from infrapower.chain.upsconf import UpsConf
 from infrapower.errors import ConfigError
 
 MAIN = "main"
@@ -303,57 +305,6 @@ class Chain:
         raise ChainError(f"no link named {name!r} (links: {', '.join(sorted(k for k in self.links if k != MAIN))})")
 
 
-def build(ups_conf, servers_conf, upsd=None):
-    """A Chain from ups.conf (its devices and their `parent =` lines) and
-    the servers file; every problem found is in `chain.problems`."""
-    settings = servers_conf.globals
-    try:
-        upsd = upsd or Upsd.parse(settings.get("upsd", "localhost"))
-    except ValueError as error:
-        entry = settings.entry("upsd")
-        raise ChainError(f"{Origin(servers_conf.path, entry.line if entry else 0)}: upsd: {error}") from None
-    chain = Chain(upsd, ups_conf, settings)
-
-    # servers.py builds on this module's types: imported here, not at the top.
-    from infrapower.chain.servers import add_other_upsds, add_servers, add_snmp_pdus, link_snmp_pdus
-
-    # Devices first, so a parent may name a device declared further down
-    # (or an SNMP PDU of the servers file: a UPS may hang from its outlet).
-    add_other_upsds(chain, servers_conf)
-    for each_upsd, each_conf in chain.ups_confs.items():
-        add_devices(chain, each_upsd, each_conf)
-    add_snmp_pdus(chain, servers_conf)
-    for each_upsd, each_conf in chain.ups_confs.items():
-        for name, section in each_conf.sections.items():
-            entry = section.entry("parent")
-            if entry is None:
-                continue  # a chain end: what feeds it is not described
-            link = chain.links[chain.device_id(name, each_upsd)]
-            link_declared_parent(chain, link, name, entry, each_conf.path, each_upsd)
-
-    link_snmp_pdus(chain, servers_conf)
-    add_servers(chain, servers_conf)
-    _check_cycles(chain)
-    return chain
-
-
-def add_devices(chain, upsd, ups_conf):
-    """A device link for every section of the ups.conf `upsd` reads."""
-    for name, section in ups_conf.sections.items():
-        device_id = chain.device_id(name, upsd)
-        chain.links[device_id] = Link(
-            device_id,
-            "device",
-            None,
-            Origin(ups_conf.path, section.line),
-            label=device_id,
-            desc=section.get("desc") or "",
-            device=name,
-            upsd=upsd,
-            conf=section,
-        )
-
-
 def link_declared_parent(chain, link, name, entry, path, home=None):
     """Set a device's parent from its `parent =` line (a ups.conf, whose
     upsd is `home`, or the servers file), or record why it cannot be."""
@@ -369,30 +320,6 @@ def link_declared_parent(chain, link, name, entry, path, home=None):
         return
     link.parent = chain.resolve_parent(ref, origin, f"[{name}]", home)
 
-def _check_cycles(chain):
-    """A parent chain that comes back to itself never reaches main: report
-    it once, at the line of the link where the loop was entered, and cut
-    it there so later walks end."""
-    reported = set()
-    for start in list(chain.links):
-        seen = []
-        link_id = start
-        while link_id is not None and link_id not in seen:
-            seen.append(link_id)
-            link_id = chain.links[link_id].parent
-        if link_id is None:
-            continue
-        loop = seen[seen.index(link_id):]
-        key = frozenset(loop)
-        if key in reported:
-            continue
-        reported.add(key)
-        devices = [chain.links[i] for i in loop if chain.links[i].kind == "device"]
-        first = devices[0] if devices else chain.links[loop[0]]
-        cycle = " -> ".join(chain.links[i].label for i in loop + [loop[0]])
-        chain.problems.append(Problem(first.origin, f"a cycle in the power chain: {cycle}"))
-        first.parent = None
-
 
 def compact(chain, links, keep=()):
     """A path as the spec's `upsc -P` shows it: a device right after its
@@ -406,19 +333,3 @@ def compact(chain, links, keep=()):
         if not implied or link_id in keep:
             shown.append(link_id)
     return shown
-
-
-def load(config_dir, ups_conf_path=None, servers_path=None):
-    """The Chain described in `config_dir` (ups.conf and servers.conf, or
-    the files given); raises ChainError for files that cannot be read."""
-    from pathlib import Path
-
-    from infrapower.chain.upsconf import ConfError
-
-    directory = Path(config_dir)
-    try:
-        ups_conf = UpsConf.read(ups_conf_path or directory / "ups.conf")
-        servers_conf = UpsConf.read(servers_path or directory / "servers.conf")
-    except ConfError as error:
-        raise ChainError(str(error)) from None
-    return build(ups_conf, servers_conf)

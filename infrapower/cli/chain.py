@@ -83,9 +83,9 @@ def _config_paths(args):
 
 
 def _run(args):
-    from infrapower.chain import analysis, model, render
+    from infrapower.chain import analysis, assemble, model, render
 
-    chain = model.load(_config_paths(args), args.ups_conf, args.servers)
+    chain = assemble.load(_config_paths(args), args.ups_conf, args.servers)
     errors = [str(problem) for problem in chain.problems]
     view = None
     if (args.live or args.plan) and not errors:

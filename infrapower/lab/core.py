@@ -11,18 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from infrapower.errors import InfrapowerError
+# LabError and PeerGone live in lab/errors.py (rack.py raises them too);
+# imported here because every simulator module takes them from core.
+from infrapower.lab.errors import LabError, PeerGone  # noqa: F401
 from infrapower.lab.rack import Rack
 
 PORTS_FILE = "ports.json"
-
-
-class LabError(InfrapowerError):
-    """A lab component failed to start or answer; the message says which."""
-
-
-class PeerGone(LabError):
-    """A simulator exited while we waited for it: no point waiting on."""
 
 
 def free_port(kind):

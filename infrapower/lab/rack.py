@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+from infrapower.lab.errors import LabError
+
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
 POWER_LOG = "power.log"
@@ -86,8 +88,6 @@ class Rack:
         try:
             return json.loads((self.dir / TOPOLOGY_FILE).read_text())
         except FileNotFoundError:
-            from infrapower.lab.core import LabError
-
             raise LabError(f"no lab in {self.dir}: run `infrapower lab up` first") from None
 
     @contextlib.contextmanager

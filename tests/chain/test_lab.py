@@ -8,7 +8,7 @@ import time
 import pytest
 
 from infrapower.chain import lab as chain_lab
-from infrapower.chain import live, model
+from infrapower.chain import assemble, live
 from infrapower.lab import bmc, nut
 
 
@@ -21,7 +21,7 @@ def chain_cli(config_dir, *args):
 
 def wait_for_ups_status(config_dir, ups, words, timeout=10.0):
     """upsd shows a test-driver fault at the driver's next update."""
-    chain = model.load(config_dir)
+    chain = assemble.load(config_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = live.read(chain).states.get(ups)
@@ -63,7 +63,7 @@ def test_the_specs_scenario(rack, chain_dir, tmp_path):
 
 def wait_for_state(config_dir, link_id, text, timeout=10.0):
     """upsd shows a PDU's readings at snmp-ups's next poll."""
-    chain = model.load(config_dir)
+    chain = assemble.load(config_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = live.read(chain).states.get(link_id)
@@ -82,7 +82,7 @@ def test_a_pdu_without_input_voltage_is_down(rack, chain_dir):
     result = chain_cli(chain_dir, "--live")
     assert "  psu2 [no input] -> pdu2:1 [on] -> pdu2 [no input] -> ups2 [OFF] -> main" in result.stdout, result.stdout
     # pdu1 (APC) has no voltage reading in NUT's mapping: answering is all it says.
-    assert live.read(model.load(chain_dir)).states["pdu1"].text == "answering"
+    assert live.read(assemble.load(chain_dir)).states["pdu1"].text == "answering"
 
 
 def test_live_validation_names_file_and_line(rack, chain_dir):

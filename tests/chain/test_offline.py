@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from infrapower.chain import analysis, model
+from infrapower.chain import analysis, assemble, model
 from infrapower.chain.live import DOWN, RISK, LinkState
 from infrapower.chain.upsconf import UpsConf
 
@@ -46,7 +46,7 @@ upsd = localhost
 
 
 def chain_of(ups_conf=UPS_CONF, servers=SERVERS):
-    return model.build(UpsConf(ups_conf, "ups.conf"), UpsConf(servers, "servers.conf"))
+    return assemble.build(UpsConf(ups_conf, "ups.conf"), UpsConf(servers, "servers.conf"))
 
 
 def run_cli(tmp_path, *args, ups_conf=UPS_CONF, servers=SERVERS):
@@ -206,7 +206,7 @@ def test_another_upsd_described_by_its_own_ups_conf(tmp_path):
     ups_conf = UPS_CONF.split("[pdu2]")[0]
     (tmp_path / "ups.conf").write_text(ups_conf)
     (tmp_path / "servers.conf").write_text(TWO_UPSDS)
-    chain = model.load(tmp_path)
+    chain = assemble.load(tmp_path)
     assert not chain.problems, chain.problems
     nut2 = "nut2.example.com:3493"
     assert chain.path("clc:psu2") == ["clc:psu2", f"pdu2:1@{nut2}", f"pdu2@{nut2}", "ups2", "main"]

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from infrapower.chain import lab as chain_lab
-from infrapower.chain import live, model
+from infrapower.chain import assemble, live, model
 from infrapower.lab import pdus
 
 
@@ -59,7 +59,7 @@ def snmp_dir(rack, tmp_path):
 
 
 def test_the_tree_holds_an_snmp_only_pdu(rack, snmp_dir):
-    chain = model.load(snmp_dir)
+    chain = assemble.load(snmp_dir)
     assert not chain.problems, chain.problems
     assert "pdu1" not in chain.ups_conf.sections and chain.links["pdu1"].snmp is not None
     assert chain.path("clc:psu1") == ["clc:psu1", "pdu1:1", "pdu1", "ups1", "main"]
@@ -77,7 +77,7 @@ def test_live_reads_the_snmp_pdu_and_the_analysis_reacts_to_a_cut(rack, snmp_dir
     assert "  psu1 [ok] -> pdu1:1 [on] -> ups1 [OL] -> main" in healthy.stdout
     assert "nc1: redundant" in healthy.stdout
 
-    view = live.read(model.load(snmp_dir))
+    view = live.read(assemble.load(snmp_dir))
     assert view.snmp_mappings["pdu1"] == "apc_pdu"  # detected, as fence_snmp_pdu does
     assert view.snmp_plugs["pdu1:2"] == "2" and "pdu1" not in view.variables
 
@@ -94,9 +94,9 @@ def test_live_reads_the_snmp_pdu_and_the_analysis_reacts_to_a_cut(rack, snmp_dir
 
 def test_an_snmp_pdus_own_state_is_its_inlet_voltage(rack, tmp_path):
     config = snmp_only(rack, tmp_path, "pdu2")
-    assert live.read(model.load(config)).states["pdu2"].text == "230 V"
+    assert live.read(assemble.load(config)).states["pdu2"].text == "230 V"
     rack.rack.set_ups("ups2", False)
-    state = live.read(model.load(config)).states["pdu2"]
+    state = live.read(assemble.load(config)).states["pdu2"]
     assert (state.level, state.text) == (live.DOWN, "no input")
     result = chain_cli(config, "--live")
     assert "  psu2 [no input] -> pdu2:1 [on] -> pdu2 [no input] -> ups2 [OFF] -> main" in result.stdout, result.stdout
@@ -234,7 +234,7 @@ snmp_community = global
 def test_an_snmp_pdu_from_files_alone():
     from infrapower.chain.upsconf import UpsConf
 
-    chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(OFFLINE_SERVERS, "servers.conf"))
+    chain = assemble.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(OFFLINE_SERVERS, "servers.conf"))
     assert not chain.problems, chain.problems
     assert chain.links["pdu3"].snmp == model.SnmpPdu(
         "10.0.0.7", 1161, (("community", "global"), ("snmp_version", "1")), "apc_pdu")
@@ -250,14 +250,14 @@ def test_snmp_v3_settings_as_snmp_ups_writes_them():
     from infrapower.chain.upsconf import UpsConf
 
     servers = OFFLINE_SERVERS + V3 + "\tauthProtocol = sha256\n\tprivProtocol = AES256\n"
-    chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(servers, "servers.conf"))
+    chain = assemble.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(servers, "servers.conf"))
     assert not chain.problems, chain.problems
     assert dict(chain.links["pdu3"].snmp.options) == {
         "snmp_version": "3", "username": "fencer", "snmp_sec_level": "authPriv", "snmp_auth_prot": "SHA-256",
         "password": "a", "snmp_priv_prot": "AES-256", "snmp_priv_passwd": "p"}
     # A key script replaces the key: plans carry the script, never the key.
     scripted = servers + "\tsnmp_priv_passwd_script = /usr/local/sbin/pdu3-priv\n"
-    chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(scripted, "servers.conf"))
+    chain = assemble.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(scripted, "servers.conf"))
     options = dict(chain.links["pdu3"].snmp.options)
     assert options["snmp_priv_passwd_script"] == "/usr/local/sbin/pdu3-priv" and "snmp_priv_passwd" not in options
 
@@ -286,5 +286,5 @@ def test_snmp_v3_settings_as_snmp_ups_writes_them():
 def test_snmp_pdu_problems_name_file_and_line(servers, problem):
     from infrapower.chain.upsconf import UpsConf
 
-    chain = model.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(servers, "servers.conf"))
+    chain = assemble.build(UpsConf(OFFLINE_UPS_CONF, "ups.conf"), UpsConf(servers, "servers.conf"))
     assert any(str(p).startswith(problem) for p in chain.problems), [str(p) for p in chain.problems]
