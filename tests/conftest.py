@@ -45,18 +45,9 @@ def cluster(lab):
 def rack(lab):
     """The session lab with every outlet, UPS and chassis on and no fault,
     as a test expects to find it; faults a test injects are cleared after."""
-    _reset(lab)
+    lab_module.reset(lab)
     yield lab
-    _reset(lab)
-
-
-def _reset(lab):
-    from infrapower.lab import pdus
-
-    for name in lab.rack.topology()["pdus"]:
-        pdus.set_silent(lab, name, False)
-
-    lab.rack.reset()
+    lab_module.reset(lab)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,7 +18,7 @@ from infrapower.lab.rack import default_topology, feeds, powered_servers, psu_he
 COMPONENTS = ("pdus", "bmc", "nut")
 READY_SECONDS = 20.0
 
-__all__ = ["Lab", "LabError", "default_lab_dir", "down", "status", "status_table", "up"]
+__all__ = ["Lab", "LabError", "default_lab_dir", "down", "reset", "status", "status_table", "up"]
 
 
 def default_lab_dir():
@@ -68,6 +68,17 @@ def down(directory=None):
     for name in stop_first + [n for n in names if n not in stop_first]:
         lab.stop(name)
     return names
+
+
+def reset(lab):
+    """A running lab as a test expects to find it: every PDU answering,
+    every outlet, UPS and chassis on, nothing pending, no fault."""
+    # Imported here: the PDUs' module is only needed once a lab is up.
+    from infrapower.lab import pdus
+
+    for name in lab.rack.topology()["pdus"]:
+        pdus.set_silent(lab, name, False)
+    lab.rack.reset()
 
 
 def status(directory=None):

@@ -17,6 +17,7 @@ from infrapower.lab.errors import LabError, PeerGone  # noqa: F401
 from infrapower.lab.rack import Rack
 
 PORTS_FILE = "ports.json"
+WAIT_INTERVAL = 0.05  # between checks of a peer starting up
 
 
 def free_port(kind):
@@ -156,18 +157,31 @@ def _reap(pid):
 
 def wait_until(check, deadline, what):
     """Poll `check()` until it returns truthy or the monotonic deadline
-    passes; the last exception (if any) explains the failure."""
+    passes; the last exception (if any) explains the failure.
+
+    The polling itself is the agents' own (`infrapower.fence.poll`); this
+    adapts it to the lab: an absolute deadline, a peer that may not be up
+    yet (its exceptions are remembered, not raised, except PeerGone), and
+    a LabError when time runs out."""
+    # Imported here: the chassis_control program ipmi_sim runs on every
+    # status request imports this module and never waits.
+    from infrapower.errors import FenceError
+    from infrapower.fence import poll
+
     last = None
-    while True:
+
+    def read():
+        nonlocal last
         try:
-            result = check()
-            if result:
-                return result
+            return check()
         except PeerGone:
             raise
         except Exception as exc:  # the peer may not be up yet
             last = exc
-        if time.monotonic() >= deadline:
-            detail = f": {last}" if last else ""
-            raise LabError(f"{what} not ready in time{detail}")
-        time.sleep(0.05)
+            return None
+
+    try:
+        return poll(read, bool, deadline - time.monotonic(), what, interval=WAIT_INTERVAL)
+    except FenceError:
+        detail = f": {last}" if last else ""
+        raise LabError(f"{what} not ready in time{detail}") from None

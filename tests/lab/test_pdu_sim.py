@@ -25,10 +25,7 @@ def pdu_lab(tmp_path_factory):
 @pytest.fixture
 def pdu_rack(pdu_lab):
     yield pdu_lab
-    for name in ("pdu1", "pdu2"):
-        pdus.set_silent(pdu_lab, name, False)
-
-    pdu_lab.rack.reset()
+    lab_module.reset(pdu_lab)
 
 
 def snmp(tool, lab, pdu, *args, community="private"):

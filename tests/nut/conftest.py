@@ -39,7 +39,9 @@ def nutlab(lab):
 
 
 def _reset(lab):
-    lab.rack.reset()
+    """The shared reset (infrapower.lab.reset), then what only upsd holds:
+    tpdu's relays, and upsd showing every outlet on again."""
+    lab_module.reset(lab)
     nut.wait_ready(lab, time.monotonic() + 10)
     # tpdu's relays live in its driver process (the rack has no tpdu).
     with nut.NutSession(lab.port("upsd")) as session:
