@@ -63,7 +63,7 @@ def default_path():
     """The newest table file (nut-master.json when present)."""
     paths = table_paths()
     if not paths:
-        raise TableError("no nut-*.json table file found in %s" % ", ".join(_search_dirs()))
+        raise TableError(f"no nut-*.json table file found in {', '.join(_search_dirs())}")
     return paths[-1]
 
 
@@ -74,9 +74,9 @@ def load(path=None):
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise TableError("cannot load OID table %s: %s" % (path, exc)) from None
+        raise TableError(f"cannot load OID table {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != 1 or "mappings" not in document:
-        raise TableError("%s is not a format-1 OID table" % path)
+        raise TableError(f"{path} is not a format-1 OID table")
     return document
 
 

@@ -53,7 +53,7 @@ class CParseError(InfrapowerError, ValueError):
     def __init__(self, message, filename=None, line=None):
         where = ""
         if filename:
-            where = filename + (":%d" % line if line else "") + ": "
+            where = filename + (f":{line}" if line else "") + ": "
         super().__init__(where + message)
 
 
@@ -84,7 +84,7 @@ class Token:
         self.line = line
 
     def __repr__(self):
-        return "Token(%s, %r)" % (self.kind, self.text)
+        return f"Token({self.kind}, {self.text!r})"
 
     def is_punct(self, text):
         return self.kind == "punct" and self.text == text
@@ -97,7 +97,7 @@ def tokenize(text, line=0, filename=None):
     while pos < len(text):
         match = _TOKEN_RE.match(text, pos)
         if match is None:
-            raise CParseError("unexpected character %r" % text[pos], filename, line)
+            raise CParseError(f"unexpected character {text[pos]!r}", filename, line)
         kind = match.lastgroup
         if kind != "ws":
             tokens.append(Token(kind, match.group(), line))
@@ -268,7 +268,7 @@ class Preprocessor:
                 active = active and taken
             elif keyword in ("elif", "else"):
                 if not stack:
-                    raise CParseError("#%s without #if" % keyword, self.filename, number)
+                    raise CParseError(f"#{keyword} without #if", self.filename, number)
                 frame = stack[-1]
                 parent = frame[2]
                 if frame[1] or not parent:
@@ -339,7 +339,7 @@ class _ExprParser:
     def parse(self):
         value = self.ternary()
         if self.peek() is not None:
-            self.fail("unexpected %r" % self.peek().text)
+            self.fail(f"unexpected {self.peek().text!r}")
         return value
 
     def ternary(self):
@@ -407,7 +407,7 @@ class _ExprParser:
             return _int_literal(tok.text)
         if tok.kind == "char":
             return ord(unquote(tok.text) or "\0")
-        self.fail("unexpected %r" % tok.text)
+        self.fail(f"unexpected {tok.text!r}")
         return 0  # unreachable
 
 
@@ -450,7 +450,7 @@ def _split_top_level(tokens, filename):
         elif tok.kind == "punct" and tok.text in ")}]":
             depth -= 1
             if depth < 0:
-                raise CParseError("unbalanced %r" % tok.text, filename, tok.line)
+                raise CParseError(f"unbalanced {tok.text!r}", filename, tok.line)
         if depth == 0 and tok.is_punct(","):
             parts.append(current)
             current = []
@@ -473,7 +473,7 @@ def _matching(tokens, start, filename):
             depth -= 1
             if depth == 0:
                 return i
-    raise CParseError("unbalanced %r" % opening, filename, tokens[start].line)
+    raise CParseError(f"unbalanced {opening!r}", filename, tokens[start].line)
 
 
 class _Values:
@@ -504,7 +504,7 @@ class _Values:
         """String, number, None (NULL) or, failing that, the source text."""
         tokens = self._strip_parens_and_casts(self.pp.expand(tokens))
         if not tokens:
-            raise CParseError("empty value for %s" % field, self.filename)
+            raise CParseError(f"empty value for {field}", self.filename)
         if len(tokens) == 1 and tokens[0].kind == "ident" and tokens[0].text == "NULL":
             return None
         if all(t.kind == "string" for t in tokens):
@@ -536,12 +536,12 @@ class _Values:
         if len(texts) >= 4 and texts[1] == "[" and texts[-1] == "]":
             index = self.pp.evaluate(tokens[2:-1], line)
             if index != 0:
-                raise CParseError("%s points at element %d of %s: unsupported" % (field, index, texts[0]),
+                raise CParseError(f"{field} points at element {index} of {texts[0]}: unsupported",
                                   self.filename, line)
             texts = texts[:1]
         if len(texts) == 1 and re.match(r"^[A-Za-z_]\w*$", texts[0]):
             return texts[0]
-        raise CParseError("cannot read %s from %r" % (field, " ".join(texts)), self.filename, line)
+        raise CParseError(f"cannot read {field} from {' '.join(texts)!r}", self.filename, line)
 
     def flags(self, tokens, field):
         """``A | B | (C)`` -> ["A", "B", "C"]; 0 -> []."""
@@ -553,10 +553,10 @@ class _Values:
             elif tok.kind == "number":
                 if _number(tok.text) != 0:
                     # A bare number would be release-specific bit values.
-                    raise CParseError("numeric %s %r: use flag symbols" % (field, tok.text),
+                    raise CParseError(f"numeric {field} {tok.text!r}: use flag symbols",
                                       self.filename, tok.line)
             elif tok.kind != "punct" or tok.text not in "|()":
-                raise CParseError("unexpected %r in %s" % (tok.text, field), self.filename, tok.line)
+                raise CParseError(f"unexpected {tok.text!r} in {field}", self.filename, tok.line)
         return symbols
 
 
@@ -594,10 +594,10 @@ def _struct_fields(element, macros, fields, filename):
         parts = _split_top_level(element[2:end], filename)
         names = macros[head.text]
         if len(parts) != len(names):
-            raise CParseError("%s() takes %d arguments, got %d" % (head.text, len(names), len(parts)),
+            raise CParseError(f"{head.text}() takes {len(names)} arguments, got {len(parts)}",
                               filename, head.line)
     else:
-        raise CParseError("unsupported initialiser starting with %r" % head.text, filename, head.line)
+        raise CParseError(f"unsupported initialiser starting with {head.text!r}", filename, head.line)
     if len(parts) > len(fields):
         raise CParseError("too many fields in initialiser", filename, head.line)
     return dict(zip(names, parts))
@@ -681,7 +681,7 @@ def _pointer_list(body, filename):
         if texts and texts[0] == "&":
             texts = texts[1:]
         if len(texts) != 1:
-            raise CParseError("unsupported pointer array element %r" % " ".join(texts), filename,
+            raise CParseError(f"unsupported pointer array element {' '.join(texts)!r}", filename,
                               part[0].line)
         symbols.append(texts[0])
     return symbols
@@ -717,7 +717,7 @@ def _snmp_rows(body, values, filename):
             break  # { NULL, 0, 0, NULL, NULL, 0, NULL } (or { NULL }) terminator
         missing = [f for f in SNMP_INFO_FIELDS if f not in fields]
         if missing:
-            raise CParseError("snmp_info_t row %r lacks %s" % (info, ", ".join(missing)), filename,
+            raise CParseError(f"snmp_info_t row {info!r} lacks {', '.join(missing)}", filename,
                               element[0].line)
         rows.append({
             "info": info,

@@ -84,7 +84,7 @@ def _read(path):
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except OSError as exc:
-        raise GenerateError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+        raise GenerateError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _drivers_dir(nut_source):
@@ -92,7 +92,7 @@ def _drivers_dir(nut_source):
     for required in ("snmp-ups.c", "snmp-ups.h"):
         if not os.path.isfile(os.path.join(drivers, required)):
             raise GenerateError(
-                "%s does not look like a NUT source tree (no drivers/%s)" % (nut_source, required)
+                f"{nut_source} does not look like a NUT source tree (no drivers/{required})"
             )
     return drivers
 
@@ -127,7 +127,7 @@ def _parse(text, filename, pp=None, include=None):
     try:
         return cparse.parse_source(text, filename, preprocessor=pp, include=include)
     except cparse.CParseError as exc:
-        raise GenerateError("cannot parse %s" % exc) from None
+        raise GenerateError(f"cannot parse {exc}") from None
 
 
 def read_nut_tree(nut_source):
@@ -142,7 +142,7 @@ def read_nut_tree(nut_source):
     core = _parse(_read(os.path.join(drivers, "snmp-ups.c")), "snmp-ups.c")
     probe_order = core["pointer_arrays"].get("mib2nut")
     if not probe_order:
-        raise GenerateError("no mib2nut[] array found in %s/snmp-ups.c" % drivers)
+        raise GenerateError(f"no mib2nut[] array found in {drivers}/snmp-ups.c")
 
     base = _base_preprocessor(drivers)
     # Lookups shared by several mappings live in the driver core (e.g.
@@ -154,7 +154,7 @@ def read_nut_tree(nut_source):
     mib2nut, tables, lookups = {}, {}, {}
     mib_files = sorted(name for name in os.listdir(drivers) if name.endswith("-mib.c"))
     if not mib_files:
-        raise GenerateError("no drivers/*-mib.c files in %s" % nut_source)
+        raise GenerateError(f"no drivers/*-mib.c files in {nut_source}")
     for filename in mib_files:
         pp, include = _file_preprocessor(base, drivers, filename)
         parsed = _parse(_read(os.path.join(drivers, filename)), filename, pp, include)
@@ -162,13 +162,12 @@ def read_nut_tree(nut_source):
         lookups[filename] = dict(shared_lookups, **parsed["lookups"])
         for name, rows in parsed["tables"].items():
             if name in tables:
-                raise GenerateError("snmp_info_t %s defined in both %s and %s"
-                                    % (name, tables[name][1], filename))
+                raise GenerateError(f"snmp_info_t {name} defined in both {tables[name][1]} and {filename}")
             tables[name] = (rows, filename)
         for symbol, record in parsed["mib2nut"].items():
             if symbol in mib2nut:
-                raise GenerateError("mib2nut_info_t %s defined in both %s and %s"
-                                    % (symbol, mib2nut[symbol]["source_file"], filename))
+                raise GenerateError(f"mib2nut_info_t {symbol} defined in both "
+                                    f"{mib2nut[symbol]['source_file']} and {filename}")
             mib2nut[symbol] = dict(record, source_file=filename)
     return probe_order, mib2nut, tables, lookups
 
@@ -395,8 +394,7 @@ def _table_document(rows, source_file, file_lookups):
             used.append(row["lookup"])
     missing = [name for name in used if name not in file_lookups]
     if missing:
-        raise GenerateError("%s: lookup %s not defined in the same file"
-                            % (source_file, ", ".join(missing)))
+        raise GenerateError(f"{source_file}: lookup {', '.join(missing)} not defined in the same file")
     document = {
         "source_file": source_file,
         "entries": rows,
@@ -418,18 +416,17 @@ def build_document(nut_source, version=None, commit=None):
     version = version or detected_version
     commit = commit or detected_commit
     if not version:
-        raise GenerateError("cannot tell the NUT version of %s (not a git work tree): "
-                            "pass --nut-version" % nut_source)
+        raise GenerateError(f"cannot tell the NUT version of {nut_source} (not a git work tree): "
+                            "pass --nut-version")
 
     mappings, table_docs = [], {}
     for symbol in probe_order:
         record = mib2nut.get(symbol)
         if record is None:
-            raise GenerateError("snmp-ups.c lists %s in mib2nut[] but no *-mib.c defines it" % symbol)
+            raise GenerateError(f"snmp-ups.c lists {symbol} in mib2nut[] but no *-mib.c defines it")
         table = record["snmp_info"]
         if table not in tables:
-            raise GenerateError("%s: mapping %s uses undefined table %s"
-                                % (record["source_file"], symbol, table))
+            raise GenerateError(f"{record['source_file']}: mapping {symbol} uses undefined table {table}")
         mappings.append({
             "name": record["mib_name"],
             "symbol": symbol,
@@ -476,7 +473,7 @@ def _render(value, depth):
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
     pad, inner = " " * depth, " " * (depth + 1)
     if isinstance(value, dict):
-        items = ["%s%s: %s" % (inner, json.dumps(k, ensure_ascii=False), _render(value[k], depth + 1))
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_render(value[k], depth + 1)}"
                  for k in sorted(value)]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     items = [inner + _render(v, depth + 1) for v in value]
@@ -505,7 +502,7 @@ def main(argv=None):
         else:
             sys.stdout.write(text)
     except (GenerateError, OSError) as exc:
-        print("infrapower tables generate: error: %s" % exc, file=sys.stderr)
+        print(f"infrapower tables generate: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
