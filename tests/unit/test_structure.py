@@ -29,7 +29,6 @@ TOOL_PACKAGES = frozenset({"cli", "lab", "chain"})
 # remove an entry when its module is split.
 KNOWN_LONG = MappingProxyType({
     "infrapower.ipmi.session": "ipmi/session.py (681 lines): pure RMCP+ packet code to be split out (#11)",
-    "infrapower.tables.cparse": "tables/cparse.py (748 lines): to be split (#11)",
 })
 
 
