@@ -5,7 +5,7 @@ replayed answers, wrong digests, a downgraded Open Session answer).
 
 It is a peer for the reference client first: `ipmitool -I lanplus -C 17`
 (and -C 3) logs in and switches its chassis, which proves the key
-derivation the pack shares with it (infrapower.ipmi.session's pure
+derivation the pack shares with it (infrapower.ipmi.rmcp's pure
 functions) is the one real clients use.  Then fence_ipmi_psu is tested
 against it.
 
@@ -30,11 +30,16 @@ import struct
 import threading
 import time
 
-from infrapower.ipmi.session import (
+from infrapower.ipmi.rmcp import (
     CIPHER_SUITES,
-    NETFN_APP,
-    NETFN_CHASSIS,
+    OPEN_SESSION_REQUEST,
+    OPEN_SESSION_RESPONSE,
+    RAKP1,
+    RAKP2,
+    RAKP3,
+    RAKP4,
     ReplayWindow,
+    pre_session_packet,
     rakp2_code,
     rakp3_code,
     rakp4_code,
@@ -42,13 +47,12 @@ from infrapower.ipmi.session import (
     unwrap_session_packet,
     wrap_session_packet,
 )
+from infrapower.ipmi.session import NETFN_APP, NETFN_CHASSIS
 
 SUITES = (1, 2, 3, 17)
 ADMINISTRATOR, OPERATOR, USER = 4, 3, 2
 _RMCP = bytes([0x06, 0x00, 0xFF, 0x07])
 _AUTH_NONE, _AUTH_RMCP_PLUS = 0x00, 0x06
-_OPEN_SESSION_REQUEST, _OPEN_SESSION_RESPONSE = 0x10, 0x11
-_RAKP1, _RAKP2, _RAKP3, _RAKP4 = 0x12, 0x13, 0x14, 0x15
 _BMC_ADDRESS = 0x20
 # RMCP+ status codes (§13.24) the BMC answers with.
 _NO_MATCHING_SUITE, _UNAUTHORIZED_ROLE, _UNAUTHORIZED_NAME = 0x11, 0x09, 0x0D
@@ -147,8 +151,8 @@ class RmcpBmc:
             if payload_type == 0 and session_id:
                 return self._session_message(data, session_id)
             body = data[16:16 + length]
-            handler = {_OPEN_SESSION_REQUEST: self._open_session, _RAKP1: self._rakp1,
-                       _RAKP3: self._rakp3}.get(payload_type)
+            handler = {OPEN_SESSION_REQUEST: self._open_session, RAKP1: self._rakp1,
+                       RAKP3: self._rakp3}.get(payload_type)
             return [] if handler is None or session_id else handler(body)
         except (IndexError, struct.error, ValueError, KeyError):
             return []
@@ -228,16 +232,13 @@ class RmcpBmc:
 
     # -- session set-up (§13.17-13.31) ------------------------------------
 
-    def _pre_session(self, payload_type, body):
-        return _RMCP + struct.pack("<BBIIH", _AUTH_RMCP_PLUS, payload_type, 0, 0, len(body)) + body
-
     def _open_session(self, body):
         tag, wanted, console_sid = body[0], body[1] & 0x0F, struct.unpack_from("<I", body, 4)[0]
         algorithms = (body[12] & 0x3F, body[20] & 0x3F, body[28] & 0x3F)
         number = next((n for n in self.suites if _algorithms(CIPHER_SUITES[n]) == algorithms), None)
         if number is None:
-            return [self._pre_session(_OPEN_SESSION_RESPONSE, bytes([tag, _NO_MATCHING_SUITE, 0, 0])
-                                      + struct.pack("<I", console_sid))]
+            return [pre_session_packet(OPEN_SESSION_RESPONSE, bytes([tag, _NO_MATCHING_SUITE, 0, 0])
+                                       + struct.pack("<I", console_sid))]
         suite = CIPHER_SUITES[number]
         bmc_sid = struct.unpack("<I", os.urandom(4))[0] | 1
         self._sessions[bmc_sid] = _BmcSession(suite, bmc_sid, console_sid)
@@ -245,7 +246,7 @@ class RmcpBmc:
         answer = bytes([tag, 0, wanted or ADMINISTRATOR, 0]) + struct.pack("<II", console_sid, bmc_sid)
         for kind, algorithm in enumerate(announced):
             answer += bytes([kind, 0, 0, 8, algorithm, 0, 0, 0])
-        return [self._pre_session(_OPEN_SESSION_RESPONSE, answer)]
+        return [pre_session_packet(OPEN_SESSION_RESPONSE, answer)]
 
     def _rakp1(self, body):
         tag, bmc_sid = body[0], struct.unpack_from("<I", body, 4)[0]
@@ -259,10 +260,10 @@ class RmcpBmc:
         console = struct.pack("<I", session.console_sid)
         user = self.users.get(session.username)
         if user is None:
-            return [self._pre_session(_RAKP2, head + bytes([_UNAUTHORIZED_NAME, 0, 0]) + console)]
+            return [pre_session_packet(RAKP2, head + bytes([_UNAUTHORIZED_NAME, 0, 0]) + console)]
         session.password, session.highest = user
         if session.role & 0x0F > session.highest:
-            return [self._pre_session(_RAKP2, head + bytes([_UNAUTHORIZED_ROLE, 0, 0]) + console)]
+            return [pre_session_packet(RAKP2, head + bytes([_UNAUTHORIZED_ROLE, 0, 0]) + console)]
         suite = session.suite
         code = rakp2_code(suite, session.password, session.console_sid, bmc_sid, session.console_random,
                           session.bmc_random, self.guid, session.role, session.username)
@@ -271,8 +272,8 @@ class RmcpBmc:
                               session.console_random, session.bmc_random, self.guid, session.role, session.username)
         if "rakp2_code" in self.faults:
             code = _flip(code)
-        return [self._pre_session(_RAKP2, head + bytes([0, 0, 0]) + console + session.bmc_random + self.guid
-                                  + code)]
+        return [pre_session_packet(RAKP2, head + bytes([0, 0, 0]) + console + session.bmc_random + self.guid
+                                   + code)]
 
     def _rakp3(self, body):
         tag, bmc_sid = body[0], struct.unpack_from("<I", body, 4)[0]
@@ -285,7 +286,7 @@ class RmcpBmc:
                               session.username)
         if body[1] != 0 or body[8:] != expected:
             self._sessions.pop(bmc_sid, None)
-            return [self._pre_session(_RAKP4, bytes([tag, _INVALID_INTEGRITY_VALUE, 0, 0]) + console)]
+            return [pre_session_packet(RAKP4, bytes([tag, _INVALID_INTEGRITY_VALUE, 0, 0]) + console)]
         sik, session.k1, session.k2 = session_keys(suite, session.password, self.kg, session.console_random,
                                                    session.bmc_random, session.role, session.username)
         if "digest_constants" in self.faults:
@@ -298,7 +299,7 @@ class RmcpBmc:
         session.active = True
         session.privilege = min(USER, session.highest)
         self.logins += 1
-        return [self._pre_session(_RAKP4, bytes([tag, 0, 0, 0]) + console + icv)]
+        return [pre_session_packet(RAKP4, bytes([tag, 0, 0, 0]) + console + icv)]
 
     # -- in a session (§13.28) --------------------------------------------
 

@@ -8,7 +8,8 @@ from ipmi_psu_helpers import assert_one_error_line, run_on_port
 
 from infrapower.ipmi.chassis import chassis_power, open_session
 from infrapower.fence import FenceError
-from infrapower.ipmi.session import NETFN_APP, IpmiSettings, ReplayWindow
+from infrapower.ipmi.rmcp import ReplayWindow
+from infrapower.ipmi.session import NETFN_APP, IpmiSettings
 from infrapower.lab import bmc as lab_bmc
 
 BOUND_SECONDS = 3.0  # login_timeout 1 s + the agent's start-up, on a busy machine

@@ -10,10 +10,11 @@ import struct
 
 import pytest
 
-from infrapower.ipmi import session as ipmi_session
+from infrapower.ipmi import rmcp
 from infrapower.ipmi.chassis import chassis_power
 from infrapower.fence import FenceError
-from infrapower.ipmi.session import CIPHER_SUITES, NETFN_APP, IpmiSettings, Session
+from infrapower.ipmi.rmcp import CIPHER_SUITES
+from infrapower.ipmi.session import NETFN_APP, IpmiSettings, Session
 from infrapower.lab import bmc as lab_bmc
 from infrapower.lab.rmcp_bmc import RmcpBmc
 
@@ -51,7 +52,7 @@ def mutate(rng, packet):
 
 
 def keys(suite):
-    return ipmi_session.session_keys(suite, PASSWORD, None, *RANDOMS, ROLE, USERNAME)
+    return rmcp.session_keys(suite, PASSWORD, None, *RANDOMS, ROLE, USERNAME)
 
 
 @pytest.mark.parametrize("number", [1, 2, 3, 17])
@@ -59,16 +60,16 @@ def test_session_packet_parser_drops_every_mutation(number):
     rng = random.Random(SEED + number)
     suite = CIPHER_SUITES[number]
     _, k1, k2 = keys(suite)
-    packet = ipmi_session.wrap_session_packet(suite, CONSOLE_SID, 42, ANSWER, k1, k2)
-    original = ipmi_session.unwrap_session_packet(suite, packet, k1, k2)
+    packet = rmcp.wrap_session_packet(suite, CONSOLE_SID, 42, ANSWER, k1, k2)
+    original = rmcp.unwrap_session_packet(suite, packet, k1, k2)
     assert original.payload == ANSWER
     accepted = 0
     for _ in range(3000):
         mutated = mutate(rng, packet)
-        result = ipmi_session.unwrap_session_packet(suite, mutated, k1, k2)
+        result = rmcp.unwrap_session_packet(suite, mutated, k1, k2)
         if result is None:
             continue
-        ipmi_session.parse_response(result.payload, 5, 0x00, 0x01)
+        rmcp.parse_response(result.payload, 5, 0x00, 0x01)
         if suite.integrity:
             # Only the RMCP header's unsigned bytes (reserved, sequence,
             # the ACK bit) may change and leave the packet acceptable.
@@ -88,9 +89,9 @@ def test_pre_session_parser_never_raises():
     }
     for payload_type, payload in payloads.items():
         packet = bytes([6, 0, 0xFF, 7, 6, payload_type]) + bytes(8) + struct.pack("<H", len(payload)) + payload
-        assert ipmi_session.parse_pre_session_packet(packet, payload_type) == payload
+        assert rmcp.parse_pre_session_packet(packet, payload_type) == payload
         for _ in range(2000):
-            result = ipmi_session.parse_pre_session_packet(mutate(rng, packet), payload_type)
+            result = rmcp.parse_pre_session_packet(mutate(rng, packet), payload_type)
             assert result is None or len(result) >= 8
 
 

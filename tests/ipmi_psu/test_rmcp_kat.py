@@ -13,8 +13,8 @@ import struct
 
 import pytest
 
-from infrapower.ipmi import session as ipmi_session
-from infrapower.ipmi.session import CIPHER_SUITES
+from infrapower.ipmi import rmcp
+from infrapower.ipmi.rmcp import CIPHER_SUITES
 
 PASSWORD = b"adminpw"
 USERNAME = b"admin"
@@ -52,14 +52,14 @@ KNOWN = {
 @pytest.mark.parametrize("number", [3, 17])
 def test_rakp_codes_and_session_keys_are_ipmitools(number):
     suite, known = CIPHER_SUITES[number], KNOWN[number]
-    rakp2 = ipmi_session.rakp2_code(suite, PASSWORD, CONSOLE_SID, BMC_SID, CONSOLE_RANDOM, BMC_RANDOM, GUID, ROLE,
+    rakp2 = rmcp.rakp2_code(suite, PASSWORD, CONSOLE_SID, BMC_SID, CONSOLE_RANDOM, BMC_RANDOM, GUID, ROLE,
                                     USERNAME)
     assert rakp2.hex() == known["rakp2"]
-    rakp3 = ipmi_session.rakp3_code(suite, PASSWORD, BMC_RANDOM, CONSOLE_SID, ROLE, USERNAME)
+    rakp3 = rmcp.rakp3_code(suite, PASSWORD, BMC_RANDOM, CONSOLE_SID, ROLE, USERNAME)
     assert rakp3.hex() == known["rakp3"]
-    sik, k1, k2 = ipmi_session.session_keys(suite, PASSWORD, None, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
+    sik, k1, k2 = rmcp.session_keys(suite, PASSWORD, None, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
     assert (sik.hex(), k1.hex(), k2.hex()) == (known["sik"], known["k1"], known["k2"])
-    rakp4 = ipmi_session.rakp4_code(suite, sik, CONSOLE_RANDOM, BMC_SID, GUID)
+    rakp4 = rmcp.rakp4_code(suite, sik, CONSOLE_RANDOM, BMC_SID, GUID)
     assert rakp4.hex() == known["rakp4"]
     assert len(rakp4) == (16 if number == 17 else 12)
 
@@ -67,12 +67,12 @@ def test_rakp_codes_and_session_keys_are_ipmitools(number):
 @pytest.mark.parametrize("number", [3, 17])
 def test_kg_keys_the_sik_and_an_all_zero_kg_is_no_kg(number):
     suite, known = CIPHER_SUITES[number], KNOWN[number]
-    sik, k1, _ = ipmi_session.session_keys(suite, PASSWORD, KG, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
+    sik, k1, _ = rmcp.session_keys(suite, PASSWORD, KG, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
     assert (sik.hex(), k1.hex()) == (known["sik_kg"], known["k1_kg"])
     for no_kg in (bytes(20), bytes(1), b""):
-        sik, _, _ = ipmi_session.session_keys(suite, PASSWORD, no_kg, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
+        sik, _, _ = rmcp.session_keys(suite, PASSWORD, no_kg, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
         assert sik.hex() == known["sik"], no_kg
-    assert ipmi_session.effective_kg(bytes(20)) is None
+    assert rmcp.effective_kg(bytes(20)) is None
 
 
 def test_the_defect_k1_k2_from_digest_long_constants_differ_for_sha256_only():
@@ -89,9 +89,9 @@ def test_the_defect_k1_k2_from_digest_long_constants_differ_for_sha256_only():
 @pytest.mark.parametrize("number, code_length", [(2, 12), (3, 12), (17, 16)])
 def test_session_packet_authcode_is_cut_to_the_suites_length(number, code_length):
     suite = CIPHER_SUITES[number]
-    _, k1, k2 = ipmi_session.session_keys(suite, PASSWORD, None, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
+    _, k1, k2 = rmcp.session_keys(suite, PASSWORD, None, CONSOLE_RANDOM, BMC_RANDOM, ROLE, USERNAME)
     message = bytes([0x81, 0x1C, 0x63, 0x20, 0x04, 0x01, 0x00, 0x01, 0x00, 0x00, 0xDE])
-    packet = ipmi_session.wrap_session_packet(suite, CONSOLE_SID, 7, message, k1, k2, iv=bytes(16))
+    packet = rmcp.wrap_session_packet(suite, CONSOLE_SID, 7, message, k1, k2, iv=bytes(16))
     signed, code = packet[4:-code_length], packet[-code_length:]
     assert code == hmac.new(k1, signed, suite.hash).digest()[:code_length]
     assert signed[-1] == 0x07 and (len(signed)) % 4 == 0  # next header; AuthCode on a 4-byte boundary
@@ -102,5 +102,5 @@ def test_session_packet_authcode_is_cut_to_the_suites_length(number, code_length
         decryptor = Cipher(algorithms.AES(k2[:16]), modes.CBC(packet[16:32])).decryptor()
         plain = decryptor.update(packet[32:16 + length]) + decryptor.finalize()
         assert plain == message + bytes([1, 2, 3, 4]) + bytes([4])
-    unwrapped = ipmi_session.unwrap_session_packet(suite, packet, k1, k2)
+    unwrapped = rmcp.unwrap_session_packet(suite, packet, k1, k2)
     assert (unwrapped.session_id, unwrapped.sequence, unwrapped.payload) == (CONSOLE_SID, 7, message)

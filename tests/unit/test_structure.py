@@ -27,9 +27,7 @@ TOOL_PACKAGES = frozenset({"cli", "lab", "chain"})
 
 # Known modules over MAX_LINES, each being split by a change in progress;
 # remove an entry when its module is split.
-KNOWN_LONG = MappingProxyType({
-    "infrapower.ipmi.session": "ipmi/session.py (681 lines): pure RMCP+ packet code to be split out (#11)",
-})
+KNOWN_LONG = MappingProxyType({})
 
 
 def module_name(path):
