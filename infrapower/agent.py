@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from infrapower.errors import InfrapowerError
 from infrapower.fence import EXIT_ERROR, EXIT_OK, plugs_from, run_action
 
+log = logging.getLogger(__name__)
+
+
+# fencing.py options for its own action driver's fixed sleeps and retries;
+# run_action polls instead, so no agent of the pack honours them, and its
+# metadata (what `pcs stonith describe` shows) does not offer them.
+NOT_HONOURED = ("power_wait", "stonith_status_sleep", "retry_on")
+
 
 @dataclass
 class Agent:
@@ -44,8 +52,9 @@ def main(agent, fence_libdir):
     fencing.all_opt.update(agent.options)
     if agent.adjust:
         agent.adjust(fencing.all_opt)
+    hidden = set(NOT_HONOURED) | set(agent.hidden)
     for dependencies in fencing.DEPENDENCY_OPT.values():
-        dependencies[:] = [name for name in dependencies if name not in agent.hidden]
+        dependencies[:] = [name for name in dependencies if name not in hidden]
     device_opt = list(agent.device_opt)
     # other_conditions: validate-all comes back here, so that the agent's
     # own checks (agent.settings) run for it too.
@@ -121,12 +130,12 @@ def main_guard(body):
     try:
         code = body()
     except InfrapowerError as error:
-        logging.error("%s", error)
+        log.error("%s", error)
         code = EXIT_ERROR
     except KeyboardInterrupt:
         code = EXIT_ERROR
     except Exception as error:  # last resort: the user gets one line
-        logging.debug("unexpected failure", exc_info=True)
-        logging.error("%s: %s", type(error).__name__, error)
+        log.debug("unexpected failure", exc_info=True)
+        log.error("%s: %s", type(error).__name__, error)
         code = EXIT_ERROR
     sys.exit(code or 0)

@@ -15,5 +15,18 @@ class FenceError(InfrapowerError):
     """A fence action cannot be done or cannot be verified."""
 
 
+class NutError(InfrapowerError):
+    """A failure talking to upsd; `code` is upsd's ERR code, or None for
+    transport failures (connect, timeout, closed connection, TLS)."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+class SnmpError(FenceError):
+    """An SNMP agent did not answer, refused the request or the credentials."""
+
+
 class ConfigError(InfrapowerError):
     """A configuration (file or option) that cannot work as written."""

@@ -17,6 +17,8 @@ import time
 from infrapower.errors import FenceError
 from infrapower.options import timeout_option
 
+log = logging.getLogger(__name__)
+
 # Exit codes of the fence agent API.
 EXIT_OK, EXIT_ERROR, EXIT_OFF = 0, 1, 2
 
@@ -155,7 +157,7 @@ def switch_verified(outlets, plugs, on, timeout):
     for plug in plugs:
         outlets.check(plug, on)
     for plug in plugs:
-        logging.debug("switching %s %s", plug, target)
+        log.debug("switching %s %s", plug, target)
         outlets.switch(plug, on)
     poll(
         lambda: outlets.status(plugs),
@@ -173,7 +175,7 @@ def cycle_verified(outlets, plugs, timeout, before):
     for plug in plugs:
         outlets.check(plug, False)
     for plug in plugs:
-        logging.debug("power-cycling %s", plug)
+        log.debug("power-cycling %s", plug)
         outlets.cycle(plug)
     # A plug found without power before the command has been seen down.
     went_down = {plug for plug, state in before.items() if state in ("off", "pending_on")}

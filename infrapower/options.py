@@ -3,8 +3,10 @@ typed settings: the one place that knows the option names, so sessions
 and the PowerChain never see an option dict.  Every check here runs
 before any delay or network I/O and fails as one FenceError line."""
 
+import socket
+
 from infrapower.errors import FenceError
-from infrapower.ports import IPMI_PORT, NUT_PORT
+from infrapower.ports import IPMI_PORT, NUT_PORT, SNMP_PORT
 
 # Each network exchange is bounded by shell_timeout (login_timeout for a
 # login): fencing.py's defaults, 3 and 5 s.  Under pacemaker-fenced the
@@ -98,7 +100,7 @@ def cipher_option(text):
 def kg_option(text):
     """hexadecimal_kg as bytes (None when unset or all zeros); at most 20
     bytes."""
-    from infrapower.ipmi.session import effective_kg
+    from infrapower.ipmi.rmcp import effective_kg
 
     if not text:
         return None
@@ -118,3 +120,30 @@ def count_option(options, name):
     if not text.isascii() or not text.isdigit():
         raise FenceError(f"{name.lstrip('-').replace('-', '_')} must be a count (0 or more), not {text!r}")
     return int(text)
+
+
+# -- SNMP --------------------------------------------------------------------------
+
+
+def snmp_settings(options):
+    """fence_apc_snmp's option names, as fence_snmp_pdu takes them."""
+    from infrapower.snmp.session import SnmpSettings
+    from infrapower.snmp.usm import UsmUser
+
+    version = str(options.get("--snmp-version") or "1").lower()  # fencing.py upper-cases "2c"
+    if version not in ("1", "2c", "3"):
+        raise FenceError(f"snmp_version must be 1, 2c or 3, not {version!r}")
+    family = socket.AF_INET if flag(options, "--inet4-only") else socket.AF_INET6 if flag(options, "--inet6-only") else socket.AF_UNSPEC
+    usm = None
+    if version == "3":
+        usm = UsmUser.checked(options.get("--username"), options.get("--snmp-sec-level"), options.get("--snmp-auth-prot"),
+                              options.get("--password"), options.get("--snmp-priv-prot"), options.get("--snmp-priv-passwd"))
+    return SnmpSettings(
+        host=options["--ip"],
+        port=port_option(options, SNMP_PORT),
+        version=version,
+        community=options.get("--community", "private"),
+        usm=usm,
+        timeout=io_timeout(options),
+        family=family,
+    )

@@ -4,7 +4,7 @@
 Options are fence_apc_snmp's, so migrating is renaming the agent; `mib`
 forces a mapping.  The vendor knowledge is the OID tables generated from
 NUT's sources (infrapower.tables), the protocol is infrapower.snmp, the
-outlet logic infrapower.pdu; every command is verified by reading the
+outlet logic infrapower.snmp.pdu; every command is verified by reading the
 outlet back (infrapower.fence.run_action).
 """
 
@@ -14,7 +14,7 @@ FENCE_LIBDIR = "/usr/share/fence"
 def adjust(all_opt):
     # The client's own tables (stdlib only at import), so metadata and
     # validation never disagree.
-    from infrapower.snmp import AUTH_PROTOCOLS, PRIV_KEY_BYTES as PRIV_PROTOCOLS
+    from infrapower.snmp.usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES as PRIV_PROTOCOLS
 
     AUTH_PROTOCOLS, PRIV_PROTOCOLS = list(AUTH_PROTOCOLS), list(PRIV_PROTOCOLS)
     all_opt["mib"] = {
@@ -47,19 +47,20 @@ DOCS = {
 
 
 def settings(options):
-    from infrapower import pdu
     from infrapower.fence import plugs_from
+    from infrapower.options import snmp_settings
+    from infrapower.snmp.pdu import check_plug
 
     # A plug's grammar is checked before any I/O (name resolution included).
     for plug in plugs_from(options):
-        pdu.check_plug(plug)
-    return options
+        check_plug(plug)
+    return snmp_settings(options)
 
 
 def open_device(settings, options):
-    from infrapower import pdu
+    from infrapower.snmp.pdu import open_pdu
 
-    return pdu.open_pdu(options)
+    return open_pdu(settings, options.get("--mib"))
 
 
 if __name__ == "__main__":
@@ -69,4 +70,6 @@ if __name__ == "__main__":
         device_opt=["ipaddr", "login", "passwd", "no_login", "no_password", "port", "snmp_version", "snmp",
                     "inet4_only", "inet6_only", "mib", "method"],
         docs=DOCS, adjust=adjust, settings=settings, open_device=open_device,
+        # fence_apc_snmp's net-snmp programs: SNMP is spoken in process here.
+        hidden=("snmpget_path", "snmpset_path", "snmpwalk_path"),
     ), FENCE_LIBDIR)

@@ -1,7 +1,7 @@
 """Each link's state, read live: outlets and UPSes from upsd (a PDU served
 by snmp-ups is read through upsd, which polls it over SNMP), the outlets of
 SNMP PDUs no upsd serves (declared in the servers file) over SNMP with
-fence_snmp_pdu's own code (infrapower.pdu: mapping detected, or forced
+fence_snmp_pdu's own code (infrapower.snmp.pdu: mapping detected, or forced
 with `mib =`, outlet status through the mapping's lookup), PSUs from the
 servers' BMCs (through fence_ipmi_psu's own IPMI code, all BMCs at once).
 
@@ -115,7 +115,7 @@ def _read_upsd(chain, upsd, devices, view, timeout):
 
 
 def _nut_inlet_voltage(variables):
-    from infrapower.pdu import INLET_VOLTAGE
+    from infrapower.snmp.pdu import INLET_VOLTAGE
 
     for name in INLET_VOLTAGE:
         try:
@@ -169,12 +169,14 @@ def _read_snmp_pdu(device, outlet_links, timeout):
     state) or PduError}) of one
     SNMP PDU, read as fence_snmp_pdu reads it: one session, the mapping
     detected (or forced), each outlet's status through the mapping."""
-    from infrapower import pdu, snmp, tables
-    from infrapower.chain.snmpconf import agent_options
+    from infrapower import tables
+    from infrapower.chain.snmpconf import session_settings
+    from infrapower.snmp import pdu
+    from infrapower.snmp.session import Session
 
     config = device.snmp
     document = tables.load()
-    session = snmp.session_from_options(agent_options(dict(config.options), config.host, config.port, timeout), timeout)
+    session = Session(session_settings(dict(config.options), config.host, config.port, timeout))
     try:
         outlets = pdu.Pdu(session, document, pdu.identify(session, document, config.mib))
         results = {}

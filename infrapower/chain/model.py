@@ -28,9 +28,10 @@ import re
 from dataclasses import dataclass, field
 
 from infrapower.errors import ConfigError
+from infrapower.ports import NUT_PORT, SNMP_PORT
 
 MAIN = "main"
-DEFAULT_UPSD_PORT = 3493
+DEFAULT_UPSD_PORT = NUT_PORT
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 # NUT device names: what upsd accepts in ups.conf section names.
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -169,7 +170,7 @@ class SnmpPdu:
     options for the rest (infrapower.chain.snmpconf)."""
 
     host: str
-    port: int = 161
+    port: int = SNMP_PORT
     options: tuple = ()  # (option, value) pairs: snmp_version, community or the v3 ones
     mib: object = None  # a NUT mapping name forced, else detected
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from infrapower.chain.model import MAIN, split_host_port
 from infrapower.chain.servers import FENCE_NUT_KEYS
 from infrapower.chain.snmpconf import fence_options
+from infrapower.ports import SNMP_PORT
 
 NUT_AGENT, SNMP_AGENT = "fence_nut", "fence_snmp_pdu"
 
@@ -132,7 +133,7 @@ class _Switchability:
         if "community" in options and self.chain.settings.get("snmp_community"):
             options["community"] = self.chain.settings.get("snmp_community")
         try:
-            host, port = split_host_port(conf.get("port", ""), 161)
+            host, port = split_host_port(conf.get("port", ""), SNMP_PORT)
         except ValueError as error:
             return None, f"{device.label}: port: {error}"
         return {"ip": host, "ipport": str(port), **options, "plug": str(number)}, None

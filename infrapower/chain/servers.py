@@ -32,7 +32,7 @@ Every `psu.NAME` key is a power supply whose value is its parent, in the
 spec's grammar `device[:outlet][@hostname[:port]]`.  A section with
 `snmp =` is an SNMP PDU, not a server: its outlets (`pdu3:2`) can be
 parents like any NUT device's, and `--live` / `--plan` read and switch
-them with fence_snmp_pdu's own code (infrapower.pdu).
+them with fence_snmp_pdu's own code (infrapower.snmp.pdu).
 """
 
 from pathlib import Path
@@ -41,6 +41,7 @@ from infrapower.chain.model import (
     Link, Origin, Problem, Server, SnmpPdu, Upsd, link_declared_parent, parse_parent, split_host_port,
 )
 from infrapower.chain.snmpconf import KEYS as SNMP_SETTING_KEYS
+from infrapower.ports import IPMI_PORT, SNMP_PORT
 
 PSU_PREFIX = "psu."
 SERVER_KEYS = {"desc", "bmc", "bmc_username", "bmc_password"}
@@ -48,10 +49,8 @@ FENCE_NUT_KEYS = ("fence_nut_username", "fence_nut_password", "fence_nut_passwor
 GLOBAL_KEYS = {"upsd", "snmp_community", *FENCE_NUT_KEYS}
 UPSD_PREFIX = "@"  # [@HOST:PORT]: another upsd
 UPSD_KEYS = {"ups_conf", *FENCE_NUT_KEYS}
-IPMI_PORT = 623
 SNMP_KEY = "snmp"
 SNMP_PDU_KEYS = {SNMP_KEY, "mib", "parent", "desc", *SNMP_SETTING_KEYS}
-SNMP_PORT = 161
 DEFAULT_COMMUNITY = "private"  # fence_snmp_pdu's default
 
 
@@ -153,9 +152,10 @@ def _snmp_settings(chain, conf, name, section):
 
 def _check_mib(mib):
     """Why fence_snmp_pdu would refuse `mib`, or None: the agent's own
-    lookup (infrapower.pdu.identify with a forced mapping asks nothing of
+    lookup (infrapower.snmp.pdu.identify with a forced mapping asks nothing of
     the PDU, nor does building its outlets view)."""
-    from infrapower import pdu, tables
+    from infrapower import tables
+    from infrapower.snmp import pdu
     from infrapower.fence import FenceError
 
     try:

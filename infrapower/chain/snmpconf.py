@@ -39,7 +39,7 @@ def _canonical(value, allowed):
 def fence_options(section, default_community, scripts=False):
     """(fence_snmp_pdu options, [(key, problem)]) from a section's SNMP
     settings; `scripts` allows the `*_script` keys (the servers file)."""
-    from infrapower.snmp import AUTH_PROTOCOLS, PRIV_KEY_BYTES, SECURITY_LEVELS
+    from infrapower.snmp.usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, SECURITY_LEVELS
 
     problems = []
     given = section.get("snmp_version") or "v1"
@@ -81,23 +81,33 @@ def fence_options(section, default_community, scripts=False):
     return options, problems
 
 
-def agent_options(options, host, port, timeout):
-    """fencing.py-style options ("--snmp-version": ...) for
-    infrapower.snmp.session_from_options, the scripts run for their keys
-    as fencing.py runs them (`sh -c`, output without trailing blanks)."""
+def session_settings(options, host, port, timeout):
+    """The SnmpSettings a device's fence_snmp_pdu options stand for, to
+    read it live; a `*_script` runs for its key as fencing.py runs it
+    (`sh -c`, output without trailing blanks)."""
+    from infrapower.snmp.session import SnmpSettings
+    from infrapower.snmp.usm import UsmUser
+
+    options = {option: _key_from_script(option, value, timeout) if option in SCRIPT_KEYS else value
+               for option, value in options.items()}
+    options = {SCRIPT_KEYS.get(option, option): value for option, value in options.items()}
+    version = options.get("snmp_version", "1")
+    usm = None
+    if version == "3":
+        usm = UsmUser.checked(options.get("username"), options.get("snmp_sec_level"), options.get("snmp_auth_prot"),
+                              options.get("password"), options.get("snmp_priv_prot"), options.get("snmp_priv_passwd"))
+    return SnmpSettings(host, port, version, options.get("community", "private"), usm, timeout)
+
+
+def _key_from_script(option, command, timeout):
     import subprocess
 
-    from infrapower.fence import FenceError
+    from infrapower.errors import FenceError
 
-    parsed = {"--ip": host, "--ipport": str(port)}
-    for option, value in options.items():
-        if option in SCRIPT_KEYS:
-            try:
-                result = subprocess.run(["/bin/sh", "-c", value], capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                raise FenceError(f"{option} did not finish within {timeout:g} s") from None
-            if result.returncode != 0:
-                raise FenceError(f"{option} failed (exit {result.returncode})")
-            option, value = SCRIPT_KEYS[option], result.stdout.rstrip()
-        parsed["--" + option.replace("_", "-")] = value
-    return parsed
+    try:
+        result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FenceError(f"{option} did not finish within {timeout:g} s") from None
+    if result.returncode != 0:
+        raise FenceError(f"{option} failed (exit {result.returncode})")
+    return result.stdout.rstrip()

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infrapower.errors import ConfigError
-
-# Characters a value may hold and still be written unquoted.
-_PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@+,%[]")
+from infrapower.nut.words import quote as nut_quote
+from infrapower.nut.words import tokens
 
 
 class ConfError(ConfigError):
@@ -56,51 +55,15 @@ class Section:
 
 def split_line(text, path="<text>", line=0):
     """(words, comment start or None) of one line, NUT's way."""
-    words, current, in_word, quoted = [], [], False, False
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text):
-            current.append(text[index + 1])
-            in_word = True
-            index += 2
-            continue
-        if quoted:
-            if char == '"':
-                quoted = False
-            else:
-                current.append(char)
-        elif char == '"':
-            quoted, in_word = True, True
-        elif char == "#":
-            break
-        elif char in " \t\r":
-            if in_word:
-                words.append("".join(current))
-                current, in_word = [], False
-        elif char == "=":
-            if in_word:
-                words.append("".join(current))
-                current, in_word = [], False
-            words.append("=")
-        else:
-            current.append(char)
-            in_word = True
-        index += 1
-    if quoted:
+    words, comment, open_quote = tokens(text, config=True)
+    if open_quote:
         raise ConfError(path, line, "unterminated quote")
-    if in_word:
-        words.append("".join(current))
-    return words, (index if index < len(text) else None)
+    return words, comment
 
 
 def quote(value):
-    """A value as NUT reads it back: bare when plain, else quoted with `\\`
-    and `"` escaped."""
-    text = str(value)
-    if text and all(char in _PLAIN for char in text):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A value as NUT reads it back (infrapower.nut.words)."""
+    return nut_quote(value, config=True)
 
 
 class UpsConf:

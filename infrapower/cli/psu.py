@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+from infrapower.ports import IPMI_PORT
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("psu", help="a server's power supplies via its BMC, as NUT-style variables",
@@ -18,7 +20,7 @@ def add_parser(subparsers):
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--host", help="BMC address")
     target.add_argument("--lab", metavar="SERVER", help="a server of the running lab (clc, nc1, nc2)")
-    parser.add_argument("--port", type=int, default=623, help="RMCP+ UDP port (default 623)")
+    parser.add_argument("--port", type=int, default=IPMI_PORT, help=f"RMCP+ UDP port (default {IPMI_PORT})")
     parser.add_argument("--user", default="", help="BMC user name")
     parser.add_argument("--password-file", help="file holding the password (else $IPMI_PASSWORD, else a prompt)")
     parser.add_argument("--privilege", default="user", choices=["callback", "user", "operator", "administrator"],

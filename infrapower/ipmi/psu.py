@@ -16,7 +16,7 @@ from typing import Optional
 from infrapower.fence import FenceError
 from infrapower.ipmi.session import NETFN_SENSOR, NETFN_STORAGE, CompletionCodeError, IpmiError
 
-LOG = logging.getLogger("infrapower.ipmi")
+log = logging.getLogger(__name__)
 
 # SDR record types and codes (§43, §42.2, table 43-15) the inventory uses.
 _FULL_SENSOR, _COMPACT_SENSOR, _FRU_LOCATOR = 0x01, 0x02, 0x11
@@ -156,7 +156,7 @@ def _sensor_reading(session, number):
     try:
         reading = session.command(NETFN_SENSOR, 0x2D, bytes([number]))
     except CompletionCodeError as error:
-        LOG.debug("sensor %#04x: %s", number, error)
+        log.debug("sensor %#04x: %s", number, error)
         return None
     if len(reading) < 3 or reading[1] & 0x20:  # "reading/state unavailable"
         return None
@@ -235,7 +235,7 @@ def read_fru(session, fru_id):
         except CompletionCodeError as error:
             if error.code in _READ_TOO_LONG and chunk > 8:
                 chunk = _FRU_SMALL_CHUNK if chunk > _FRU_SMALL_CHUNK else chunk // 2
-                LOG.debug("FRU %d: BMC refuses long reads, reading %d bytes at a time", fru_id, chunk)
+                log.debug("FRU %d: BMC refuses long reads, reading %d bytes at a time", fru_id, chunk)
                 continue
             raise
         data = answer[1:1 + answer[0] * unit]
@@ -252,10 +252,10 @@ def _fill_from_fru(session, psu):
         image = read_fru(session, psu.fru_id)
         info = FRU(rawdata=image).info or {}
     except CompletionCodeError as error:  # an absent PSU's FRU may be unreadable
-        LOG.debug("FRU %d (%s): %s", psu.fru_id, psu.name, error)
+        log.debug("FRU %d (%s): %s", psu.fru_id, psu.name, error)
         return
     except Exception as error:  # malformed FRU data: keep what the sensors said
-        LOG.debug("FRU %d (%s) not decodable: %s", psu.fru_id, psu.name, error)
+        log.debug("FRU %d (%s) not decodable: %s", psu.fru_id, psu.name, error)
         return
 
     def field(*names):

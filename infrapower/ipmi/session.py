@@ -31,7 +31,7 @@ import select
 import socket
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infrapower.errors import FenceError
 from infrapower.ipmi.rmcp import (
@@ -58,7 +58,7 @@ from infrapower.ipmi.rmcp import (
 )
 from infrapower.ports import IPMI_PORT
 
-LOG = logging.getLogger("infrapower.ipmi")
+log = logging.getLogger(__name__)
 
 # Privilege levels (§6.8), by the names fence_ipmilan's privlvl uses.
 PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
@@ -166,10 +166,10 @@ class IpmiSettings:
     host: str
     port: int = IPMI_PORT
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, so never in a log
     privilege: str = "administrator"
     cipher_suite: int = None  # None: try 3, then 17
-    kg: bytes = None
+    kg: bytes = field(default=None, repr=False)
     login_timeout: float = 5.0
     command_timeout: float = 5.0
 
@@ -247,7 +247,7 @@ class Session:
             if self._bmc_sid:
                 self.command(NETFN_APP, 0x3C, struct.pack("<I", self._bmc_sid), timeout=_CLOSE_TIMEOUT)
         except IpmiError as error:
-            LOG.debug("closing the session: %s", error)
+            log.debug("closing the session: %s", error)
         finally:
             self._bmc_sid = 0
             self._sock.close()
@@ -269,12 +269,12 @@ class Session:
             except IpmiTimeout:
                 if last:
                     raise
-                LOG.debug("cipher suite %d: no answer, trying the next", number)
+                log.debug("cipher suite %d: no answer, trying the next", number)
                 continue
             if status == 0:
                 break
             if not last and status in (0x04, 0x05, 0x10, 0x11):
-                LOG.debug("cipher suite %d refused: %s", number, describe_rmcp_status(status))
+                log.debug("cipher suite %d refused: %s", number, describe_rmcp_status(status))
                 continue
             raise IpmiError(f"BMC {self.target} refused the session (cipher suite {number}): "
                             f"{describe_rmcp_status(status)}")
@@ -297,7 +297,7 @@ class Session:
                 raise IpmiError(f"BMC {self.target} refused privilege {PRIVILEGE_NAMES[level]} to user "
                                 f"{self._username.decode()!r}: {describe_completion_code(NETFN_APP, 0x3B, error.code)}"
                                 "; set privlvl to what the user has") from None
-        LOG.debug("session %#010x open: cipher suite %d, privilege %s", self._bmc_sid, suite.number,
+        log.debug("session %#010x open: cipher suite %d, privilege %s", self._bmc_sid, suite.number,
                   PRIVILEGE_NAMES[level])
 
     def _next_tag(self):
@@ -311,11 +311,11 @@ class Session:
         body += bytes([0x00, 0, 0, 8, suite.auth_algorithm, 0, 0, 0])
         body += bytes([0x01, 0, 0, 8, suite.integrity, 0, 0, 0])
         body += bytes([0x02, 0, 0, 8, 1 if suite.encrypted else 0, 0, 0, 0])
-        LOG.debug("-> Open Session Request: cipher suite %d, privilege %s", suite.number, PRIVILEGE_NAMES[level])
+        log.debug("-> Open Session Request: cipher suite %d, privilege %s", suite.number, PRIVILEGE_NAMES[level])
         response = self._pre_session_exchange(OPEN_SESSION_REQUEST, body, OPEN_SESSION_RESPONSE, tag, deadline,
                                               "Open Session")
         status = response[1]
-        LOG.debug("<- Open Session Response: status %#04x", status)
+        log.debug("<- Open Session Response: status %#04x", status)
         if status == 0:
             # The algorithms must be the ones proposed: a BMC (or anyone on
             # the path) answering with weaker ones is not followed.
@@ -332,7 +332,7 @@ class Session:
         name = bytes([len(self._username)]) + self._username
         tag = self._next_tag()
         body = struct.pack("<BxxxI", tag, self._bmc_sid) + console_random + bytes([role, 0, 0]) + name
-        LOG.debug("-> RAKP 1: user %r, role %#04x", self._username.decode(), role)
+        log.debug("-> RAKP 1: user %r, role %#04x", self._username.decode(), role)
         rakp2 = self._pre_session_exchange(RAKP1, body, RAKP2, tag, deadline, "RAKP 1")
         if rakp2[1] != 0:
             hint = {0x0D: f": no user {self._username.decode()!r} on this BMC",
@@ -340,7 +340,7 @@ class Session:
             raise IpmiError(f"BMC {self.target} refused the login: {describe_rmcp_status(rakp2[1])}"
                             f"{hint.get(rakp2[1], '')}")
         bmc_random, guid = rakp2[8:24], rakp2[24:40]
-        LOG.debug("<- RAKP 2: status 0x00, BMC GUID %s", guid.hex())
+        log.debug("<- RAKP 2: status 0x00, BMC GUID %s", guid.hex())
         expected = rakp2_code(suite, self._password, self._console_sid, self._bmc_sid, console_random, bmc_random,
                               guid, role, self._username)
         if not hmac.compare_digest(rakp2[40:40 + len(expected)], expected):
@@ -350,7 +350,7 @@ class Session:
                                                self._username)
         tag = self._next_tag()
         auth = rakp3_code(suite, self._password, bmc_random, self._console_sid, role, self._username)
-        LOG.debug("-> RAKP 3")
+        log.debug("-> RAKP 3")
         rakp4 = self._pre_session_exchange(RAKP3, struct.pack("<BBxxI", tag, 0, self._bmc_sid) + auth, RAKP4, tag,
                                            deadline, "RAKP 3")
         if rakp4[1] != 0:
@@ -359,7 +359,7 @@ class Session:
         icv = rakp4_code(suite, sik, console_random, self._bmc_sid, guid)
         if not hmac.compare_digest(rakp4[8:8 + len(icv)], icv):
             raise IpmiError(f"BMC {self.target}: session key check failed (RAKP 4): check hexadecimal_kg")
-        LOG.debug("<- RAKP 4: status 0x00")
+        log.debug("<- RAKP 4: status 0x00")
 
     def _pre_session_exchange(self, payload_type, body, answer_type, tag, deadline, what):
         """Open Session and RAKP messages: session id 0, unauthenticated;
@@ -392,7 +392,7 @@ class Session:
         console_sid = struct.pack("<I", self._console_sid)
         data = bytes(data)
         what = command_name(netfn, command)
-        LOG.debug("-> %s [%s]", what, _hex(data))
+        log.debug("-> %s [%s]", what, _hex(data))
 
         def build():
             # A retransmission is a new packet: a fresh session sequence
@@ -402,7 +402,7 @@ class Session:
         dropped = {}  # why answers addressed to this session were dropped: count
 
         def drop(reason):
-            LOG.debug("dropped an answer %s", reason)
+            log.debug("dropped an answer %s", reason)
             dropped[reason] = dropped.get(reason, 0) + 1
 
         def match(datagram):
@@ -433,7 +433,7 @@ class Session:
             hint = (" (wrong hexadecimal_kg or cipher, or something on the path alters them)"
                     if _INTEGRITY_FAILURE in dropped else "")
             raise IpmiTimeout(f"{error}; answers dropped: {reasons}{hint}") from None
-        LOG.debug("<- %s: cc %#04x [%s]", what, response[0], _hex(response[1:]))
+        log.debug("<- %s: cc %#04x [%s]", what, response[0], _hex(response[1:]))
         if response[0] != 0:
             raise CompletionCodeError(netfn, command, response[0])
         return response[1:]
@@ -477,4 +477,4 @@ class Session:
                 if answer is not None:
                     return answer
             if time.monotonic() < deadline:
-                LOG.debug("no answer to %s yet, retransmitting", what)
+                log.debug("no answer to %s yet, retransmitting", what)

@@ -54,6 +54,7 @@ import time
 
 from infrapower.lab.core import LabError, free_port, lab_python, wait_until
 from infrapower.nut.client import NutClient, NutError, NutSettings
+from infrapower.nut.words import quote
 from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
 from infrapower.lab.nut_driver import socket_path as test_driver_socket
 from infrapower.lab.pdus import WRITE_COMMUNITY  # snmp-ups reads and writes with one
@@ -161,7 +162,7 @@ def fencer_commands(topology):
 
 
 def _quote(value):
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quote(value, config=True)
 
 
 def write_config(lab, port):

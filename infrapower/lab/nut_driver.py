@@ -58,7 +58,7 @@ import time
 from pathlib import Path
 
 from infrapower.lab.rack import Rack, next_due, outlet_names
-from infrapower.nut.client import split_words  # the same parseconf words both ways
+from infrapower.nut.words import split_words  # the same parseconf words both ways
 
 DRIVER_NAME = "infrapower-lab"  # what ups.conf says; names the socket
 DRIVER_VERSION = "0.1"

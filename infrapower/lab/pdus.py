@@ -24,7 +24,7 @@ from pathlib import Path
 from infrapower import tables
 from infrapower.lab.core import LabError, PeerGone, free_port, lab_python, wait_until
 from infrapower.lab.rack import MAINS_VOLTS, outlet_names
-from infrapower.pdu import INLET_VOLTAGE
+from infrapower.snmp.pdu import INLET_VOLTAGE
 
 MODULES_DIR = Path(__file__).with_name("snmpsim_modules")
 EXTRAS_FILE = Path(__file__).with_name("sim_extras.json")

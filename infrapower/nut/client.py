@@ -12,20 +12,19 @@ message says what to change.
 import logging
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from infrapower.errors import InfrapowerError
+from infrapower.errors import NutError
+from infrapower.nut.words import quote, split_words
+from infrapower.ports import NUT_PORT
 from infrapower.resolve import resolve, shown_host
 
-from infrapower.ports import NUT_PORT
-
-DEFAULT_PORT = NUT_PORT
 LINE_LIMIT = 65536
 # A variable no driver publishes (NUT names are lowercase dotted words; this
 # one is in a namespace NUT does not use), for check_set_grant.
 PROBE_VARIABLE = "infrapower.grant.probe"
 
-log = logging.getLogger("infrapower.nut")
+log = logging.getLogger(__name__)
 
 # ERR codes → what the admin should look at (the generic part; callers
 # add what only they know, such as which user and command).
@@ -56,52 +55,6 @@ ERROR_HINTS = {
 }
 
 
-class NutError(InfrapowerError):
-    """A failure talking to upsd; `code` is upsd's ERR code, or None for
-    transport failures (connect, timeout, closed connection, TLS)."""
-
-    def __init__(self, message, code=None):
-        super().__init__(message)
-        self.code = code
-
-
-def quote(value):
-    """A protocol word: quoted, with \\ and \" escaped, whenever it holds
-    anything but plain characters (passwords with spaces, descriptions)."""
-    text = str(value)
-    if any(c in "\r\n\0" for c in text):
-        # upsd reads lines: a line break inside a value (from a config
-        # file or an option) would smuggle a second request in.  The value
-        # itself is not shown: it may be a password.
-        raise NutError("a value for upsd holds a line break or NUL character: refused (check the configured names and passwords)")
-    if text and all(c.isascii() and (c.isalnum() or c in "._-:/@+=,%") for c in text):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def split_words(line):
-    """upsd's reply split into words, quotes and escapes resolved."""
-    words, current, quoted, escaped, in_word = [], [], False, False, False
-    for char in line:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped, in_word = True, True
-        elif char == '"':
-            quoted, in_word = not quoted, True
-        elif char in " \t" and not quoted:
-            if in_word:
-                words.append("".join(current))
-                current, in_word = [], False
-        else:
-            current.append(char)
-            in_word = True
-    if in_word:
-        words.append("".join(current))
-    return words
-
-
 class Deadline:
     """The time an operation may still take."""
 
@@ -127,7 +80,7 @@ class NutSettings:
     tls: bool = False  # STARTTLS, then required (see NutClient.connect)
     ca: str = None  # a CA file or directory to verify upsd with (implies tls)
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, so never in a log
     ups: str = None  # the device a plug without DEVICE: names
     verbose: bool = False
 

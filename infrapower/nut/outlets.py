@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from infrapower.fence import FenceError, Outlets, is_number, poll
 from infrapower.nut.client import NutClient, NutError
 
+log = logging.getLogger(__name__)
+
 OUTLET_VAR = re.compile(r"^outlet\.(\d+)\.(\w+)$", re.ASCII)
 # What upsd accepts as a device name in a plug: printable ASCII without
 # blanks, quotes, backslashes or the ':' that separates the outlet.
@@ -213,7 +215,7 @@ class NutOutlets(Outlets):
     def _tell_age(self, device):
         if device not in self._age_told:
             self._age_told.add(device)
-            logging.debug(
+            log.debug(
                 "%s: upsd serves what its driver read at its last poll: a state may be up to %g s old", device, self.refresh_seconds(device)
             )
 
@@ -304,7 +306,7 @@ class NutOutlets(Outlets):
                 raise FenceError(f"{what}: the driver reported {error.code} (TRACKING)") from None
 
         result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
-        logging.debug("%s: %s", what, result)
+        log.debug("%s: %s", what, result)
         if result != "SUCCESS":
             raise FenceError(f"{what}: upsd answered {result!r} for its TRACKING result, not SUCCESS")
         return True

@@ -13,8 +13,10 @@ import re
 import sys
 
 from infrapower.errors import InfrapowerError
+from infrapower.snmp.oid import normalise_oid
 
-__all__ = ["TableError", "default_path", "find_by_sysoid", "load", "mapping_names", "table_paths"]
+__all__ = ["TableError", "default_path", "find_by_name", "find_by_sysoid", "load", "mapping_names", "mappings_by_sysoid",
+           "table_paths"]
 
 # Preferred default: NUT master describes the most hardware.
 DEFAULT_NAME = "nut-master.json"
@@ -93,19 +95,25 @@ def mapping_names(table=None):
     return names
 
 
-def _normalise_oid(oid):
-    return "." + oid.strip().lstrip(".") if oid else oid
-
-
-def find_by_sysoid(table, sysoid):
-    """First mapping (probe order) whose sysOID equals ``sysoid``, else None.
+def mappings_by_sysoid(table, sysoid):
+    """Every mapping (probe order) whose sysOID equals ``sysoid``.
 
     Like snmp-ups' first pass, this is an exact match; the leading dot is
     optional on either side.  Callers should then confirm with the
     mapping's ``model_oid`` (when set), as snmp-ups does.
     """
-    wanted = _normalise_oid(sysoid)
-    for mapping in table["mappings"]:
-        if mapping["sysoid"] and _normalise_oid(mapping["sysoid"]) == wanted:
-            return mapping
-    return None
+    if not sysoid or not str(sysoid).strip("."):
+        return []
+    wanted = normalise_oid(sysoid)
+    return [mapping for mapping in table["mappings"] if mapping.get("sysoid") and normalise_oid(mapping["sysoid"]) == wanted]
+
+
+def find_by_sysoid(table, sysoid):
+    """The first of mappings_by_sysoid, else None."""
+    found = mappings_by_sysoid(table, sysoid)
+    return found[0] if found else None
+
+
+def find_by_name(table, name):
+    """The mapping called ``name`` (any case), else None."""
+    return next((mapping for mapping in table["mappings"] if mapping["name"].lower() == str(name).lower()), None)

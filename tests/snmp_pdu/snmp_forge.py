@@ -5,8 +5,8 @@ engine ID, boots and time."""
 
 from pysnmp.proto import api
 
-from infrapower.snmp import Session, _Expected, _same_oids
-from infrapower.snmp_usm import LEVEL_FLAGS, Usm
+from infrapower.snmp.session import Session, SnmpSettings, _Expected, _same_oids
+from infrapower.snmp.usm import LEVEL_FLAGS, Usm, UsmUser
 
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 V1 = api.PROTOCOL_MODULES[api.SNMP_VERSION_1]
@@ -18,12 +18,12 @@ NOT_IN_TIME_WINDOW, UNKNOWN_ENGINE_ID, WRONG_DIGEST = (f"1.3.6.1.6.3.15.1.1.{n}.
 
 def client(version="3", level="authPriv", auth="SHA-256", priv="AES", boots=5, engine_time=1000, confirmed=True):
     """A Session (its socket never used) whose USM knows ENGINE_ID."""
-    usm = None
-    if version == "3":
-        usm = Usm(USER, level, auth, AUTH_KEY, priv, PRIV_KEY)
-        usm.learn_engine(ENGINE_ID, boots, engine_time)
-        usm.confirmed = confirmed
-    return Session("127.0.0.1", 9, version=version, community="private", usm=usm, timeout=1.0)
+    user = UsmUser(USER, level, auth, AUTH_KEY, priv, PRIV_KEY) if version == "3" else None
+    session = Session(SnmpSettings("127.0.0.1", 9, version=version, community="private", usm=user, timeout=1.0))
+    if user:
+        session._usm.learn_engine(ENGINE_ID, boots, engine_time)
+        session._usm.confirmed = confirmed
+    return session
 
 
 def pdu(kind, request_id, varbinds, proto=V2C, error_status=0, error_index=0):
@@ -83,7 +83,7 @@ def message_id_of(data):
     """The msgID of an SNMPv3 message (what an on-path forger reads)."""
     from pyasn1.codec.ber import decoder
 
-    from infrapower.snmp_usm import v3_types
+    from infrapower.snmp.usm import v3_types
 
     message, _ = decoder.decode(data, asn1Spec=v3_types()[0]())
     return int(message["msgGlobalData"]["msgID"])
@@ -91,7 +91,7 @@ def message_id_of(data):
 
 def forged_report(data, oid, engine_id=b"\x80\x00\x00\x00\x01forged", boots=7, engine_time=99999):
     """An unauthenticated report answering the SNMPv3 request `data`."""
-    forger = Session("127.0.0.1", 9, version="3", usm=Usm("", "noAuthNoPriv", None, None, None, None), timeout=1.0)
+    forger = Session(SnmpSettings("127.0.0.1", 9, version="3", usm=UsmUser("", "noAuthNoPriv", None, None, None, None), timeout=1.0))
     try:
         return v3(forger, message_id_of(data), pdu("report", 0, [(oid, 1)]), level="noAuthNoPriv", engine_id=engine_id,
                   boots=boots, engine_time=engine_time, user="")

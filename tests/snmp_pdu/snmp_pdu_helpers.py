@@ -10,7 +10,7 @@ from infrapower import lab as lab_module
 from infrapower import tables
 from infrapower.lab import pdus
 from infrapower.lab.rack import default_topology
-from infrapower.pdu import switched_mapping_names
+from infrapower.snmp.pdu import switched_mapping_names
 
 AGENT = os.environ.get("FENCE_SNMP_PDU", "/usr/sbin/fence_snmp_pdu")
 

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from infrapower.snmp_usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES
+from infrapower.snmp.usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES
 
 SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
 OUTLETS_SCRIPT = Path(__file__).with_name("snmpd_outlets.py")

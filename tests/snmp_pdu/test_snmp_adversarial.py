@@ -15,8 +15,9 @@ from snmp_forge import (ENGINE_ID, NOT_IN_TIME_WINDOW, OUTLET, UNKNOWN_ENGINE_ID
 from snmp_pdu_helpers import AGENT, assert_one_line_error
 from snmpd_peer import AUTH_KEY, OUTLET_CONTROL, PRIV_KEY, Proxy, run_agent, user_name
 
-from infrapower.snmp import Session, SnmpError
-from infrapower.snmp_usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, Usm
+from infrapower.errors import SnmpError
+from infrapower.snmp.session import Session, SnmpSettings
+from infrapower.snmp.usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, UsmUser
 
 MSG, REQ = 4242, 4241
 
@@ -193,7 +194,7 @@ class FakeAgent:
 def test_get_answers_are_matched_by_oid_not_position():
     agent = FakeAgent(lambda oids: [(oid, int(oid.rsplit(".", 1)[1])) for oid in reversed(oids)])
     try:
-        live = Session("127.0.0.1", agent.port, version="2c", community="private", timeout=1.0)
+        live = Session(SnmpSettings("127.0.0.1", agent.port, version="2c", community="private", timeout=1.0))
         assert live.get([".1.3.6.1.1", ".1.3.6.1.2"]) == [(".1.3.6.1.1", 1), (".1.3.6.1.2", 2)]
         live.close()
     finally:
@@ -203,7 +204,7 @@ def test_get_answers_are_matched_by_oid_not_position():
 def test_a_get_answered_with_other_oids_times_out_with_one_line():
     agent = FakeAgent(lambda oids: [(oid + ".0", 1) for oid in oids])
     try:
-        live = Session("127.0.0.1", agent.port, version="2c", community="private", timeout=0.5)
+        live = Session(SnmpSettings("127.0.0.1", agent.port, version="2c", community="private", timeout=0.5))
         with pytest.raises(SnmpError, match="OIDs are not the ones asked") as raised:
             live.get([".1.3.6.1.1"])
         assert "\n" not in str(raised.value)
@@ -250,8 +251,8 @@ def test_a_forged_discovery_answer_is_recovered_from_once_the_real_engine_speaks
         return [], True
 
     with Proxy(peer.port, on_request=forge) as proxy:
-        live = Session("127.0.0.1", proxy.port, version="3", timeout=3.0,
-                       usm=Usm(user_name(*USER), "authPriv", USER[0], AUTH_KEY, USER[1], PRIV_KEY))
+        live = Session(SnmpSettings("127.0.0.1", proxy.port, version="3", timeout=3.0,
+                       usm=UsmUser(user_name(*USER), "authPriv", USER[0], AUTH_KEY, USER[1], PRIV_KEY)))
         try:
             assert live.get([f"{OUTLET_CONTROL}.1"]) == [(f"{OUTLET_CONTROL}.1", 1)]
             assert live._usm.engine_id == peer.engine_id() and live._usm.confirmed
@@ -287,8 +288,8 @@ def test_a_replayed_answer_from_before_an_engine_reboot_is_dropped(peer):
     dropped, the real answer is taken, and the clock does not go back."""
     oid = f"{OUTLET_CONTROL}.4"
     with Proxy(peer.port) as recorder:
-        first = Session("127.0.0.1", recorder.port, version="3", timeout=3.0,
-                        usm=Usm(user_name(*USER), "authPriv", USER[0], AUTH_KEY, USER[1], PRIV_KEY))
+        first = Session(SnmpSettings("127.0.0.1", recorder.port, version="3", timeout=3.0,
+                        usm=UsmUser(user_name(*USER), "authPriv", USER[0], AUTH_KEY, USER[1], PRIV_KEY)))
         first.get([oid])  # discovery, then the GET we capture
         counter_before_get = first._message_id - 2
         assert first.get([oid]) == [(oid, 1)]
@@ -302,8 +303,8 @@ def test_a_replayed_answer_from_before_an_engine_reboot_is_dropped(peer):
         return ([captured] if message_id_of(data) == message_id_of(recorder.requests[-1]) else []), True
 
     with Proxy(peer.port, on_request=replay) as proxy:
-        second = Session("127.0.0.1", proxy.port, version="3", timeout=3.0,
-                         usm=Usm(user_name(*USER), "authPriv", USER[0], AUTH_KEY, USER[1], PRIV_KEY))
+        second = Session(SnmpSettings("127.0.0.1", proxy.port, version="3", timeout=3.0,
+                         usm=UsmUser(user_name(*USER), "authPriv", USER[0], AUTH_KEY, USER[1], PRIV_KEY)))
         try:
             second.get([".1.3.6.1.2.1.1.2.0"])  # discovery at the new boots
             boots = second._usm.clock()[0]

@@ -13,7 +13,7 @@ from pyasn1.error import PyAsn1Error
 from snmp_forge import (NOT_IN_TIME_WINDOW, OUTLET, UNKNOWN_ENGINE_ID, V1, V2C, accept_community, accept_v3, client,
                         community_message, forged_report, pdu, v3)
 
-from infrapower.snmp import _Dropped
+from infrapower.snmp.session import _Dropped
 
 MSG, REQ = 777, 776
 CASES_PER_SEED = int(os.environ.get("SNMP_FUZZ_CASES", "700"))

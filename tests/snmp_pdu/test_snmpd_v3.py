@@ -11,15 +11,16 @@ from snmp_pdu_helpers import AGENT, assert_one_line_error
 from snmpd_peer import (AUTH_KEY, NO_PDU_COMMUNITY, OUTLET_CONTROL, PRIV_KEY, USERS, Proxy, run_agent,
                         user_name)
 
-from infrapower.snmp import Session, SnmpError
-from infrapower.snmp_usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, Usm, extend_key, localized_key
+from infrapower.errors import SnmpError
+from infrapower.snmp.session import Session, SnmpSettings
+from infrapower.snmp.usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, UsmUser, extend_key, localized_key
 
 ON, OFF = "1", "2"  # sPDUOutletCtl values as net-snmp's snmpget prints them
 
 
 def session(port, auth="SHA-256", priv="AES", timeout=3.0):
-    usm = Usm(user_name(auth, priv), "authPriv" if priv else "authNoPriv", auth, AUTH_KEY, priv, PRIV_KEY)
-    return Session("127.0.0.1", port, version="3", usm=usm, timeout=timeout)
+    usm = UsmUser(user_name(auth, priv), "authPriv" if priv else "authNoPriv", auth, AUTH_KEY, priv, PRIV_KEY)
+    return Session(SnmpSettings("127.0.0.1", port, version="3", usm=usm, timeout=timeout))
 
 
 # -- every protocol combination, verified through net-snmp's own view ---------------

@@ -6,13 +6,14 @@ AES-192/256 keys are compared in test_snmpd_v3.py.)"""
 
 import hashlib
 import itertools
+import time
 
 import pytest
 from pyasn1.codec.ber import decoder
 from snmp_forge import ENGINE_ID, OUTLET, client, pdu
 
-from infrapower import snmp_usm
-from infrapower.snmp_usm import AUTH_PROTOCOLS, cipher, localized_key, v3_types
+from infrapower.snmp import usm as snmp_usm
+from infrapower.snmp.usm import AUTH_PROTOCOLS, cipher, localized_key, v3_types
 
 RFC3414_ENGINE_ID = bytes.fromhex("000000000000000000000002")
 
@@ -70,7 +71,9 @@ def test_the_header_and_the_aes_iv_use_one_reading_of_the_clock(monkeypatch):
     for the IV; a second ticking in between made the agent unable to
     decrypt.  Here every clock reading is a second later than the last."""
     session = client(priv="AES")
-    ticks = itertools.count(1000.0, 1.0)
+    # From the real clock on: the USM's time base was read from it, and a
+    # clock that started before it would give the engine a negative time.
+    ticks = itertools.count(time.monotonic() + 0.5, 1.0)
     monkeypatch.setattr(snmp_usm.time, "monotonic", lambda: next(ticks))
     wire = session._v3_message(5, pdu("get", 4, [(OUTLET, None)]), session._usm)
     message, _ = decoder.decode(wire, asn1Spec=v3_types()[0]())

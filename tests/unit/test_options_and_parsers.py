@@ -8,7 +8,8 @@ import pytest
 
 from infrapower.errors import FenceError
 from infrapower.fence import is_number, plugs_from
-from infrapower.nut.client import NutError, quote, split_words
+from infrapower.errors import NutError
+from infrapower.nut.words import quote, split_words
 from infrapower.nut.outlets import Order
 from infrapower.options import count_option, ipmi_settings, kg_option, nut_settings, timeout_option
 from infrapower.resolve import check_host_name
@@ -143,3 +144,38 @@ def test_without_tracking_only_the_poll_period_counts():
     order = Order("off", fresh_after=60, tracked=False)
     assert order.vouch("on") == "on"
     assert order.vouch("off") == "cached off"
+
+
+def test_settings_never_show_a_secret():
+    from infrapower.options import snmp_settings
+
+    shown = " ".join(repr(settings) for settings in (
+        nut_settings({"--ip": "h", "--password": "nut-secret"}),
+        ipmi_settings({"--ip": "h", "--password": "ipmi-secret", "--hexadecimal-kg": "ab" * 20}),
+        snmp_settings({"--ip": "h", "--snmp-version": "3", "--username": "u", "--password": "auth-secret",
+                       "--snmp-priv-passwd": "priv-secret", "--community": "community-secret"}),
+    ))
+    for secret in ("nut-secret", "ipmi-secret", "abab", "auth-secret", "priv-secret", "community-secret"):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"--snmp-version": "4"}, "snmp_version"),
+    ({"--snmp-version": "3"}, "needs username"),
+    ({"--snmp-version": "3", "--username": "u", "--snmp-sec-level": "authNoPriv"}, "needs password"),
+    ({"--snmp-version": "3", "--username": "u", "--password": "k", "--snmp-sec-level": "authPriv"}, "snmp_priv_passwd"),
+    ({"--snmp-version": "3", "--username": "u", "--password": "k", "--snmp-auth-prot": "SHA-1024"}, "snmp_auth_prot"),
+])
+def test_snmp_settings_refusals(options, message):
+    from infrapower.options import snmp_settings
+
+    with pytest.raises(FenceError, match=message):
+        snmp_settings(dict({"--ip": "pdu"}, **options))
+
+
+def test_snmp_settings_level_implied_by_the_keys():
+    from infrapower.options import snmp_settings
+
+    settings = snmp_settings({"--ip": "pdu", "--snmp-version": "3", "--username": "u", "--password": "k",
+                              "--snmp-auth-prot": "sha-256"})
+    assert (settings.usm.level, settings.usm.auth_protocol, settings.port, settings.version) == ("authNoPriv", "SHA-256", 161, "3")

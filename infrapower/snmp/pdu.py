@@ -14,7 +14,9 @@ import re
 from contextlib import contextmanager
 
 from infrapower.fence import FenceError, Outlets
-from infrapower.snmp import normalise_oid
+from infrapower.snmp.oid import normalise_oid
+
+log = logging.getLogger(__name__)
 
 SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"
 # States in the tables' normalised status maps; anything else (pending_on,
@@ -79,19 +81,21 @@ def identify(session, document, forced=None):
     """The mapping for this PDU: `forced` by name, else snmp-ups' mibs=auto
     order: exact sysObjectID match confirmed by the model OID, then every
     mapping's model OID in probe order."""
+    from infrapower import tables
+
     mappings = document["mappings"]
     if forced:
-        for mapping in mappings:
-            if mapping["name"].lower() == str(forced).lower():
-                return mapping
+        mapping = tables.find_by_name(document, forced)
+        if mapping is not None:
+            return mapping
         raise PduError(f"mib {forced}: no such mapping in the {_tables_label(document)} tables; "
                        f"use one of {', '.join(switched_mapping_names(document))}")
     (_, sysoid), = session.get([SYS_OBJECT_ID])
     sysoid = normalise_oid(sysoid) if isinstance(sysoid, str) and sysoid.strip(".") else None
-    candidates = [m for m in mappings if m.get("sysoid") and normalise_oid(m["sysoid"]) == sysoid]
+    candidates = tables.mappings_by_sysoid(document, sysoid)
     found = _confirmed_by_model_oid(session, candidates, require=False) or _confirmed_by_model_oid(session, mappings, require=True)
     if found is not None:
-        logging.debug("sysObjectID %s: NUT mapping %s", sysoid, found["name"])
+        log.debug("sysObjectID %s: NUT mapping %s", sysoid, found["name"])
     else:
         raise PduError(
             f"unknown PDU: sysObjectID {sysoid or 'not readable'} matches no mapping of the {_tables_label(document)} tables; "
@@ -356,15 +360,15 @@ def _column(template):
 
 
 @contextmanager
-def open_pdu(options):
-    """fence_snmp_pdu's device: a session as the options say, its mapping
-    detected (or forced with mib), closed afterwards."""
-    from infrapower import snmp, tables
-    from infrapower.options import io_timeout
+def open_pdu(settings, mib=None):
+    """fence_snmp_pdu's device: a session as `settings` (SnmpSettings)
+    say, its mapping detected (or forced with `mib`), closed afterwards."""
+    from infrapower import tables
+    from infrapower.snmp.session import Session
 
     document = tables.load()
-    session = snmp.session_from_options(options, io_timeout(options))
+    session = Session(settings)
     try:
-        yield Pdu(session, document, identify(session, document, options.get("--mib")))
+        yield Pdu(session, document, identify(session, document, mib))
     finally:
         session.close()

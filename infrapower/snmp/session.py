@@ -22,10 +22,14 @@ import logging
 import os
 import socket
 import time
+from dataclasses import astuple, dataclass, field
 
-from infrapower.fence import FenceError
-# The USM lives in its own module; these names stay importable from here.
-from infrapower.snmp_usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, SECURITY_LEVELS, Usm, localized_key  # noqa: F401
+from infrapower.errors import SnmpError
+from infrapower.ports import SNMP_PORT
+from infrapower.snmp.oid import normalise_oid, oid_tuple, within
+from infrapower.snmp.usm import Usm, UsmUser
+
+log = logging.getLogger(__name__)
 
 RETRANSMIT_SECONDS = 1.0
 MAX_MESSAGE_SIZE = 65507
@@ -53,10 +57,6 @@ ERROR_NAMES = (
 ).split()
 
 
-class SnmpError(FenceError):
-    """The agent did not answer, refused the request or the credentials."""
-
-
 class _TooBig(SnmpError):
     """The answer would exceed the agent's message size: ask for less."""
 
@@ -64,26 +64,32 @@ class _TooBig(SnmpError):
         super().__init__("the answer would be too big for the agent")
 
 
-def normalise_oid(oid):
-    return "." + str(oid).strip().lstrip(".")
-
-
-def _oid_tuple(oid):
-    return tuple(int(part) for part in str(oid).strip(".").split("."))
-
-
-def within(oid, prefix):
-    """Is `oid` strictly inside the subtree `prefix`?"""
-    return oid.startswith(prefix.rstrip(".") + ".")
-
-
 # -- the session ---------------------------------------------------------------
 
 
-class Session:
-    """One agent, one socket, one set of credentials."""
+@dataclass(frozen=True)
+class SnmpSettings:
+    """How to reach one SNMP agent: what fence_snmp_pdu's options say
+    (infrapower.options.snmp_settings), or what the PowerChain knows."""
 
-    def __init__(self, host, port=161, *, version="2c", community="public", usm=None, timeout=5.0, family=socket.AF_UNSPEC):
+    host: str
+    port: int = SNMP_PORT
+    version: str = "1"  # "1", "2c" or "3"
+    community: str = field(default="private", repr=False)  # v1/v2c; a secret, never in a repr
+    usm: UsmUser = None  # v3
+    timeout: float = 5.0  # each operation as a whole (GET, walk, SET)
+    family: int = socket.AF_UNSPEC  # AF_INET / AF_INET6 for inet4_only / inet6_only
+
+
+class Session:
+    """One agent, one socket, one set of credentials (SnmpSettings)."""
+
+    def __init__(self, settings):
+        host, port, version, community = settings.host, settings.port, str(settings.version).lower(), settings.community
+        timeout, family = settings.timeout, settings.family
+        usm = Usm(*astuple(settings.usm)) if settings.usm else None
+        if version == "3" and usm is None:
+            raise SnmpError("SNMPv3 needs username")
         from pyasn1.codec.ber import decoder, encoder
         from pysnmp.proto import api
 
@@ -143,7 +149,7 @@ class Session:
                     if prefix not in cursors or answer is _SKIP:
                         continue
                     oid, value = answer
-                    if value is None or value is _END or not within(oid, prefix) or _oid_tuple(oid) <= _oid_tuple(cursors[prefix]):
+                    if value is None or value is _END or not within(oid, prefix) or oid_tuple(oid) <= oid_tuple(cursors[prefix]):
                         del cursors[prefix]  # left the column (or the agent loops)
                         continue
                     found[prefix].append((oid, value))
@@ -248,13 +254,13 @@ class Session:
         api_pdu.set_request_id(pdu, request_id)
         api_pdu.set_varbinds(pdu, varbinds)
         kind = type(pdu).__name__.replace("RequestPDU", "").upper()
-        logging.debug("SNMP %s %s %s", self.where, kind, " ".join(oid for oid, _ in varbinds))
+        log.debug("SNMP %s %s %s", self.where, kind, " ".join(oid for oid, _ in varbinds))
         expected = _Expected(request_id, [oid for oid, _ in varbinds], check)
         status, index, answer = self._exchange(pdu, expected, deadline)
         for oid, value in answer:
-            logging.debug("SNMP %s   %s = %r", self.where, oid, value)
+            log.debug("SNMP %s   %s = %r", self.where, oid, value)
         if status:
-            logging.debug("SNMP %s   error %s at %d", self.where, _error_name(status), index)
+            log.debug("SNMP %s   error %s at %d", self.where, _error_name(status), index)
         return status, index, answer
 
     def _next_id(self):
@@ -331,10 +337,10 @@ class Session:
         try:
             return accept(data)
         except _Dropped as dropped:
-            logging.debug("SNMP %s   dropped an answer: %s", self.where, dropped)
+            log.debug("SNMP %s   dropped an answer: %s", self.where, dropped)
             self._dropped = dropped
         except Exception as error:  # whatever the BER decoder makes of garbage
-            logging.debug("SNMP %s   dropped an undecodable answer (%s)", self.where, type(error).__name__)
+            log.debug("SNMP %s   dropped an undecodable answer (%s)", self.where, type(error).__name__)
             self._dropped = _Dropped("undecodable")
         return None
 
@@ -407,7 +413,7 @@ class Session:
                 return value
             if kind == "unknown engine":
                 rediscovered = True
-                logging.debug("SNMP %s   the agent does not know the engine ID discovered: discovering again", self.where)
+                log.debug("SNMP %s   the agent does not know the engine ID discovered: discovering again", self.where)
                 usm.learn_engine(*value)
                 continue
             if kind == "report" and value == NOT_IN_TIME_WINDOW and not resynchronised:
@@ -419,7 +425,7 @@ class Session:
     def _discover(self, deadline):
         """RFC 3414 §4: an empty, unauthenticated request makes the agent
         report its engine ID, boots and time."""
-        from infrapower.snmp_usm import Usm
+        from infrapower.snmp.usm import Usm
 
         message_id = self._next_id()
         probe = self._proto.GetRequestPDU()
@@ -427,13 +433,13 @@ class Session:
         self._proto.apiPDU.set_request_id(probe, message_id)
         self._proto.apiPDU.set_varbinds(probe, [])
         discovery = Usm("", "noAuthNoPriv", None, None, None, None)
-        logging.debug("SNMP %s SNMPv3 engine discovery", self.where)
+        log.debug("SNMP %s SNMPv3 engine discovery", self.where)
         wire = self._v3_message(message_id, probe, discovery)
         expected = _Expected(message_id, [], _same_oids)
         self._round_trip(wire, lambda data: self._v3_accept(data, message_id, expected, discovering=True), deadline)
 
     def _v3_message(self, message_id, pdu, usm, flags=None):
-        from infrapower.snmp_usm import patch_digest, v3_types
+        from infrapower.snmp.usm import patch_digest, v3_types
 
         SNMPv3Message, UsmSecurityParameters, _ = v3_types()
         boots, engine_time = usm.clock()
@@ -479,7 +485,7 @@ class Session:
         confirmed.  Everything else raises _Dropped: an unauthenticated
         packet never changes the engine ID, boots or time once discovery
         is done, and never ends the wait of an authenticated user."""
-        from infrapower.snmp_usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, LEVEL_FLAGS, patch_digest, v3_types
+        from infrapower.snmp.usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, LEVEL_FLAGS, patch_digest, v3_types
 
         SNMPv3Message, UsmSecurityParameters, ScopedPDU = v3_types()
         usm = self._usm
@@ -625,45 +631,3 @@ def _error_name(status):
     if name in ACCESS_ERRORS:
         return f"{name} (the community or SNMPv3 user/snmp_sec_level lacks this access on the device)"
     return name
-
-
-def session_from_options(options, timeout):
-    """A Session from fencing.py's parsed options (fence_apc_snmp's names)."""
-    version = str(options.get("--snmp-version") or "1").lower()  # fencing.py upper-cases "2c"
-    family = socket.AF_INET if _flag(options, "--inet4-only") else socket.AF_INET6 if _flag(options, "--inet6-only") else socket.AF_UNSPEC
-    usm = None
-    if version == "3":
-        usm = usm_from_options(options)
-    port = int(options.get("--ipport") or 161)
-    return Session(options["--ip"], port, version=version, community=options.get("--community", "private"), usm=usm,
-                   timeout=timeout, family=family)
-
-
-def _flag(options, name):
-    """fencing.py keeps a boolean given as 0/no/off on stdin present."""
-    return name in options and str(options[name]).lower() not in ("0", "no", "off", "false")
-
-
-def _choice(options, name, allowed, default):
-    """fencing.py upper-cases choice values; match them case-insensitively."""
-    value = options.get(name) or default
-    for candidate in allowed:
-        if candidate.upper() == str(value).upper():
-            return candidate
-    raise SnmpError(f"{name} {value!r}: use one of {', '.join(allowed)}")
-
-
-def usm_from_options(options):
-    user = options.get("--username")
-    if not user:
-        raise SnmpError("SNMPv3 needs username")
-    # Without snmp_sec_level, the keys given say which level is meant.
-    implied = "authPriv" if options.get("--snmp-priv-passwd") else "authNoPriv" if options.get("--password") else "noAuthNoPriv"
-    level = _choice(options, "--snmp-sec-level", SECURITY_LEVELS, implied)
-    auth = _choice(options, "--snmp-auth-prot", list(AUTH_PROTOCOLS), "MD5")
-    priv = _choice(options, "--snmp-priv-prot", list(PRIV_KEY_BYTES), "DES")
-    if level != "noAuthNoPriv" and not options.get("--password"):
-        raise SnmpError(f"SNMPv3 {level} needs password (the authentication key)")
-    if level == "authPriv" and not options.get("--snmp-priv-passwd"):
-        raise SnmpError("SNMPv3 authPriv needs snmp_priv_passwd")
-    return Usm(user, level, auth, options.get("--password"), priv, options.get("--snmp-priv-passwd"))

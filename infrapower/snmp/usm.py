@@ -11,6 +11,9 @@ import hmac
 import os
 import struct
 import time
+from dataclasses import dataclass, field
+
+from infrapower.errors import SnmpError
 
 AUTH_PROTOCOLS = {  # name: (hash, HMAC truncation length) per RFC 3414 / RFC 7860
     "MD5": (hashlib.md5, 12),
@@ -37,8 +40,6 @@ TIME_WINDOW_SECONDS = 150
 def localized_key(hash_factory, passphrase, engine_id):
     """RFC 3414 A.2: the passphrase stretched to 1 MB, hashed, then bound
     to the authoritative engine."""
-    from infrapower.snmp import SnmpError
-
     if not passphrase:
         raise SnmpError("SNMPv3: an empty key is not allowed")
     data = passphrase.encode()
@@ -53,6 +54,44 @@ def extend_key(hash_factory, key, wanted):
     while len(key) < wanted:
         key += hash_factory(key).digest()
     return key[:wanted]
+
+
+@dataclass(frozen=True)
+class UsmUser:
+    """One SNMPv3 user's settings: `level` one of SECURITY_LEVELS,
+    protocols as AUTH_PROTOCOLS / PRIV_KEY_BYTES name them."""
+
+    user: str
+    level: str = "noAuthNoPriv"
+    auth_protocol: str = "MD5"
+    auth_key: str = field(default=None, repr=False)  # secrets never in a repr, so never in a log
+    priv_protocol: str = "DES"
+    priv_key: str = field(default=None, repr=False)
+
+    @classmethod
+    def checked(cls, user, level=None, auth_protocol=None, auth_key=None, priv_protocol=None, priv_key=None):
+        """A user from what an admin wrote (names in any case; without a
+        level, the keys given say which is meant), or SnmpError saying
+        what is missing."""
+        if not user:
+            raise SnmpError("SNMPv3 needs username")
+        implied = "authPriv" if priv_key else "authNoPriv" if auth_key else "noAuthNoPriv"
+        level = _named("snmp_sec_level", level or implied, SECURITY_LEVELS)
+        auth_protocol = _named("snmp_auth_prot", auth_protocol or "MD5", AUTH_PROTOCOLS)
+        priv_protocol = _named("snmp_priv_prot", priv_protocol or "DES", PRIV_KEY_BYTES)
+        if level != "noAuthNoPriv" and not auth_key:
+            raise SnmpError(f"SNMPv3 {level} needs password (the authentication key)")
+        if level == "authPriv" and not priv_key:
+            raise SnmpError("SNMPv3 authPriv needs snmp_priv_passwd")
+        return cls(user, level, auth_protocol, auth_key, priv_protocol, priv_key)
+
+
+def _named(option, value, allowed):
+    """fencing.py upper-cases choice values; match them case-insensitively."""
+    for candidate in allowed:
+        if candidate.upper() == str(value).upper():
+            return candidate
+    raise SnmpError(f"{option} {value!r}: use one of {', '.join(allowed)}")
 
 
 class Usm:
@@ -161,8 +200,6 @@ class Usm:
 def cipher(protocol, key, iv):
     """DES-CBC (RFC 3414 §8) or AES-CFB128 (RFC 3826) from `cryptography`,
     imported only when privacy is used."""
-    from infrapower.snmp import SnmpError
-
     try:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
