@@ -10,13 +10,19 @@ an import cycle.
 from pathlib import Path
 
 from infrapower.chain.model import Chain, ChainError, Link, Origin, Problem, Upsd, link_declared_parent
+from infrapower.chain.psudevices import add_psu_servers, is_psu_device, psu_link
 from infrapower.chain.servers import add_other_upsds, add_servers, add_snmp_pdus, link_snmp_pdus
 from infrapower.chain.upsconf import ConfError, UpsConf
 
+SERVERS_CONF = "servers.conf"
 
-def build(ups_conf, servers_conf, upsd=None):
-    """A Chain from ups.conf (its devices and their `parent =` lines) and
-    the servers file; every problem found is in `chain.problems`."""
+
+def build(ups_conf, servers_conf=None, upsd=None):
+    """A Chain from ups.conf (its devices and their `parent =` lines, its
+    PSU devices) and the servers file (None: ups.conf alone); every
+    problem found is in `chain.problems`."""
+    if servers_conf is None:
+        servers_conf = UpsConf("", SERVERS_CONF)  # nothing in it: the defaults
     settings = servers_conf.globals
     try:
         upsd = upsd or Upsd.parse(settings.get("upsd", "localhost"))
@@ -41,14 +47,19 @@ def build(ups_conf, servers_conf, upsd=None):
 
     link_snmp_pdus(chain, servers_conf)
     add_servers(chain, servers_conf)
+    add_psu_servers(chain, {each_upsd: each_conf.path for each_upsd, each_conf in chain.ups_confs.items()})
     _check_cycles(chain)
     return chain
 
 
 def add_devices(chain, upsd, ups_conf):
-    """A device link for every section of the ups.conf `upsd` reads."""
+    """A device link for every section of the ups.conf `upsd` reads (a
+    PSU link for a PSU device: infrapower.chain.psudevices)."""
     for name, section in ups_conf.sections.items():
         device_id = chain.device_id(name, upsd)
+        if is_psu_device(section):
+            chain.links[device_id] = psu_link(device_id, name, upsd, ups_conf.path, section)
+            continue
         chain.links[device_id] = Link(
             device_id,
             "device",
@@ -87,13 +98,29 @@ def _check_cycles(chain):
         first.parent = None
 
 
-def load(config_dir, ups_conf_path=None, servers_path=None):
+def load(config_dir, ups_conf_path=None, servers_path=None, upsd=None):
     """The Chain described in `config_dir` (ups.conf and servers.conf, or
-    the files given); raises ChainError for files that cannot be read."""
+    the files given); raises ChainError for files that cannot be read.
+    servers.conf may be missing when ups.conf describes servers (PSU
+    devices); a servers file given by name may not."""
     directory = Path(config_dir)
     try:
         ups_conf = UpsConf.read(ups_conf_path or directory / "ups.conf")
-        servers_conf = UpsConf.read(servers_path or directory / "servers.conf")
+        servers_conf = _servers_conf(servers_path, directory / SERVERS_CONF, ups_conf)
     except ConfError as error:
         raise ChainError(str(error)) from None
-    return build(ups_conf, servers_conf)
+    return build(ups_conf, servers_conf, upsd)
+
+
+def _servers_conf(given, default, ups_conf):
+    if given is not None:
+        return UpsConf.read(given)
+    if default.exists() or not any(is_psu_device(section) for section in ups_conf.sections.values()):
+        try:
+            return UpsConf.read(default)
+        except ConfError as error:
+            raise ChainError(
+                f"{error} (and {ups_conf.path} describes no server: no power supply device, driver = ipmi-psu "
+                "or server = NAME)"
+            ) from None
+    return None  # ups.conf alone: its PSU devices are the servers

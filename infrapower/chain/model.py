@@ -38,6 +38,11 @@ _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OUTLET_WORD = re.compile(r"^outlet\.?(\d+)$", re.IGNORECASE)
 
 
+def is_device_name(text):
+    """A name upsd accepts for a device (and this tool for a server)."""
+    return bool(_DEVICE_NAME.match(text or ""))
+
+
 class ChainError(ConfigError):
     """A failure the user can act on, as one line."""
 
@@ -87,6 +92,10 @@ class ParentRef:
     outlet: object = None  # "3" for a numbered outlet, else the outlet's name
     host: object = None
     port: object = None
+    # The outlet as written (`outlet3`): what the views show, as the spec's
+    # `upsc -P` does; not part of the identity (`outlet3` is outlet 3).
+    written: object = field(default=None, compare=False)
+    port_given: bool = field(default=False, compare=False)  # `@host:port`, not `@host`
 
     @property
     def is_main(self):
@@ -132,6 +141,7 @@ def parse_parent(text):
     host = port = None
     if at:
         host, port = split_host_port(where, DEFAULT_UPSD_PORT)
+    port_given = bool(at) and (where.rpartition("]")[2] if where.startswith("[") else where).count(":") == 1
     device, colon, outlet = left.partition(":")
     if not _DEVICE_NAME.match(device or ""):
         raise ValueError(f"{device!r} is not a NUT device name (grammar: device[:outlet][@hostname[:port]] or main)")
@@ -139,8 +149,9 @@ def parse_parent(text):
         raise ValueError("empty outlet after ':'")
     if outlet:
         numbered = _OUTLET_WORD.match(outlet)
-        outlet = numbered.group(1) if numbered else outlet
-    return ParentRef(device, outlet or None, host, port)
+        written, outlet = outlet, (numbered.group(1) if numbered else outlet)
+        return ParentRef(device, outlet, host, port, written, port_given)
+    return ParentRef(device, None, host, port, port_given=port_given)
 
 
 @dataclass
@@ -187,6 +198,7 @@ class Server:
     bmc: object = None  # (host, port) or None
     bmc_username: str = ""
     bmc_password: str = ""
+    how: str = ""  # for a server of ups.conf's PSU devices: what grouped them
 
 
 class Chain:
@@ -225,11 +237,17 @@ class Chain:
         if upsd.host in LOOPBACK:
             # upsd reads its ups.conf on its own host, so `@localhost` there
             # (the spec's own example) is that host, even when it is reached
-            # here by another name.
-            local = Upsd(home.host, upsd.port) if home else upsd
+            # here by another name; and without a port it is that upsd
+            # (the spec writes `pdu1:outlet1@localhost`, whatever its port).
+            local = (home if not ref.port_given else Upsd(home.host, upsd.port)) if home else upsd
             known = (home or self.upsd, self.upsd, *self.ups_confs, *self.upsd_settings)
             upsd = next((k for k in known if _same_upsd(k, local)), local)
         device_id = self.device_id(ref.device, upsd)
+        if device_id in self.links and self.links[device_id].kind == "psu":
+            self.problems.append(Problem(
+                origin, f"{child}: parent {ref.device!r} is a power supply: it feeds its server, nothing else"
+            ))
+            return None
         if device_id not in self.links or self.links[device_id].kind != "device":
             described = self.ups_confs.get(upsd)
             if described is not None:
@@ -255,7 +273,8 @@ class Chain:
                 "outlet",
                 device_id,
                 origin,
-                label=outlet_id,
+                # as first written: `pdu1:outlet1` stays so, as in the spec
+                label=self.outlet_id(ref.device, ref.written or ref.outlet, upsd),
                 device=ref.device,
                 outlet=ref.outlet,
                 upsd=self.links[device_id].upsd,  # None on an SNMP PDU

@@ -21,7 +21,8 @@ def text_tree(chain, states=None, long=False):
     states = states or {}
     lines = []
     for server in chain.servers.values():
-        lines.append(server.name + (f" ({server.desc})" if server.desc else ""))
+        how = f"  ({server.how})" if long and server.how else ""
+        lines.append(server.name + (f" ({server.desc})" if server.desc else "") + _tag(states, server.name) + how)
         for psu, path in chain.feeds(server.name).items():
             if not long:
                 shown = compact(chain, path, keep={i for i in path if i in states and states[i].level in (DOWN, RISK)})
@@ -51,6 +52,16 @@ def _long_line(chain, link_id, states):
             cells.append("(its feed is not described)")
     elif link.kind == "outlet":
         cells.append(f"outlet {link.outlet} of {link.device}")
+    elif link.kind == "psu" and link.conf is not None:  # a PSU device of ups.conf
+        conf = link.conf
+        cells.append(f"{conf.get('driver') or 'device'} on upsd {link.upsd}")
+        if conf.get("driver") == "ipmi-psu" and conf.get("port"):
+            cells.append(f"BMC {conf.get('port')}")
+            if conf.get("psu"):
+                cells.append(f"PSU {conf.get('psu')}")
+        if link.desc:
+            cells.append(f'"{link.desc}"')
+        cells.append(f"power supply of {link.server}")
     elif link.kind == "psu":
         cells.append(f"power supply of {link.server}")
     if link.origin is not None and link_id != MAIN:

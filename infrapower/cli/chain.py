@@ -31,7 +31,10 @@ def _arguments(parser):
     where.add_argument("--config-dir", default=DEFAULT_CONFIG_DIR,
                        help="holds ups.conf (with parent = lines) and servers.conf (default: %(default)s)")
     where.add_argument("--ups-conf", help="ups.conf elsewhere than in --config-dir")
-    where.add_argument("--servers", help="the servers file elsewhere than in --config-dir")
+    where.add_argument("--servers", help="the servers file elsewhere than in --config-dir (optional when ups.conf "
+                                         "describes the servers as PSU devices: driver = ipmi-psu)")
+    where.add_argument("--upsd", metavar="HOST[:PORT]",
+                       help="the upsd serving ups.conf's devices (default: the servers file's upsd =, else localhost:3493)")
     where.add_argument("--lab", nargs="?", const="", metavar="LAB_DIR",
                        help="describe the running lab (default dir: $INFRAPOWER_LAB_DIR or ~/.infrapower-lab) "
                             "into LAB_DIR/chain and use that")
@@ -85,7 +88,13 @@ def _config_paths(args):
 def _run(args):
     from infrapower.chain import analysis, assemble, model, render
 
-    chain = assemble.load(_config_paths(args), args.ups_conf, args.servers)
+    upsd = None
+    if args.upsd:
+        try:
+            upsd = model.Upsd.parse(args.upsd)
+        except ValueError as error:
+            raise model.ChainError(f"--upsd {args.upsd}: {error}") from None
+    chain = assemble.load(_config_paths(args), args.ups_conf, args.servers, upsd)
     errors = [str(problem) for problem in chain.problems]
     view = None
     if (args.live or args.plan) and not errors:

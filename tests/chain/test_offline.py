@@ -103,7 +103,7 @@ def test_the_specs_scenario_from_states():
     states = {"clc:psu1": LinkState(DOWN, "failed"), "ups2": LinkState(RISK, "OB LB", "on battery, low")}
     clc = analysis.assess(chain, states)[0]
     assert clc.status == analysis.DEGRADED
-    assert clc.line() == "clc: DEGRADED: psu1 failed; only feed is psu2 ← pdu2:1 ← ups2:1 ← ups2 (on battery, low)"
+    assert clc.line() == "clc: DEGRADED: psu1 failed; only feed is psu2 ← pdu2:1 ← ups2:outlet1 ← ups2 (on battery, low)"
     assert clc.single_points == ["clc:psu2", "pdu2:1", "pdu2", "ups2:1", "ups2"]
 
 
@@ -147,7 +147,9 @@ def test_problems_name_file_and_line(tmp_path, ups_conf, servers, problem):
 def test_cli_views_exit_codes_and_svg(tmp_path):
     result = run_cli(tmp_path)
     assert result.returncode == 1, result.stderr  # `single` and `samepdu` are degraded by design
-    assert "clc (cloud controller)\n  psu1 -> pdu1:1 -> ups1 -> main\n  psu2 -> pdu2:1 -> ups2:1 -> main" in result.stdout
+    # outlets as written: `pdu1:outlet1` stays so, as in the spec's `upsc -P`
+    assert "clc (cloud controller)\n  psu1 -> pdu1:outlet1 -> ups1 -> main\n  psu2 -> pdu2:1 -> ups2:outlet1 -> main" \
+        in result.stdout
     long = run_cli(tmp_path, "-l")
     assert "    -> pdu1  snmp-ups on upsd localhost:3493" in long.stdout and "@ " + str(tmp_path / "ups.conf") + ":13" in long.stdout
 
@@ -158,7 +160,7 @@ def test_cli_views_exit_codes_and_svg(tmp_path):
     what_if = run_cli(tmp_path, "--fail", "ups2", "--svg", str(svg_file), servers=healthy)
     assert what_if.returncode == 1
     assert "if ups2 fails: no server loses power" in what_if.stdout
-    assert "clc: DEGRADED: psu2's feed: ups2 failed (what-if); only feed is psu1 ← pdu1:1 ← ups1" in what_if.stdout
+    assert "clc: DEGRADED: psu2's feed: ups2 failed (what-if); only feed is psu1 ← pdu1:outlet1 ← ups1" in what_if.stdout
     root = ElementTree.parse(svg_file).getroot()
     titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
     assert {"clc", "clc:psu1", "pdu1:1", "pdu1", "ups1", "main"} <= set(titles)
