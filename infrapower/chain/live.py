@@ -78,11 +78,13 @@ def read(chain, timeout=3.0):
     view.states[MAIN] = LinkState(OK, "")
     by_upsd = {}
     for link in chain.links.values():
-        if link.kind == "device" and link.snmp is None:
+        # NUT devices: PDUs, UPSes, and ups.conf's PSU devices
+        if (link.kind == "device" and link.snmp is None) or (link.kind == "psu" and link.upsd is not None):
             by_upsd.setdefault(link.upsd, []).append(link)
     for upsd, devices in by_upsd.items():
         _read_upsd(chain, upsd, devices, view, timeout)
     _read_outlets(chain, view)
+    _read_chassis(chain, view)
     _read_snmp_pdus(chain, view, timeout)
     _read_bmcs(chain, view, timeout)
     return view
@@ -110,6 +112,9 @@ def _read_upsd(chain, upsd, devices, view, timeout):
                 continue
             view.variables[device.id] = variables
             status = variables.get("ups.status", "")
+            if device.kind == "psu":
+                view.states[device.id] = psu_state(status, variables.get("ups.alarm", ""))
+                continue
             # PDUs publish an empty ups.status: their inlet voltage tells.
             view.states[device.id] = ups_state(status) if status else pdu_state(_nut_inlet_voltage(variables))
 
@@ -236,6 +241,37 @@ def _read_snmp_pdus(chain, view, timeout):
             view.outlet_numbers[link.id] = number
             view.snmp_plugs[link.id] = plug
             view.states[link.id] = outlet_state(state)
+
+
+def psu_state(status, alarm=""):
+    """A PSU device's state from what its driver publishes (ipmi-psu, NUT's
+    nut-ipmipsu): `OL` healthy and fed; `ALARM` (or an `ups.alarm`) failed;
+    `OFF` not fed or absent."""
+    words = set(status.split())
+    if "ALARM" in words or alarm:
+        return LinkState(DOWN, "failed", f"failed ({alarm})" if alarm else "failed")
+    if "OFF" in words:
+        return LinkState(DOWN, "off", "not fed or absent")
+    if "OL" in words:
+        return LinkState(OK, "OL")
+    return LinkState(UNKNOWN, status or "?")
+
+
+# A server's chassis power as ipmi-psu publishes it on each of its PSU
+# devices (the BMC's Get Chassis Status): on or off.
+CHASSIS_VARIABLE = "server.power.status"
+
+
+def _read_chassis(chain, view):
+    """Each server's power, from the first of its PSU devices that
+    publishes it (shown on the server's line; feeds are judged apart)."""
+    for server in chain.servers.values():
+        for psu in server.psus:
+            value = view.variables.get(psu, {}).get(CHASSIS_VARIABLE, "").lower()
+            if value:
+                level = {"on": OK, "off": DOWN}.get(value, UNKNOWN)
+                view.states[server.name] = LinkState(level, f"power {value}")
+                break
 
 
 # fence_ipmi_psu's PSU states (infrapower.ipmi.psu) as chain link states.

@@ -56,6 +56,10 @@ class NodePlan:
     cuts: list
     refusals: list
     devices: list = field(default_factory=list)
+    # fence_nut plugs of the server's PSU devices (ipmi-psu: the chassis
+    # through the BMC): mentioned, never planned alone, as they leave the
+    # feeds on
+    psu_plugs: list = field(default_factory=list)
 
     @property
     def uses_level(self):
@@ -200,7 +204,7 @@ def plan_server(chain, server, switch):
             refusals.append(reason)
         else:
             cuts.append(cut)
-    node = NodePlan(server, cuts, refusals)
+    node = NodePlan(server, cuts, refusals, psu_plugs=_psu_device_plugs(chain, server, switch))
     if refusals:
         return node
     upsds = {chain.links[c.link].upsd for c in cuts}
@@ -223,6 +227,19 @@ def plan_server(chain, server, switch):
         suffix = "nut" if len(by_upsd) == 1 else f"nut{index + 1}"
         node.devices.append(_fence_nut_device(chain, f"chain-{server}-{suffix}", server, upsd, plugs))
     return node
+
+
+def _psu_device_plugs(chain, server, switch):
+    """The server's PSU devices fence_nut could switch (a device without
+    outlets stands for its whole load: ipmi-psu switches the chassis)."""
+    plugs = []
+    for psu in chain.servers[server].psus:
+        link = chain.links[psu]
+        if link.conf is not None and link.upsd is not None:
+            plug, _why = switch.nut_plug(link)
+            if plug:
+                plugs.append(plug)
+    return plugs
 
 
 def make_plan(chain, view, timeout=3.0):
@@ -301,8 +318,12 @@ def describe(chain, plans):
     for node in plans:
         if node.refusals:
             lines.append(f"{node.server}: REFUSED: " + "; ".join(node.refusals))
-            continue
-        outlets = ", ".join(f"{chain.links[c.link].label} ({chain.links[c.psu].label}, {c.agent})" for c in node.cuts)
-        how = "a pcs stonith level of " if node.uses_level else ""
-        lines.append(f"{node.server}: off: {outlets}; {how}{', '.join(d.name for d in node.devices)}")
+        else:
+            outlets = ", ".join(f"{chain.links[c.link].label} ({chain.links[c.psu].label}, {c.agent})" for c in node.cuts)
+            how = "a pcs stonith level of " if node.uses_level else ""
+            lines.append(f"{node.server}: off: {outlets}; {how}{', '.join(d.name for d in node.devices)}")
+        if node.psu_plugs:
+            plugs = " or ".join(f"plug={plug}" for plug in node.psu_plugs)
+            lines.append(f"  {node.server}: fence_nut {plugs} (its PSU device) would switch its chassis through the "
+                         "BMC, but leave its feeds on: not planned")
     return lines

@@ -131,6 +131,8 @@ def add_psu_servers(chain, paths):
             ))
         machine, server = _machine(chain, link, path), _server_of(chain, link, path)
         facts[link.id] = (machine, server)
+        if machine is None and server is None and link.conf.get("driver") == OUT_OF_BAND:
+            continue  # its problem is said; a server of its own would only add a confusing one
         for key in (machine, ("server", server) if server else None):
             if key is None:
                 continue
@@ -141,7 +143,8 @@ def add_psu_servers(chain, paths):
 
     groups = {}
     for link in links:  # in file order: the servers' order
-        groups.setdefault(root(link.id), []).append(link)
+        if any(facts[link.id]):  # else skipped above
+            groups.setdefault(root(link.id), []).append(link)
     for members in groups.values():
         _add_server(chain, members, facts, paths)
 
@@ -178,6 +181,12 @@ def _add_server(chain, members, facts, paths):
 
     origin = Origin(path, first.conf.line)
     taken = chain.servers.get(name)
+    if taken is not None and taken.how:  # two groups of PSU devices
+        chain.problems.append(Problem(
+            origin, f"[{first.device}]: its server {name!r} ({how}) is also the server at {taken.origin} "
+                    f"({taken.how}): one BMC per server, or set server = NAME in their PSU sections",
+        ))
+        return
     if taken is not None:
         chain.problems.append(Problem(
             origin, f"[{first.device}]: its server {name!r} is also a server of {taken.origin}: describe it in one place"
