@@ -244,22 +244,32 @@ def _read_snmp_pdus(chain, view, timeout):
 
 
 def psu_state(status, alarm=""):
-    """A PSU device's state from what its driver publishes (ipmi-psu, NUT's
-    nut-ipmipsu): `OL` healthy and fed; `ALARM` (or an `ups.alarm`) failed;
-    `OFF` not fed or absent."""
+    """A PSU device's state from what its driver publishes (ipmi-psu, see
+    infrapower.nutdriver.ipmi_psu; NUT's nut-ipmipsu): `ALARM` with
+    `ups.alarm` saying why (failed, absent, input lost, unknown), `OL`
+    healthy and fed, `OFF` alone the server is off but the supply healthy
+    (its feed still counts)."""
     words = set(status.split())
     if "ALARM" in words or alarm:
-        return LinkState(DOWN, "failed", f"failed ({alarm})" if alarm else "failed")
-    if "OFF" in words:
-        return LinkState(DOWN, "off", "not fed or absent")
+        alarm = alarm.strip()
+        text = PSU_ALARMS.get(alarm.lower())
+        if text is None:  # an alarm of another driver: still no healthy supply
+            return LinkState(DOWN, "failed", f"failed ({alarm})" if alarm else "failed")
+        return LinkState(UNKNOWN if text == "unknown" else DOWN, text)
     if "OL" in words:
         return LinkState(OK, "OL")
+    if "OFF" in words:
+        return LinkState(OK, "OFF", "healthy, its server off")
     return LinkState(UNKNOWN, status or "?")
 
 
+# ipmi-psu's `ups.alarm` texts, as the chain's PSU states.
+PSU_ALARMS = {"psu failed": "failed", "psu absent": "absent", "psu input lost": "no input", "psu state unknown": "unknown"}
+
+
 # A server's chassis power as ipmi-psu publishes it on each of its PSU
-# devices (the BMC's Get Chassis Status): on or off.
-CHASSIS_VARIABLE = "server.power.status"
+# devices (the BMC's chassis status): on or off.
+CHASSIS_VARIABLE = "server.power"
 
 
 def _read_chassis(chain, view):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infrapower.chain import analysis, assemble
-from infrapower.chain.live import DOWN, OK, psu_state
+from infrapower.chain.live import DOWN, OK, LinkState, psu_state
 from infrapower.chain.psudevices import _common_prefix
 from infrapower.chain.upsconf import UpsConf
 from infrapower.nut.words import quote
@@ -313,10 +313,11 @@ class ScriptedUpsd:
 
 
 def _psu(status, alarm="", chassis="on"):
-    variables = {"device.type": "psu", "driver.name": "ipmi-psu", "ups.status": status, "server.power.status": chassis}
+    """A PSU device as ipmi-psu publishes it (infrapower.nutdriver.ipmi_psu)."""
+    variables = {"device.type": "psu", "driver.name": "ipmi-psu", "ups.status": status, "server.power": chassis}
     if alarm:
         variables["ups.alarm"] = alarm
-    return variables, ["load.off", "load.on", "shutdown.reboot"]
+    return variables, ["load.cycle", "load.off", "load.on", "shutdown.reboot"]
 
 
 def _pdu(outlets, commands):
@@ -354,28 +355,39 @@ def upsd():
 
 def test_psu_states_as_the_driver_publishes_them():
     assert psu_state("OL").level == OK
-    assert psu_state("OFF").level == DOWN and psu_state("OFF").describe() == "not fed or absent"
-    assert psu_state("OL ALARM").level == DOWN and psu_state("OL ALARM").text == "failed"
-    assert psu_state("OL", "PSU failure").describe() == "failed (PSU failure)"
+    off = psu_state("OFF")  # the server is off; the supply is healthy and its feed counts
+    assert off.level == OK and off.describe() == "healthy, its server off"
+    for alarm, text in [("PSU failed", "failed"), ("PSU absent", "absent"), ("PSU input lost", "no input")]:
+        assert psu_state("ALARM", alarm) == LinkState(DOWN, text)
+        assert psu_state("OFF ALARM", alarm).level == DOWN
+    assert psu_state("ALARM", "PSU state unknown").level == "unknown"
+    assert psu_state("OL ALARM", "overheat").describe() == "failed (overheat)"
+    assert psu_state("ALARM").describe() == "failed"
     assert psu_state("").level == "unknown"
 
 
 def test_live_reads_psu_devices_through_upsd(tmp_path, upsd):
-    peer = upsd(_rack(**{"clc-psu1": _psu("ALARM", "power supply failure"), "nc1-psu1": _psu("OL", chassis="off"),
-                         "nc1-psu2": _psu("OFF", chassis="off"),
-                         "ups2": ({"ups.status": "OB DISCHRG LB"}, [])}))
+    peer = upsd(_rack(**{
+        "clc-psu1": _psu("ALARM", "PSU failed"),
+        "nc1-psu1": _psu("OFF", chassis="off"), "nc1-psu2": _psu("OFF", chassis="off"),
+        "nc2-psu2": _psu("ALARM", "PSU input lost"),
+        "ups2": ({"ups.status": "OB DISCHRG LB"}, []),
+    }))
     result = chain_cli("--ups-conf", str(SPEC), "--config-dir", str(tmp_path), "--upsd", f"127.0.0.1:{peer.port}", "--live")
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:3] == [
+    assert lines[:6] == [
         "clc [power on]",
         "  clc-psu1 [failed] -> pdu1:outlet1 [on] -> ups1 [OL] -> main",
         "  clc-psu2 [OL] -> pdu2:outlet1 [on] -> ups2 [OB DISCHRG LB] -> main",
+        "nc1 [power off]",
+        "  nc1-psu1 [OFF] -> pdu1:outlet2 [on] -> ups1 [OL] -> main",
+        "  nc1-psu2 [OFF] -> pdu2:outlet2 [on] -> ups2 [OB DISCHRG LB] -> main",
     ], lines
-    assert "nc1 [power off]" in lines
-    assert ("clc: DEGRADED: clc-psu1 failed (power supply failure); only feed is clc-psu2 ← pdu2:outlet1 ← ups2 "
-            "(on battery, low)") in lines
-    assert "nc1: DEGRADED: nc1-psu2 not fed or absent; only feed is nc1-psu1 ← pdu1:outlet2 ← ups1" in lines
+    assert "clc: DEGRADED: clc-psu1 failed; only feed is clc-psu2 ← pdu2:outlet1 ← ups2 (on battery, low)" in lines
+    assert "nc1: DEGRADED: nc1-psu2's feed: ups2 on battery, low; only healthy feed is nc1-psu1 ← pdu1:outlet2 ← ups1" \
+        in lines
+    assert "nc2: DEGRADED: nc2-psu2 no input; only feed is nc2-psu1 ← pdu1:outlet3 ← ups1" in lines
 
     # A PSU device upsd does not serve: at its line.
     devices = _rack()
