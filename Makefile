@@ -13,6 +13,8 @@ VENV          ?= $(LIBDIR)/venv
 # The lab and the tests: snmpsim, pysmi, pytest on top.
 LABVENV       ?= $(LIBDIR)/lab
 RELAXNG       ?= /usr/share/cluster/relaxng
+# NUT's driver directory (Debian's DRVPATH): upsdrvctl runs drivers from here.
+NUT_DRIVERDIR ?= /lib/nut
 # Where fence-agents keeps fencing.py; pkg-config knows its prefix.
 FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null || echo /usr)/share/fence
 
@@ -22,12 +24,12 @@ DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool s
                  libnss3-tools openssl librsvg2-bin snmpd
 PYTEST_ARGS   ?=
 
-.PHONY: all install install-debs install-venvs install-agents uninstall check test demo bench metadata man lab-up lab-down
+.PHONY: all install install-debs install-venvs install-agents install-driver uninstall check test demo bench metadata man lab-up lab-down
 
 all:
 	@echo "targets: check, install, uninstall, test, demo, bench, metadata, man"
 
-install: install-debs install-venvs install-agents
+install: install-debs install-venvs install-agents install-driver
 
 # apt-get only when something is missing: a re-install stays quick.
 install-debs:
@@ -59,8 +61,17 @@ install-agents:
 		if [ -f man/$$agent.8 ]; then install -m 644 man/$$agent.8 $(MANDIR)/$$agent.8; fi; \
 	done
 
+# The NUT driver ipmi-psu: a launcher running the runtime environment's
+# python (the package itself is in the venv, from install-venvs).
+install-driver:
+	mkdir -p $(NUT_DRIVERDIR)
+	sed -e '1s|^#!.*|#!$(VENV)/bin/python3|' nutdriver/ipmi-psu > $(NUT_DRIVERDIR)/ipmi-psu.tmp
+	chmod 755 $(NUT_DRIVERDIR)/ipmi-psu.tmp && mv $(NUT_DRIVERDIR)/ipmi-psu.tmp $(NUT_DRIVERDIR)/ipmi-psu
+	@echo "installed $(NUT_DRIVERDIR)/ipmi-psu"
+
 uninstall:
 	@for agent in $(AGENTS); do rm -f $(SBINDIR)/$$agent $(MANDIR)/$$agent.8; done
+	rm -f $(NUT_DRIVERDIR)/ipmi-psu
 	rm -f $(BINDIR)/infrapower
 	rm -rf $(LIBDIR)
 

@@ -53,6 +53,12 @@ class PowerSupply:
     state: str = "unknown"
     input_voltage: Optional[float] = None
     input_current: Optional[float] = None
+    mfr_date: str = ""  # ISO 8601 (YYYY-MM-DD), from the FRU's board area
+    # From the FRU's Power Supply Information record: input voltage range 1
+    # (V) and input frequency range (Hz).
+    input_voltage_range: Optional[tuple] = None
+    input_frequency_range: Optional[tuple] = None
+    fru_read: bool = False  # its FRU answered: "present" when no sensor says more
 
     @property
     def healthy(self):
@@ -67,11 +73,16 @@ class PowerSupply:
             "device.model": self.model,
             "device.serial": self.serial,
             "device.part": self.part,
+            "device.mfr.date": self.mfr_date,
             "input.voltage": _number(self.input_voltage),
             "input.current": _number(self.input_current),
             "ups.realpower.nominal": str(self.rating_watts) if self.rating_watts else "",
             "ups.status": "OL" if self.healthy else "OFF",
         }
+        if self.input_voltage_range:
+            variables["input.voltage.minimum"], variables["input.voltage.maximum"] = map(_number, self.input_voltage_range)
+        if self.input_frequency_range:
+            variables["input.frequency.low"], variables["input.frequency.high"] = map(_number, self.input_frequency_range)
         return {name: value for name, value in variables.items() if value}
 
 
@@ -100,11 +111,22 @@ def read_power_supplies(session):
 
 
 def _read_power_supplies(session):
+    supplies, sensors = power_supply_inventory(session)
+    for psu in supplies:
+        read_psu_sensors(session, psu, sensors.get(psu.index, ()))
+    return supplies
+
+
+def power_supply_inventory(session):
+    """What does not change while the BMC runs: every PSU the SDR repository
+    names, with its FRU data, and how to read each one's sensors:
+    ([PowerSupply] in entity order, {index: [(kind, SDR entry)]}).  A NUT
+    driver reads this once and then only the sensors (read_psu_sensors)."""
     from pyghmi.ipmi.private import constants
     from pyghmi.ipmi.sdr import SDREntry
 
     supplies = {}
-    readings = []  # (psu, kind, sdr entry)
+    sensors = {}  # instance: [(kind, sdr entry)]
 
     def supply(instance, name):
         return supplies.setdefault(instance, PowerSupply(index=instance, name=name))
@@ -121,13 +143,25 @@ def _read_power_supplies(session):
                 psu = supply(instance, entry.fru_name)
                 psu.name, psu.fru_id = entry.fru_name, entry.fru_number
         elif entry.sensor_type_number == _SENSOR_TYPE_POWER_SUPPLY:
-            readings.append((supply(instance, entry.sensor_name), "status", entry))
+            supply(instance, entry.sensor_name)
+            sensors.setdefault(instance, []).append(("status", entry))
         elif entity == _ENTITY_POWER_SUPPLY and record[3] == _FULL_SENSOR:
             unit = record[5 + 16]  # base unit, full sensor record byte 21
             if unit in (_UNIT_VOLTS, _UNIT_AMPS) and getattr(entry, "direction", 0) != _DIRECTION_OUTPUT:
-                readings.append((supply(instance, entry.sensor_name), unit, entry))
+                supply(instance, entry.sensor_name)
+                sensors.setdefault(instance, []).append((unit, entry))
 
-    for psu, kind, entry in readings:
+    for psu in supplies.values():
+        if psu.fru_id is not None:
+            _fill_from_fru(session, psu)
+    return [supplies[index] for index in sorted(supplies)], sensors
+
+
+def read_psu_sensors(session, psu, sensors):
+    """`psu`'s state and input readings as its sensors show them now
+    (`sensors`: its list from power_supply_inventory)."""
+    psu.state, psu.input_voltage, psu.input_current = "unknown", None, None
+    for kind, entry in sensors:
         reading = _sensor_reading(session, entry.sensor_number)
         if reading is None:
             continue
@@ -144,11 +178,8 @@ def _read_power_supplies(session):
             psu.input_voltage = value
         else:
             psu.input_current = value
-
-    for psu in supplies.values():
-        if psu.fru_id is not None:
-            _fill_from_fru(session, psu)
-    return [supplies[index] for index in sorted(supplies)]
+    if psu.state == "unknown" and psu.fru_read:
+        psu.state = "present"  # its FRU answered, no sensor says more
 
 
 def _sensor_reading(session, number):
@@ -269,21 +300,47 @@ def _fill_from_fru(session, psu):
     psu.model = field("Product name", "Board product name")
     psu.part = field("Model", "Board model")  # the Part/Model Number field
     psu.serial = field("Serial Number", "Board serial number")
-    psu.rating_watts = power_supply_capacity(image)
-    if psu.state == "unknown":
-        psu.state = "present"
+    psu.fru_read = True
+    date = info.get("Board manufacture date")
+    # pyghmi gives a datetime or, in 1.6, an ISO string ("2023-03-01T00:00").
+    if hasattr(date, "strftime"):
+        psu.mfr_date = date.strftime("%Y-%m-%d")
+    elif isinstance(date, str) and len(date) >= 10 and date[4] == "-" and date[7] == "-":
+        psu.mfr_date = date[:10]
+    record = power_supply_information(image)
+    if record:
+        psu.rating_watts = record["capacity"] or None
+        psu.input_voltage_range = record["voltage_range"]
+        psu.input_frequency_range = record["frequency_range"]
 
 
 def power_supply_capacity(image):
     """Overall capacity in W from the Power Supply Information multirecord
     (FRU spec §18.1; pyghmi does not parse multirecords), or None."""
+    record = power_supply_information(image)
+    return record["capacity"] if record else None
+
+
+def power_supply_information(image):
+    """The Power Supply Information multirecord (FRU spec §18.1) as
+    {capacity: W, voltage_range: (low V, high V) or None,
+    frequency_range: (low Hz, high Hz) or None}, or None."""
     if len(image) < 8 or not image[5]:
         return None
     offset = image[5] * 8
     while offset + 5 <= len(image):
         record_type, end_and_version, length = image[offset], image[offset + 1], image[offset + 2]
         if record_type == _MULTIRECORD_POWER_SUPPLY and length >= 2 and offset + 7 <= len(image):
-            return struct.unpack_from("<H", image, offset + 5)[0] & 0x0FFF
+            data = image[offset + 5:offset + 5 + length]
+            info = {"capacity": struct.unpack_from("<H", data)[0] & 0x0FFF, "voltage_range": None,
+                    "frequency_range": None}
+            if len(data) >= 16:
+                low, high = struct.unpack_from("<HH", data, 6)  # range 1, 10 mV units
+                if high:
+                    info["voltage_range"] = (round(low / 100, 2), round(high / 100, 2))
+                if data[15]:
+                    info["frequency_range"] = (data[14], data[15])
+            return info
         if end_and_version & 0x80:
             return None
         offset += 5 + length

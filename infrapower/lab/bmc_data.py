@@ -141,7 +141,9 @@ def _serial(prefix, key):
 
 
 def psu_fru(server, psu):
+    # A board area too: its manufacturing date is the PSU's (device.mfr.date).
     return build_fru(
+        board=["Delta Electronics", "DPS-800AB Power Supply", _serial("DSN", f"{server}:{psu}"), "Pn 341-0800-02", ""],
         product=[
             "Delta Electronics",
             "DPS-800AB Power Supply",

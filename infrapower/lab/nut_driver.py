@@ -49,16 +49,14 @@ by itself (measured ~0.05 s here; it retries a lost driver every 2 s at most).
 """
 
 import argparse
-import errno
 import os
-import selectors
 import signal
-import socket
 import time
 from pathlib import Path
 
 from infrapower.lab.rack import Rack, next_due, outlet_names
-from infrapower.nut.words import split_words  # the same parseconf words both ways
+from infrapower.nutdriver import dstate
+from infrapower.nutdriver.dstate import STAT_FAILED, STAT_HANDLED, STAT_INVALID, STAT_UNKNOWN, Published
 
 DRIVER_NAME = "infrapower-lab"  # what ups.conf says; names the socket
 DRIVER_VERSION = "0.1"
@@ -67,10 +65,6 @@ TEST_PDU_OUTLETS = 4
 UNSWITCHABLE_OUTLETS = (4,)
 DEFAULT_CYCLE_SECONDS = 1.0
 TICK = 0.05  # how often the rack state is checked for changes
-
-# Return codes of a driver's instcmd handler (drivers/upshandler.h); upsd
-# turns them into SUCCESS / ERR UNKNOWN / ERR INVALID-ARGUMENT / ERR FAILED.
-STAT_HANDLED, STAT_UNKNOWN, STAT_INVALID, STAT_FAILED = 0, 1, 2, 3
 
 FAULT_KINDS = (
     "tracking_failed",
@@ -84,24 +78,11 @@ FAULT_KINDS = (
     "status_writable",
 )
 
-# Room snmp-ups gives a string variable (SU_INFOSIZE); upsd refuses a SET
-# on a STRING variable whose aux is below 1.
-STRING_AUX = 128
 
 
 def socket_path(state_dir, device):
     """Where upsd looks for this device's driver (see the module doc)."""
-    return Path(state_dir) / f"{DRIVER_NAME}-{device}"
-
-
-# -- the parseconf wire format ------------------------------------------------
-
-
-
-
-def encode(value):
-    """Quote a value the way pconf_encode + "..." does on the other side."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return dstate.socket_path(state_dir, DRIVER_NAME, device)
 
 
 # -- what the device is -------------------------------------------------------
@@ -282,35 +263,20 @@ def device_model(rack, device, cycle_seconds):
 # -- the driver ---------------------------------------------------------------
 
 
-class Connection:
-    """One upsd connection: a line buffer and a blocking-with-timeout send
-    (upsd reads promptly; a peer that stops reading gets dropped)."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buffer = b""
-
-    def send(self, text):
-        self.sock.sendall(text.encode())
-
-
 class Driver:
-    """One device's driver: a Unix socket for upsd, a 50 ms loop that
-    re-reads the rack and pushes what changed, commands applied to the rack.
-    Commands are functions `action(driver)`; delayed effects are `action()`
-    closures in `scheduled`."""
+    """One device's driver: the driver socket (infrapower.nutdriver.dstate),
+    a 50 ms loop that re-reads the rack and pushes what changed, commands
+    applied to the rack.  Commands are functions `action(driver)`; delayed
+    effects are `action()` closures in `scheduled`."""
 
     def __init__(self, lab_dir, device, state_dir, cycle_seconds):
         self.rack = Rack(lab_dir)
         self.device = device
-        self.path = socket_path(state_dir, device)
+        self.server = dstate.SocketServer(socket_path(state_dir, device), self.handle)
         self.model = device_model(self.rack, device, cycle_seconds)
         self.all_commands = self.model.commands()
-        self.selector = selectors.DefaultSelector()
-        self.listener = None
-        self.connections = {}
         self.scheduled = []  # (due, action()): delayed effects (slow fault, cycle)
-        self.published = {"vars": {}, "cmds": set(), "rw": {}, "stale": False}
+        self.published = Published()
         self.state = self.rack.read()
         self.state_stamp = self.rack.stamp()
         self.stopping = False
@@ -323,16 +289,6 @@ class Driver:
 
     def later(self, seconds, action):
         self.scheduled.append((time.monotonic() + seconds, action))
-
-    def broadcast(self, text):
-        for conn in list(self.connections.values()):
-            self._send(conn, text)
-
-    def _send(self, conn, text):
-        try:
-            conn.send(text)
-        except OSError:
-            self._drop(conn)
 
     # -- what upsd should know ---------------------------------------------
 
@@ -354,7 +310,7 @@ class Driver:
         if kind == "status_writable":
             rw = {var: values_ for var, (values_, _) in self.writable_variables().items()}
             cmds = {c for c in cmds if not c.startswith("outlet.")}
-        return {"vars": values, "cmds": cmds, "rw": rw, "stale": kind == "stale"}
+        return Published(values, cmds, rw, kind == "stale")
 
     def poll_seconds(self):
         fault = self.fault()
@@ -374,73 +330,31 @@ class Driver:
     def writable_variables(self):
         return self.model.writable_status() if hasattr(self.model, "writable_status") else {}
 
-    @staticmethod
-    def _rw_lines(var, accepted):
-        """How dstate.c announces a writable enumerated string."""
-        return [f"SETFLAGS {var} RW STRING\n", f"SETAUX {var} {STRING_AUX}\n"] + [
-            f"ADDENUM {var} {encode(v)}\n" for v in accepted
-        ]
-
-    def dump(self, conn):
-        """DUMPALL: everything, in the order dstate.c sends it."""
-        current = self.published
-        lines = ["DATASTALE\n"] if current["stale"] else []
-        lines += [f"SETINFO {k} {encode(v)}\n" for k, v in sorted(current["vars"].items())]
-        for var, accepted in sorted(current["rw"].items()):
-            lines += self._rw_lines(var, accepted)
-        lines += [f"ADDCMD {c}\n" for c in sorted(current["cmds"])]
-        lines += [] if current["stale"] else ["DATAOK\n"]
-        lines.append("DUMPDONE\n")
-        self._send(conn, "".join(lines))
-
     def publish(self):
-        """Push what changed since the last publication, like dstate.c does
-        when a real driver calls dstate_setinfo / status_commit."""
-        new, old = self.desired(), self.published
-        lines = []
-        if new["stale"] and not old["stale"]:
-            lines.append("DATASTALE\n")
-        for key, value in sorted(new["vars"].items()):
-            if old["vars"].get(key) != value:
-                lines.append(f"SETINFO {key} {encode(value)}\n")
-        lines += [f"DELINFO {k}\n" for k in sorted(set(old["vars"]) - set(new["vars"]))]
-        lines += [f"ADDCMD {c}\n" for c in sorted(new["cmds"] - old["cmds"])]
-        lines += [f"DELCMD {c}\n" for c in sorted(old["cmds"] - new["cmds"])]
-        for var, accepted in sorted(new["rw"].items()):
-            if old["rw"].get(var) != accepted:
-                lines += self._rw_lines(var, accepted)
-        for var in sorted(set(old["rw"]) - set(new["rw"])):
-            # upsd ignores a SETFLAGS without flags (sstate.c wants 3 words):
-            # the variable is dropped, flags and enums with it, and re-added.
-            lines.append(f"DELINFO {var}\n")
-            if var in new["vars"]:
-                lines.append(f"SETINFO {var} {encode(new['vars'][var])}\n")
-        if old["stale"] and not new["stale"]:
-            lines.append("DATAOK\n")
+        """Push what changed since the last publication."""
+        new = self.desired()
+        lines = self.published.change_lines(new)
         self.published = new
         if lines:
-            self.broadcast("".join(lines))
+            self.server.broadcast("".join(lines))
 
     # -- requests from upsd ------------------------------------------------
 
     def handle(self, conn, words):
-        if not words:
+        request = dstate.parse_request(words)
+        if request is None:
             return
-        verb = words[0].upper()
-        if verb == "DUMPALL":
-            self.dump(conn)
-        elif verb == "PING":
-            self._send(conn, "PONG\n")
-        elif verb == "INSTCMD" and len(words) >= 2:
-            tracking = words[words.index("TRACKING") + 1] if "TRACKING" in words[2:-1] else None
-            code = self.instcmd(words[1])
-            if tracking is not None and code is not None:
-                self._send(conn, f"TRACKING {tracking} {code}\n")
-        elif verb == "SET" and len(words) >= 3:
-            tracking = words[4] if len(words) >= 5 and words[3].upper() == "TRACKING" else None
-            code = self.setvar(words[1], words[2])
-            if tracking is not None and code is not None:
-                self._send(conn, f"TRACKING {tracking} {code}\n")
+        code = None  # None: no TRACKING answer (no_reply fault, or nothing to track)
+        if request.verb == "DUMPALL":
+            self.server.send(conn, "".join(self.published.dump_lines()))
+        elif request.verb == "PING":
+            self.server.send(conn, "PONG\n")
+        elif request.verb == "INSTCMD" and request.args:
+            code = self.instcmd(request.args[0])
+        elif request.verb == "SET" and len(request.args) >= 2:
+            code = self.setvar(request.args[0], request.args[1])
+        if request.tracking is not None and code is not None:
+            self.server.send(conn, f"TRACKING {request.tracking} {code}\n")
 
     def setvar(self, name, value):
         """SET, writable only in the status_writable mode; returns the
@@ -487,60 +401,6 @@ class Driver:
         self.refresh(force=True)
         return STAT_HANDLED
 
-    # -- sockets -----------------------------------------------------------
-
-    def open_listener(self):
-        self.path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_umask = os.umask(0o007)  # as dstate.c: group may connect
-        try:
-            sock.bind(str(self.path))
-        finally:
-            os.umask(old_umask)
-        sock.listen(8)
-        sock.setblocking(False)
-        self.listener = sock
-        self.selector.register(sock, selectors.EVENT_READ, None)
-
-    def close_listener(self):
-        for conn in list(self.connections.values()):
-            self._drop(conn)
-        if self.listener is not None:
-            self.selector.unregister(self.listener)
-            self.listener.close()
-            self.listener = None
-        self.path.unlink(missing_ok=True)
-
-    def _accept(self):
-        try:
-            sock, _ = self.listener.accept()
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-                return
-            raise
-        sock.settimeout(2.0)
-        conn = Connection(sock)
-        self.connections[sock.fileno()] = conn
-        self.selector.register(sock, selectors.EVENT_READ, conn)
-
-    def _drop(self, conn):
-        if self.connections.pop(conn.sock.fileno(), None) is not None:
-            self.selector.unregister(conn.sock)
-        conn.sock.close()
-
-    def _read(self, conn):
-        try:
-            data = conn.sock.recv(4096)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(conn)
-            return
-        conn.buffer += data
-        while b"\n" in conn.buffer:
-            line, conn.buffer = conn.buffer.split(b"\n", 1)
-            self.handle(conn, split_words(line.decode(errors="replace")))
-
     # -- the loop ----------------------------------------------------------
 
     def refresh(self, force=False):
@@ -563,38 +423,31 @@ class Driver:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         self.published = self.desired()
-        self.open_listener()
-        print(f"{DRIVER_NAME}: serving {self.device} on {self.path}", flush=True)
+        self.server.open()
+        print(f"{DRIVER_NAME}: serving {self.device} on {self.server.path}", flush=True)
         try:
             while not self.stopping:
                 self.refresh()
                 self.run_due()
                 kind = self.fault().get("kind")
-                if kind == "gone" and self.listener is not None:
+                if kind == "gone" and self.server.is_open:
                     print(f"{self.device}: fault 'gone': closing the socket", flush=True)
-                    self.close_listener()
-                elif kind != "gone" and self.listener is None:
+                    self.server.close()
+                elif kind != "gone" and not self.server.is_open:
                     print(f"{self.device}: back: reopening the socket", flush=True)
                     self.published = self.desired()
-                    self.open_listener()
+                    self.server.open()
                 if kind != "frozen" and self.poll_due():
                     self.publish()
-                self.poll(frozen=kind == "frozen")
+                if self.server.is_open:
+                    # Frozen: requests pile up unread, as with a driver stuck in I/O.
+                    self.server.poll(TICK, read=kind != "frozen")
+                    if kind == "frozen":
+                        time.sleep(TICK)  # the unread socket stays readable
+                else:
+                    time.sleep(TICK)
         finally:
-            self.close_listener()
-
-    def poll(self, frozen):
-        if self.listener is None:
-            time.sleep(TICK)
-            return
-        for key, _ in self.selector.select(TICK):
-            if key.data is None:
-                self._accept()
-            elif not frozen:
-                self._read(key.data)
-        if frozen:
-            # Requests pile up unread, as with a driver stuck in I/O.
-            time.sleep(TICK)
+            self.server.close()
 
     def _stop(self, signum, frame):
         self.stopping = True
