@@ -19,12 +19,15 @@ UPS_CONF = "ups.conf"
 SERVERS_CONF = "servers.conf"
 
 
-def write_config(lab, directory=None, other_upsds=()):
+def write_config(lab, directory=None, other_upsds=(), psu_devices=False):
     """Write ups.conf and servers.conf for `lab` (an infrapower.lab Lab);
     returns the directory.  `other_upsds` names extra upsds of the lab
     (infrapower.lab.nut.start_upsd with `devices`): their devices are
     described as served there only, as on a second NUT server (its own
-    ups.conf copy, a `[@host:port]` section, parents `dev:N@host:port`)."""
+    ups.conf copy, a `[@host:port]` section, parents `dev:N@host:port`).
+    `psu_devices`: the spec's form where the lab serves its PSUs as
+    ipmi-psu devices: each gets `parent =` its outlet (`@localhost`), and
+    its server leaves servers.conf (which keeps the fencing user)."""
     from infrapower.lab import bmc, nut
 
     topology = lab.rack.topology()
@@ -48,6 +51,13 @@ def write_config(lab, directory=None, other_upsds=()):
     ups_conf = UpsConf.read(nut.conf_dir(lab) / UPS_CONF)
     ups_conf.keep_sections([name for name in ups_conf.sections if name not in served_by])
     _with_parents(ups_conf, topology, served_by, "", home)
+    if psu_devices:
+        described = _psu_parents(lab, ups_conf, topology)
+    else:
+        # servers.conf describes every server: the lab's PSU devices, if it
+        # serves any, would describe them twice
+        ups_conf.keep_sections([n for n, section in ups_conf.sections.items() if section.get("driver") != "ipmi-psu"])
+        described = set()
     ups_conf.path = str(target / UPS_CONF)
     ups_conf.write()
 
@@ -61,6 +71,8 @@ def write_config(lab, directory=None, other_upsds=()):
     ]
     ports = lab.ports()
     for server, spec in topology["servers"].items():
+        if server in described:
+            continue  # ups.conf's PSU devices describe it
         lines.append(f"[{server}]")
         lines.append(f"\tdesc = {quote(spec.get('role', ''))}")
         for psu, outlet in spec["psus"].items():
@@ -86,3 +98,32 @@ def _with_parents(ups_conf, topology, served_by, here, home):
             where = served_by.get(ups, "")
             suffix = "" if where == here else where or f"@{home}"
             ups_conf.set(name, "parent", ups + suffix)
+
+
+def _psu_parents(lab, ups_conf, topology):
+    """`parent =` for each ipmi-psu device of the lab's ups.conf, found by
+    its BMC (`port`) and `psu = N` (the BMC's supplies in topology order);
+    returns the servers whose every PSU is such a device."""
+    from infrapower.chain.model import split_host_port
+    from infrapower.lab.bmc_data import numbered_psus
+    from infrapower.ports import IPMI_PORT
+
+    by_bmc = {port: name.split(":", 1)[1] for name, port in lab.ports().items() if name.startswith("bmc:")}
+    covered = {}
+    for name, section in ups_conf.sections.items():
+        if section.get("driver") != "ipmi-psu":
+            continue
+        try:
+            _host, port = split_host_port(section.get("port") or "", IPMI_PORT)
+        except ValueError:
+            continue
+        server = by_bmc.get(port)
+        if server is None or server not in topology["servers"]:
+            continue
+        psus = dict(numbered_psus(topology, server))
+        psu = psus.get(int(section.get("psu"))) if (section.get("psu") or "").isdigit() else None
+        if psu is None:
+            continue
+        ups_conf.set(name, "parent", f"{topology['servers'][server]['psus'][psu]}@localhost")
+        covered.setdefault(server, set()).add(psu)
+    return {server for server, psus in covered.items() if psus == set(topology["servers"][server]["psus"])}

@@ -430,7 +430,50 @@ def test_plan_cuts_the_feeds_and_mentions_the_psu_device(tmp_path, upsd):
 
 # -- on the lab, once the ipmi-psu driver is there ------------------------------
 
+NUT_DRIVER = Path("/lib/nut/ipmi-psu")
 
-def test_live_on_the_lab_through_ipmi_psu():
-    pytest.importorskip("infrapower.nutdriver.ipmi_psu", reason="the ipmi-psu driver is not there yet")
-    pytest.skip("the lab's ipmi-psu devices are not wired into the chain test yet")
+
+def _wait_for(config_dir, link_id, text, timeout=15.0):
+    """upsd shows a PSU's state at the driver's next poll."""
+    import time
+
+    from infrapower.chain import live
+
+    chain = assemble.load(config_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = live.read(chain).states.get(link_id)
+        if state is not None and state.text == text:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{link_id} never showed {text!r}")
+
+
+def test_live_on_the_lab_through_ipmi_psu(request, tmp_path):
+    # Decided before any lab starts: no driver, no lab.
+    if not NUT_DRIVER.exists():
+        pytest.skip(f"the ipmi-psu driver is not installed ({NUT_DRIVER})")
+    from infrapower.chain import lab as chain_lab
+    from infrapower.lab import bmc
+
+    rack = request.getfixturevalue("rack")
+    chain_dir = chain_lab.write_config(rack, tmp_path, psu_devices=True)
+    chain = assemble.load(chain_dir)
+    psu_servers = [name for name, server in chain.servers.items() if server.how]
+    if "clc" not in psu_servers:
+        pytest.skip("the lab serves no ipmi-psu devices for clc yet")
+    assert not chain.problems, chain.problems
+
+    healthy = chain_cli("--config-dir", str(chain_dir), "--live")
+    assert healthy.returncode == 0, healthy.stderr
+    assert "clc [power on]" in healthy.stdout.splitlines()
+    psu1, psu2 = chain.servers["clc"].psus
+    label = chain.links[psu1].label
+    assert f"  {label} [OL] -> pdu1:1 [on] -> ups1 [OL] -> main" in healthy.stdout
+    assert "clc: redundant: 2 independent feeds" in healthy.stdout
+
+    bmc.set_psu_fault(rack, "clc", "psu1", "failed")
+    _wait_for(chain_dir, psu1, "failed")
+    one = chain_cli("--config-dir", str(chain_dir), "--live")
+    assert one.returncode == 1
+    assert f"clc: DEGRADED: {label} failed; only feed is {chain.links[psu2].label} ← pdu2:1 ← ups2" in one.stdout
