@@ -10,7 +10,9 @@ infrapower.ipmi.session.
 
 import dataclasses
 import logging
+import random
 import struct
+import time
 from typing import Optional
 
 from infrapower.fence import FenceError
@@ -31,6 +33,8 @@ _PRESENT, _FAILURE, _INPUT_LOST, _INPUT_OUT_OF_RANGE = 0, 1, 3, 4
 _FRU_CHUNK, _FRU_SMALL_CHUNK = 128, 32
 _READ_TOO_LONG = (0xC8, 0xCA)
 _SDR_PART = 16  # bytes per partial Get SDR, as ipmitool reads them
+_RESERVATION_CANCELED = 0xC5
+_RESERVATION_TRIES = 10
 _MULTIRECORD_POWER_SUPPLY = 0x00
 
 HEALTHY = "ok"
@@ -231,7 +235,19 @@ def read_sdr_repository(session):
         if reservation is None:
             next_id, record = struct.unpack_from("<H", answer)[0], answer[2:]
         else:
-            next_id, record = _read_sdr_in_parts(session, reservation, record_id)
+            for attempt in range(_RESERVATION_TRIES):
+                try:
+                    next_id, record = _read_sdr_in_parts(session, reservation, record_id)
+                    break
+                except CompletionCodeError as error:
+                    # Another client (a second PSU driver on the same BMC)
+                    # reserved the repository since: reserve again, as ipmitool does.
+                    if error.code != _RESERVATION_CANCELED or attempt + 1 == _RESERVATION_TRIES:
+                        raise
+                    # A random pause, growing: two readers that keep cancelling
+                    # each other's reservations fall out of step.
+                    time.sleep(random.uniform(0.01, 0.04) * (attempt + 1))
+                    reservation = struct.unpack("<H", session.command(NETFN_STORAGE, 0x22)[:2])[0]
         records.append(record)
         record_id = next_id
     return records

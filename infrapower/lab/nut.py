@@ -12,7 +12,15 @@ Devices:
   never runs or checks the driver binary, it only connects to
   `<statepath>/<driver>-<device>`);
 - every PDU of the topology whose SNMP simulator registered a port
-  `snmp:<pdu>` is served by the real `snmp-ups` over SNMP (the lab's PDUs).
+  `snmp:<pdu>` is served by the real `snmp-ups` over SNMP (the lab's PDUs);
+- when the lab runs its BMCs (ports `bmc:<server>`), every PSU of every
+  server is a device `<server>-psu<N>` (`clc-psu1`, ...) served by the
+  pack's installed NUT driver ipmi-psu (/lib/nut/ipmi-psu, `make
+  install-driver`), started by NUT's own `upsdrvctl` from ups.conf, logged
+  in to the server's ipmi_sim as its operator (chassis control needs no
+  more; ipmi_sim 1.0.13 takes no password with blanks, so a spaced one is
+  tested against the Python RMCP+ BMC).  The driver backgrounds itself;
+  the lab records the PID from the driver's own PID file.
 
 Users (upsd.users; upsd 2.8.0 has no wildcards in `instcmds`: each
 command is listed, or `all`):
@@ -51,18 +59,33 @@ fencer commands; the test driver serves a UPS or tpdu, nothing else.
 import os
 import subprocess
 import time
+from pathlib import Path
 
 from infrapower.lab.core import LabError, free_port, lab_python, wait_until
 from infrapower.nut.client import NutClient, NutError, NutSettings
 from infrapower.nut.words import quote
 from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
 from infrapower.lab.nut_driver import socket_path as test_driver_socket
+from infrapower.lab.bmc_data import OPERATOR_PASSWORD, OPERATOR_USER, numbered_psus
 from infrapower.lab.pdus import WRITE_COMMUNITY  # snmp-ups reads and writes with one
 from infrapower.lab.rack import pdu_outlet_ids
 
 HOST = "127.0.0.1"
 UPSD = "/lib/nut/upsd"
 SNMP_UPS = "/lib/nut/snmp-ups"
+UPSDRVCTL = "/sbin/upsdrvctl"
+PSU_DRIVER = "ipmi-psu"
+# upsdrvctl runs drivers from NUT's DRVPATH (Debian: /lib/nut), where `make
+# install-driver` puts ipmi-psu; INFRAPOWER_NUT_DRIVERPATH names another
+# directory (ups.conf `driverpath`), for a driver not installed yet.
+DEFAULT_DRIVERPATH = "/lib/nut"
+
+
+def driver_dir():
+    return Path(os.environ.get("INFRAPOWER_NUT_DRIVERPATH") or DEFAULT_DRIVERPATH)
+# NUT's default: a PSU changes rarely, and every poll of a lab BMC runs
+# its chassis_control program.
+PSU_POLLINTERVAL = 2
 
 FENCER_USER, FENCER_PASSWORD = "fencer", "fence me now"
 SET_FENCER_USER, SET_FENCER_PASSWORD = "fencer-set", "switch by set"
@@ -140,9 +163,21 @@ def snmp_devices(lab, topology):
     }
 
 
+def psu_devices(lab, topology):
+    """{device: (server, psu number, BMC port)} for every PSU of every
+    server whose BMC is up (registered its port): `clc-psu1`, ..."""
+    ports = lab.ports()
+    return {
+        f"{server}-psu{number}": (server, number, ports[f"bmc:{server}"])
+        for server in topology["servers"]
+        if f"bmc:{server}" in ports
+        for number, _psu in numbered_psus(topology, server)
+    }
+
+
 def device_names(lab):
     topology = lab.rack.topology()
-    return test_driver_devices(topology) + list(snmp_devices(lab, topology))
+    return test_driver_devices(topology) + list(snmp_devices(lab, topology)) + list(psu_devices(lab, topology))
 
 
 def fencer_commands(topology):
@@ -192,7 +227,23 @@ def write_config(lab, port):
         ]
         lines += [f"\t{key} = {value}" for key, value in SNMP_SETTINGS]
         sections.append("\n".join(lines) + "\n")
-    _write(conf / "ups.conf", "# written by infrapower.lab.nut\n\n" + "\n".join(sections))
+    for device, (server, number, bmc_port) in psu_devices(lab, topology).items():
+        sections.append(
+            f"[{device}]\n"
+            f"\tdriver = {PSU_DRIVER}\n"
+            f"\tport = {HOST}:{bmc_port}\n"
+            f"\tdesc = {_quote(f'{server} power supply {number} (BMC)')}\n"
+            f"\tusername = {_quote(OPERATOR_USER)}\n"
+            f"\tpassword = {_quote(OPERATOR_PASSWORD)}\n"
+            "\tprivilege = operator\n"
+            f"\tpsu = {number}\n"
+            f"\tpollinterval = {PSU_POLLINTERVAL}\n"
+            "\tpower_timeout = 5\n"  # a command not read back fails in 5 s (lab chassis switch at once)
+        )
+    head = "# written by infrapower.lab.nut\n"
+    if str(driver_dir()) != DEFAULT_DRIVERPATH:
+        head += f"driverpath = {_quote(driver_dir())}\n"
+    _write(conf / "ups.conf", head + "\n" + "\n".join(sections))
 
     _write(conf / "upsd.conf", upsd_conf(lab, port, tls=True))
     fencer_lines = "".join(f"\tinstcmds = {cmd}\n" for cmd in fencer_commands(topology))
@@ -269,7 +320,42 @@ def driver_process(device):
 def _driver_socket(lab, device, topology):
     if device in test_driver_devices(topology):
         return test_driver_socket(state_dir(lab), device)
+    if device in psu_devices(lab, topology):
+        return state_dir(lab) / f"{PSU_DRIVER}-{device}"
     return state_dir(lab) / f"snmp-ups-{device}"
+
+
+def start_psu_drivers(lab, devices, deadline):
+    """`upsdrvctl -u root start DEVICE` for each PSU device, all at once
+    (each waits for its driver's log-in); the driver's PID (from its PID
+    file in the state dir) is recorded as the lab's process
+    nut-driver-DEVICE, so `lab down` and lab.stop() end it."""
+    if devices and not (driver_dir() / PSU_DRIVER).exists():
+        raise LabError(f"{driver_dir() / PSU_DRIVER} is not installed: run `make install-driver` (or make install)")
+    env = dict(os.environ, **nut_env(lab))
+    started = {}
+    for device in devices:
+        lab.path("logs").mkdir(parents=True, exist_ok=True)
+        with open(_log(lab, driver_process(device)), "ab") as log:
+            # -u root: the lab's private dirs are root's; the driver's
+            # stderr is the log file, which it keeps once in the background.
+            started[device] = subprocess.Popen([UPSDRVCTL, "-u", "root", "start", device], env=env,
+                                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    failed = []
+    for device, proc in started.items():
+        try:
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = "timeout"
+        pid_file = state_dir(lab) / f"{PSU_DRIVER}-{device}.pid"
+        if code == 0 and pid_file.exists():
+            lab.path("pids").mkdir(parents=True, exist_ok=True)
+            lab.path("pids", f"{driver_process(device)}.pid").write_text(pid_file.read_text().strip())
+        else:
+            failed.append(f"{device} ({code})")
+    if failed:
+        raise LabError(f"upsdrvctl could not start {', '.join(failed)}: see {lab.path('logs')}")
 
 
 def _log(lab, name):
@@ -297,6 +383,7 @@ def start(lab, deadline=None):
         # -F: foreground (lab.spawn keeps the PID); -u root: no switch to
         # the `nut` user, which could not use the lab's private dirs.
         lab.spawn(driver_process(device), [SNMP_UPS, "-a", device, "-F", "-u", "root"], env)
+    start_psu_drivers(lab, psu_devices(lab, topology), deadline)
 
     for device in devices:
         name, path = driver_process(device), _driver_socket(lab, device, topology)
@@ -410,7 +497,7 @@ def status(lab):
         try:
             with NutSession(port, timeout=2.0) as nut:
                 entry["device.type"] = nut.get_var(device, "device.type")
-                if entry["device.type"] == "ups":
+                if entry["device.type"] in ("ups", "psu"):
                     entry["ups.status"] = nut.get_var(device, "ups.status")
         except (NutError, OSError) as exc:
             entry["error"] = str(exc)

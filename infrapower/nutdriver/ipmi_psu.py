@@ -18,8 +18,9 @@ it from a ups.conf section:
 Variables: device.type (psu), device.mfr, device.model, device.part,
 device.serial, device.mfr.date (FRU), ups.id (FRU id), ups.realpower.nominal,
 input.voltage.minimum/maximum, input.frequency.low/high (FRU power supply
-record), input.voltage, input.current (sensors), server.power (`on`/`off`:
-the chassis power the BMC reports), ups.status, ups.alarm, driver.*.
+record), input.voltage, input.current (sensors), chassis.power (`on`/`off`:
+the server's chassis power as the BMC reports it; not `server.*`, which
+upsd answers itself for any device), ups.status, ups.alarm, driver.*.
 
 ups.status (NUT's flags; never OL for a supply that does not feed the load):
   OL         the supply is present, healthy and fed, and the server is on
@@ -207,7 +208,7 @@ def static_variables(psu, config, parameters):
 
 def dynamic_variables(psu, chassis):
     status, alarm = status_flags(psu.state, chassis)
-    values = {"ups.status": status, "server.power": chassis}
+    values = {"ups.status": status, "chassis.power": chassis}
     if alarm:
         values["ups.alarm"] = alarm
     if psu.input_voltage is not None:
