@@ -130,12 +130,14 @@ def main_guard(body):
     try:
         code = body()
     except InfrapowerError as error:
-        log.error("%s", error)
+        # The root logger, as fencing.py's own messages: the same one-line
+        # form ("ERROR: ...") for every error a user sees.
+        logging.error("%s", error)
         code = EXIT_ERROR
     except KeyboardInterrupt:
         code = EXIT_ERROR
     except Exception as error:  # last resort: the user gets one line
         log.debug("unexpected failure", exc_info=True)
-        log.error("%s: %s", type(error).__name__, error)
+        logging.error("%s: %s", type(error).__name__, error)
         code = EXIT_ERROR
     sys.exit(code or 0)

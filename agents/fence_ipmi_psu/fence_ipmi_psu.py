@@ -75,7 +75,9 @@ DOCS = {
 
 
 def adjust(all_opt):
-    all_opt["ipport"]["default"] = "623"
+    from infrapower.ports import IPMI_PORT
+
+    all_opt["ipport"]["default"] = str(IPMI_PORT)
     # -C is the cipher, as in fence_ipmilan: the list separator is long-only.
     all_opt["separator"]["getopt"] = ":"
     all_opt["separator"]["help"] = "--separator=[char]             Separator for CSV created by 'list' operation"

@@ -50,7 +50,9 @@ DOCS = {
 
 
 def adjust(all_opt):
-    all_opt["ipport"]["default"] = "3493"
+    from infrapower.ports import NUT_PORT
+
+    all_opt["ipport"]["default"] = str(NUT_PORT)
     all_opt["ssl"]["help"] = "-z, --ssl                      Use STARTTLS with upsd (verify with ssl_ca)"
 
 
