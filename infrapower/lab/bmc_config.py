@@ -87,7 +87,7 @@ def _chassis_wrapper(lab, server):
 PYTHONPATH='{root}'
 INFRAPOWER_LAB_DIR='{lab.dir}'
 export PYTHONPATH INFRAPOWER_LAB_DIR
-exec '{lab_python()}' -S -m infrapower.lab.bmc chassis --lab '{lab.dir}' --server '{server}' "$@"
+exec '{lab_python()}' -S -m infrapower.lab.bmc_chassis --lab '{lab.dir}' --server '{server}' "$@"
 """
 
 

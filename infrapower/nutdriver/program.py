@@ -223,14 +223,23 @@ def _setup_logging(options, name):
     root.addHandler(handler)
 
 
-def _daemonize(name):
+def _daemonize(name, pidfile):
     """main.c's background(): the parent exits 0 (upsdrvctl's signal that the
     driver started), the child goes on in a new session with stdio on
     /dev/null, so no pipe of upsdrvctl's caller stays open.  Logs go to
-    syslog, and on to stderr when that is a log file."""
+    syslog, and on to stderr when that is a log file.  The parent exits
+    only once the PID file names the child: an `upsdrvctl stop` right after
+    `start` must find the running driver, not the parent gone."""
+    ready_r, ready_w = os.pipe()
     if os.fork():
+        os.close(ready_w)
+        os.read(ready_r, 1)
         os._exit(0)
+    os.close(ready_r)
     os.setsid()
+    _write_pid(pidfile)
+    os.write(ready_w, b"x")
+    os.close(ready_w)
     keep_stderr = False
     try:
         keep_stderr = stat.S_ISREG(os.fstat(2).st_mode)
@@ -368,8 +377,7 @@ def run(device, argv=None):
         loop.current = device.published()
         loop.server.open()
         if options.background:
-            _daemonize(device.name)
-            _write_pid(pidfile)  # the PID changes when backgrounding
+            _daemonize(device.name, pidfile)  # the PID changes when backgrounding
         try:
             loop.run()
         finally:
