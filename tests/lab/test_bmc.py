@@ -190,7 +190,8 @@ def test_operator_reads_and_controls_power_and_a_wrong_password_fails(lab):
 def test_fru_print_shows_both_psus_with_rating(lab):
     out = ipmitool(lab, "nc1", "fru", "print").stdout
     assert "Lab Server nc1" in out
-    assert out.count("Delta Electronics") == 2
+    # Board (with its manufacturing date: device.mfr.date) and product area of each PSU.
+    assert out.count("Delta Electronics") == 4 and out.count("Board Mfg Date") == 3
     assert "Power Supply 1 (ID 1)" in out and "Power Supply 2 (ID 2)" in out
     assert "Rating 800W" in out
     serials = [line.split(":", 1)[1].strip() for line in out.splitlines() if "Product Serial" in line]
