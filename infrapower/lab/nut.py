@@ -57,6 +57,7 @@ fencer commands; the test driver serves a UPS or tpdu, nothing else.
 """
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -452,6 +453,13 @@ def stop(lab):
     for name in lab.process_names():
         if name.startswith("nut-driver-"):
             lab.stop(name)
+    # ipmi-psu drivers backgrounded themselves: their own PID files say
+    # where they are now (what upsdrvctl stop reads), whatever the lab noted.
+    for pid_file in state_dir(lab).glob(f"{PSU_DRIVER}-*.pid"):
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
 
 
 def wait_ready(lab, deadline):
