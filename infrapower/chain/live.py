@@ -269,7 +269,7 @@ PSU_ALARMS = {"psu failed": "failed", "psu absent": "absent", "psu input lost": 
 
 # A server's chassis power as ipmi-psu publishes it on each of its PSU
 # devices (the BMC's chassis status): on or off.
-CHASSIS_VARIABLE = "server.power"
+CHASSIS_VARIABLE = "chassis.power"  # not server.*: upsd answers those itself
 
 
 def _read_chassis(chain, view):

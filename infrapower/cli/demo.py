@@ -88,6 +88,12 @@ def _fence_plans(lab, server):
         steps = [snmp_step(via_snmp, "off"), nut_step(via_nut, "off"), snmp_step(via_snmp, "on"), nut_step(via_nut, "on")]
         plans.append((f"fence_snmp_pdu ({via_snmp}) + fence_nut ({via_nut}) in one level, as the PowerChain plan says", steps))
 
+    if fence_nut and "upsd" in lab.ports() and f"bmc:{server}" in lab.ports():
+        # The ipmi-psu NUT driver serves each PSU as a device without
+        # outlets: fence_nut switches its whole load, the server's chassis.
+        plans.append((f"fence_nut through the PSU device {server}-psu1 (ipmi-psu: the chassis, via the BMC)",
+                      [nut_step(f"{server}-psu1", "reboot")]))
+
     fence_ipmi_psu = _agent("fence_ipmi_psu")
     if fence_ipmi_psu and f"bmc:{server}" in lab.ports():
         from infrapower.lab import bmc
@@ -137,6 +143,11 @@ def main():
             )
             print((chain.stdout + chain.stderr).rstrip())
         server = "clc"
+        if "upsd" in lab.ports() and f"bmc:{server}" in lab.ports():
+            where = f"{server}-psu1@127.0.0.1:{lab.port('upsd')}"
+            print(f"\n== a power supply as a NUT device (upsc {where}, served by the ipmi-psu driver)")
+            upsc = subprocess.run(["upsc", where], capture_output=True, text=True, timeout=30)
+            print((upsc.stdout + upsc.stderr).rstrip())
         failures = 0
         for title, steps in _fence_plans(lab, server):
             print(f"\n== {title}")

@@ -314,7 +314,7 @@ class ScriptedUpsd:
 
 def _psu(status, alarm="", chassis="on"):
     """A PSU device as ipmi-psu publishes it (infrapower.nutdriver.ipmi_psu)."""
-    variables = {"device.type": "psu", "driver.name": "ipmi-psu", "ups.status": status, "server.power": chassis}
+    variables = {"device.type": "psu", "driver.name": "ipmi-psu", "ups.status": status, "chassis.power": chassis}
     if alarm:
         variables["ups.alarm"] = alarm
     return variables, ["load.cycle", "load.off", "load.on", "shutdown.reboot"]
