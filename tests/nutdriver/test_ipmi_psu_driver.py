@@ -293,3 +293,22 @@ def test_upsdrvctl_starts_and_stops_it_password_never_in_argv(psulab, tmp_path):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+# -- NUT's own clients ------------------------------------------------------------------
+
+
+def test_nuts_own_upsc_and_upscmd_see_and_drive_it(psulab):
+    """The reference clients, not the pack's: upsc reads the PSU device,
+    upscmd -w (TRACKING) switches the server off and on through it."""
+    where = f"nc2-psu1@{nut.HOST}:{psulab.port('upsd')}"
+    upsc = subprocess.run(["upsc", where], capture_output=True, text=True, timeout=30)
+    assert upsc.returncode == 0, upsc.stderr
+    seen = dict(line.split(": ", 1) for line in upsc.stdout.splitlines() if ": " in line)
+    assert (seen["device.type"], seen["driver.name"], seen["ups.status"], seen["chassis.power"]) == ("psu", "ipmi-psu", "OL", "on")
+    for command, chassis in (("load.off", False), ("load.on", True)):
+        upscmd = subprocess.run(["upscmd", "-u", nut.ADMIN_USER, "-p", nut.ADMIN_PASSWORD, "-w", where, command],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert upscmd.returncode == 0 and "SUCCESS" in upscmd.stdout + upscmd.stderr, upscmd
+        # TRACKING's SUCCESS came only after the driver read the chassis back.
+        assert psulab.rack.read()["chassis"]["nc2"] is chassis
