@@ -128,9 +128,13 @@ def build_parser():
     generate.set_defaults(func=cmd_tables_generate)
 
     from infrapower.cli import chain as chain_cli, psu as psu_cli
+    from infrapower.nutconf import cli as config_cli
+    from infrapower.scan import cli as scan_cli
 
     psu_cli.add_parser(commands)
     chain_cli.add_parser(commands)
+    scan_cli.add_parser(commands)
+    config_cli.add_parser(commands)
     return parser
 
 

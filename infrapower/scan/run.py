@@ -1,0 +1,170 @@
+"""The scan itself: every probe of every host on a bounded thread pool,
+each probe bounded by the timeout.  Two rounds: presence (an SNMP GET of
+sysObjectID per credential, upsd's LIST UPS, an ASF ping), then details
+only for what answered, so a range with nothing on it ends in about one
+timeout (hosts x probes / threads of them)."""
+
+import ipaddress
+import logging
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from infrapower.scan.targets import address
+
+log = logging.getLogger(__name__)
+
+BUSES = ("snmp", "nut", "ipmi")
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    hosts: list
+    buses: tuple = BUSES
+    snmp_ports: tuple = (161,)
+    nut_ports: tuple = (3493,)
+    ipmi_ports: tuple = (623,)
+    credentials: tuple = ()  # infrapower.scan.snmp.Credential, in the order given
+    ipmi_user: str = None
+    ipmi_password: str = field(default=None, repr=False)
+    timeout: float = 1.0
+    threads: int = 64
+
+
+def _warm_imports(buses):
+    """Import in this thread what the probes import in theirs: dozens of
+    threads importing pysnmp at once would each wait on the import lock
+    and spend their timeout there."""
+    if "snmp" in buses:
+        import infrapower.snmp.pdu  # noqa: F401
+        import infrapower.snmp.session  # noqa: F401
+        from pysnmp.proto import api  # noqa: F401
+    if "nut" in buses:
+        import infrapower.nut.client  # noqa: F401
+    if "ipmi" in buses:
+        import infrapower.ipmi.chassis  # noqa: F401
+        import infrapower.ipmi.psu  # noqa: F401
+
+
+def _sort_key(result):
+    try:
+        host = (0, int(ipaddress.ip_address(result["host"])))
+    except ValueError:
+        host = (1, result["host"])
+    return BUSES.index(result["kind"]), host, result["port"]
+
+
+class _Pool:
+    """A thread pool that counts its work for a progress line."""
+
+    def __init__(self, threads, progress):
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="scan")
+        self.progress = progress
+        self.total = self.done = 0
+
+    def run(self, jobs):
+        """[(key, function, args)] -> {key: result}; a probe that raises
+        is a bug: its one line is kept, the traceback goes to debug."""
+        self.total += len(jobs)
+        futures = {self.executor.submit(function, *args): key for key, function, args in jobs}
+        results = {}
+        for future in as_completed(futures):
+            key = futures[future]
+            try:
+                results[key] = future.result()
+            except Exception as error:  # one host must not end the scan
+                log.debug("probe %s failed", key, exc_info=True)
+                results[key] = {"error": f"{type(error).__name__}: {error}"}
+            self.done += 1
+            if self.progress:
+                self.progress(self.done, self.total)
+        return results
+
+
+def scan(plan, progress=None):
+    """Everything found, as dicts (see infrapower.scan.output), sorted by
+    kind, address and port.  Read-only: no SET, no power command."""
+    from infrapower.scan import ipmi, nut, snmp
+
+    _warm_imports(plan.buses)
+    document = names = None
+    if "snmp" in plan.buses:
+        from infrapower import tables
+
+        document = tables.load()
+        names = snmp.conf_names(document)
+    pool = _Pool(max(1, plan.threads), progress)
+    jobs = []
+    for host in plan.hosts:
+        if "snmp" in plan.buses:
+            for port in plan.snmp_ports:
+                for index, credential in enumerate(plan.credentials):
+                    jobs.append((("snmp", host, port, index), snmp.ping, (host, port, credential, plan.timeout)))
+        if "nut" in plan.buses:
+            jobs += [(("nut", host, port), nut.probe, (host, port, plan.timeout)) for port in plan.nut_ports]
+        if "ipmi" in plan.buses:
+            jobs += [(("ipmi", host, port), ipmi.ping, (host, port, plan.timeout)) for port in plan.ipmi_ports]
+    try:
+        first = pool.run(jobs)
+        results, second = [], []
+        snmp_found = {}
+        for key, outcome in first.items():
+            kind, host, port = key[:3]
+            base = {"kind": kind, "address": address(host, port), "host": host, "port": port}
+            if kind == "snmp":
+                snmp_found.setdefault((host, port), {})[key[3]] = outcome
+            elif outcome is None:
+                continue
+            elif kind == "nut":
+                results.append({**base, **outcome})
+            elif "error" in outcome:
+                results.append({**base, **outcome})
+            else:
+                found = {**base, "asf": True, **outcome}
+                results.append(found)
+                if plan.ipmi_user is not None:
+                    second.append((("ipmi", host, port), ipmi.login,
+                                   (host, port, plan.ipmi_user, plan.ipmi_password or "", plan.timeout)))
+        for (host, port), outcomes in snmp_found.items():
+            found = _snmp_result(host, port, plan.credentials, outcomes)
+            if found is None:
+                continue
+            results.append(found)
+            if "error" not in found:
+                credential = plan.credentials[found.pop("_credential")]
+                second.append((("snmp", host, port), snmp.details, (host, port, credential, plan.timeout, document, names)))
+        for key, outcome in pool.run(second).items():
+            kind, host, port = key
+            target = next(r for r in results if r["kind"] == kind and r["host"] == host and r["port"] == port)
+            if kind == "ipmi" and "error" in outcome:
+                target["login_error"] = outcome["error"]
+            elif "error" in outcome and kind == "snmp":
+                target["note"] = outcome["error"]
+            else:
+                target.update(outcome)
+    finally:
+        pool.executor.shutdown(wait=True, cancel_futures=True)
+    return sorted(results, key=_sort_key)
+
+
+def _snmp_result(host, port, credentials, outcomes):
+    """One result per agent: the first credential (in the order given)
+    that it answered is the one the details and the outputs use; every
+    other that answered is listed; credential errors are kept as lines."""
+    answered = [index for index in sorted(outcomes) if outcomes[index][0] == "ok"]
+    errors = [f"{credentials[index].label}: {outcomes[index][1]}" for index in sorted(outcomes)
+              if outcomes[index][0] == "error"]
+    base = {"kind": "snmp", "address": address(host, port), "host": host, "port": port}
+    if not answered:
+        return {**base, "error": errors[0]} if errors else None
+    chosen = credentials[answered[0]]
+    found = {**base, "version": chosen.version, "sysoid": outcomes[answered[0]][1], "_credential": answered[0]}
+    if chosen.usm:
+        found.update(sec_name=chosen.usm.user, sec_level=chosen.usm.level, auth_protocol=chosen.usm.auth_protocol,
+                     priv_protocol=chosen.usm.priv_protocol)
+    else:
+        found["community"] = chosen.community
+    found["communities"] = [credentials[i].community for i in answered if not credentials[i].usm]
+    found["users"] = [credentials[i].usm.user for i in answered if credentials[i].usm]
+    if errors:
+        found["errors"] = errors
+    return found
