@@ -1,0 +1,244 @@
+"""`infrapower config`: NUT's configuration files, read and edited in
+place without losing a comment (infrapower.nutconf.syntax).
+
+  get FILE SECTION.KEY | KEY        print a value (one line per repeated key)
+  set FILE SECTION.KEY | KEY VALUE...  set it (adds the section or key when missing)
+  del FILE SECTION.KEY | KEY | SECTION
+  check [--config-dir DIR] [FILE...]  what NUT would refuse or silently ignore
+  add-fencer --user NAME --device DEV --outlets 1-8   a least-privilege fencing user
+
+A bare KEY is a global directive (upsmon.conf's POLLFREQ, nut.conf's MODE,
+upsd.conf's MAXAGE); SECTION.KEY names a key in a [section] (ups.conf
+devices, upsd.users users).  A VALUE `-` is read from standard input, so a
+password never needs to be in argv.  Exit 0; 1 when problems were found or
+the key is missing; 2 for bad usage or an unreadable file.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from infrapower.nutconf import kinds
+from infrapower.nutconf.syntax import ConfError, ConfFile, quote
+
+# What fence_nut sends (infrapower.nut.outlets): an outlet's off and on, a
+# whole device's load.off and load.on.  `.cycle` only when asked: the agent
+# never sends it (it verifies off, then on).
+OUTLET_COMMANDS = ("load.off", "load.on")
+DEVICE_COMMANDS = ("load.off", "load.on")
+PASSWORD_ENV = "INFRAPOWER_NUT_PASSWORD"
+USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+class Usage(Exception):
+    """Bad usage or an unreadable file: exit 2."""
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("config", help="NUT's config files: get, set, del, check, add-fencer",
+                                   description=__doc__)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+    commands = parser.add_subparsers(dest="config_command")
+
+    get = commands.add_parser("get", help="print a value")
+    get.add_argument("file")
+    get.add_argument("name", help="SECTION.KEY, or KEY for a global directive")
+    get.set_defaults(func=run(cmd_get))
+
+    put = commands.add_parser("set", help="set a value in place")
+    put.add_argument("file")
+    put.add_argument("name", help="SECTION.KEY, or KEY for a global directive")
+    put.add_argument("values", nargs="+", metavar="VALUE", help="one word, several for a directive; `-`: stdin")
+    put.set_defaults(func=run(cmd_set))
+
+    delete = commands.add_parser("del", help="delete a key (every line of it) or a whole section")
+    delete.add_argument("file")
+    delete.add_argument("name", help="SECTION.KEY, KEY or SECTION")
+    delete.set_defaults(func=run(cmd_del))
+
+    check = commands.add_parser("check", help="what NUT would refuse or silently ignore")
+    check.add_argument("--config-dir", help="every NUT file in DIR (default /etc/nut when no FILE)")
+    check.add_argument("files", nargs="*", metavar="FILE")
+    check.set_defaults(func=run(cmd_check))
+
+    fencer = commands.add_parser("add-fencer", help="a upsd.users user with exactly fence_nut's commands")
+    where = fencer.add_mutually_exclusive_group()
+    where.add_argument("--config-dir", help="the directory of upsd.users (default /etc/nut)")
+    where.add_argument("--users", metavar="FILE", help="the upsd.users file itself")
+    fencer.add_argument("--user", "--name", dest="user", default="fencer", help="user name (default fencer)")
+    fencer.add_argument("--password-file", help=f"file holding the password (else ${PASSWORD_ENV}, "
+                        "else the user's current one, else a prompt)")
+    fencer.add_argument("--device", required=True, help="the NUT device fence_nut switches (ups.conf section)")
+    what = fencer.add_mutually_exclusive_group(required=True)
+    what.add_argument("--outlets", help="outlet numbers: 1-8,10")
+    what.add_argument("--whole-load", action="store_true", help="the device switches as a whole (load.off/on)")
+    fencer.add_argument("--set", action="store_true",
+                        help="also `actions = SET` (devices switched by writing outlet.N.status)")
+    fencer.add_argument("--cycle", action="store_true", help="also outlet.N.load.cycle (fence_nut never sends it)")
+    fencer.set_defaults(func=run(cmd_add_fencer))
+    return parser
+
+
+def run(command):
+    """The command with the exit codes: ConfError is a problem (1),
+    Usage and unreadable files are 2."""
+
+    def guarded(args):
+        try:
+            return command(args)
+        except Usage as error:
+            print(f"infrapower config: {error}", file=sys.stderr)
+            return 2
+        except ConfError as error:
+            print(error, file=sys.stderr)
+            return 2 if error.line == 0 else 1
+
+    return guarded
+
+
+def _read(path):
+    if not Path(path).is_file():
+        raise Usage(f"{path}: no such file")
+    return ConfFile.read(path)
+
+
+def _where(conf, name, for_section=False):
+    """(section or None, key or None) that `name` means in this file."""
+    if not conf.sections and conf.kind not in ("ups.conf", "upsd.users", None):
+        return None, name
+    if for_section and name in conf.sections:
+        return name, None
+    prefixes = [section for section in conf.sections if name.startswith(f"{section}.")]
+    if prefixes:
+        section = max(prefixes, key=len)
+        return section, name[len(section) + 1:]
+    if "." in name:
+        section, key = name.split(".", 1)
+        return section, key
+    return None, name
+
+
+def cmd_get(args):
+    conf = _read(args.file)
+    section_name, key = _where(conf, args.name)
+    section = conf.globals if section_name is None else conf.sections.get(section_name)
+    found = section.all(key) if section else []
+    for entry in found:
+        print(" ".join(entry.args) if entry.args else ("" if entry.assign else "yes"))
+    return 0 if found else 1
+
+
+def _value(word):
+    if word != "-":
+        return word
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_set(args):
+    conf = _read(args.file)
+    section_name, key = _where(conf, args.name)
+    values = [_value(word) for word in args.values]
+    conf.set(section_name, key, values[0] if len(values) == 1 else values)
+    conf.write()
+    return 0
+
+
+def cmd_del(args):
+    conf = _read(args.file)
+    section_name, key = _where(conf, args.name, for_section=True)
+    if not conf.delete(section_name, key):
+        print(f"{args.file}: no {args.name}", file=sys.stderr)
+        return 1
+    conf.write()
+    return 0
+
+
+def cmd_check(args):
+    problems = []
+    if args.config_dir or not args.files:
+        directory = Path(args.config_dir or "/etc/nut")
+        if not directory.is_dir():
+            raise Usage(f"{directory}: not a directory")
+        problems += kinds.check_dir(directory)
+    for path in args.files:
+        try:
+            conf = _read(path)
+        except ConfError as error:
+            problems.append(error)
+            continue
+        problems += kinds.problems(conf, Path(path).stat().st_mode)
+    for problem in problems:
+        print(problem)
+    if any(problem.line == 0 and "cannot read" in problem.problem for problem in problems):
+        return 2
+    return 1 if problems else 0
+
+
+def outlet_numbers(text):
+    """`1-8,10` → [1, ..., 8, 10]; anything else is bad usage."""
+    numbers = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise Usage(f"--outlets {text}: outlet numbers and ranges, such as 1-8,10")
+        first, last = int(low), int(high) if dash else int(low)
+        if first < 1 or last < first or last - first > 1023:
+            raise Usage(f"--outlets {text}: {part} is not a range of outlet numbers from 1")
+        numbers += range(first, last + 1)
+    return sorted(set(numbers))
+
+
+def fencer_commands(outlets=None, cycle=False):
+    """The instcmds fence_nut needs: per outlet, or the whole load."""
+    if not outlets:
+        return list(DEVICE_COMMANDS)
+    suffixes = OUTLET_COMMANDS + (("load.cycle",) if cycle else ())
+    return [f"outlet.{number}.{suffix}" for number in outlets for suffix in suffixes]
+
+
+def _password(args, current):
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text().rstrip("\r\n")
+        except OSError as error:
+            raise Usage(f"{args.password_file}: {error.strerror or error}") from None
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if current:
+        return None  # keep it
+    if not sys.stdin.isatty():
+        raise Usage(f"a new user needs a password: --password-file, ${PASSWORD_ENV} or a terminal to ask on")
+    import getpass
+
+    return getpass.getpass(f"upsd password for {args.user}: ")
+
+
+def cmd_add_fencer(args):
+    if not USER_NAME.fullmatch(args.user):
+        raise Usage(f"--user {args.user!r}: letters, digits and . _ @ - only")
+    directory = Path(args.config_dir or "/etc/nut")
+    path = Path(args.users) if args.users else directory / "upsd.users"
+    if path.exists():
+        conf = _read(path)
+    elif path.parent.is_dir():
+        conf = ConfFile("", path, "upsd.users")
+    else:
+        raise Usage(f"{path.parent}: not a directory")
+    ups_conf = path.parent / "ups.conf"
+    if ups_conf.is_file() and args.device not in ConfFile.read(ups_conf).sections:
+        print(f"{ups_conf}:0: no device [{args.device}] here (fine if it is another host's upsd)", file=sys.stderr)
+    outlets = outlet_numbers(args.outlets) if args.outlets else None
+    commands = fencer_commands(outlets, args.cycle)
+    current = conf.sections.get(args.user)
+    password = _password(args, current.get("password") if current else None)
+    if password is not None:
+        quote(password)  # refuses a line break before anything is written
+        conf.set(args.user, "password", password)
+    conf.set_all(args.user, "instcmds", commands)
+    conf.set_all(args.user, "actions", ["SET"] if args.set else [])
+    conf.write()
+    shown = ", ".join(commands[:4]) + (f", ... ({len(commands)} in all)" if len(commands) > 4 else "")
+    print(f"{path}: [{args.user}] instcmds {shown}" + ("; actions = SET" if args.set else "; no actions"))
+    print("upsd reads it on reload: upsd -c reload (or systemctl reload nut-server)")
+    return 0

@@ -1,0 +1,139 @@
+"""`infrapower config add-fencer` writes a upsd.users that NUT 2.8.0's own
+upsd loads: the granted outlet commands are accepted, any other command
+and SET are refused with ACCESS-DENIED; the rest of the file survives."""
+
+import time
+
+import pytest
+
+from infrapower.cli.main import main
+from infrapower.lab import nut
+from infrapower.lab.core import wait_until
+from infrapower.nutconf import kinds
+from infrapower.nutconf.syntax import ConfFile
+
+HAND_KEPT = """\
+# upsd.users, kept by hand: this comment and the admin stay as they are
+[admin]
+\tpassword = "lab admin"   # quoted blank
+\tinstcmds = ALL
+\tactions = SET
+"""
+
+
+def add_fencer(tmp_path, *argv, password="fence me, now"):
+    secret = tmp_path / "fencer-password"
+    secret.write_text(password + "\n")
+    return main(["config", "add-fencer", "--password-file", str(secret), *argv])
+
+
+def session(server, user, password):
+    client = nut.NutSession(server.port)
+    client.login(user, password)
+    return client
+
+
+def test_add_fencer_grants_exactly_the_outlets_and_upsd_loads_it(private_upsd, tmp_path, nutlab):
+    private_upsd.users.write_text(HAND_KEPT)
+    private_upsd.users.chmod(0o640)
+    assert add_fencer(tmp_path, "--config-dir", str(private_upsd.conf), "--user", "fencer",
+                      "--device", "tpdu", "--outlets", "1-2") == 0
+    text = private_upsd.users.read_text()
+    assert text.startswith(HAND_KEPT)  # nothing of the hand-kept part moved
+    user = kinds.users(ConfFile.read(private_upsd.users))["fencer"]
+    assert user.password == "fence me, now" and user.actions == []
+    assert user.instcmds == ["outlet.1.load.off", "outlet.1.load.on", "outlet.2.load.off", "outlet.2.load.on"]
+    assert private_upsd.users.stat().st_mode & 0o777 == 0o640
+    private_upsd.start()
+    with session(private_upsd, "fencer", "fence me, now") as fencer:
+        assert fencer.instcmd("tpdu", "outlet.2.load.off") is None  # OK: granted
+        for command in ("outlet.3.load.off", "load.off", "outlet.1.load.cycle"):
+            with pytest.raises(nut.NutError) as refused:
+                fencer.instcmd("tpdu", command)
+            assert refused.value.code == "ACCESS-DENIED", command
+        with pytest.raises(nut.NutError) as refused:
+            fencer.instcmd("ups1", "load.off")
+        assert refused.value.code == "ACCESS-DENIED"
+        assert fencer.check_set_grant("tpdu") is False  # SET: ACCESS-DENIED
+        fencer.instcmd("tpdu", "outlet.2.load.on")
+        wait_until(lambda: fencer.get_var("tpdu", "outlet.2.status") == "on", time.monotonic() + 5, "outlet 2 on")
+    with session(private_upsd, "admin", "lab admin") as admin:  # the hand-kept user still works
+        assert admin.check_set_grant("tpdu") is True
+    assert "fence me" not in private_upsd.log()
+
+
+def test_whole_load_and_set_and_a_second_run_edits_in_place(private_upsd, tmp_path):
+    users = private_upsd.conf / "upsd.users"
+    assert add_fencer(tmp_path, "--users", str(users), "--user", "ups-fencer", "--device", "ups1",
+                      "--whole-load") == 0
+    first = users.read_text()
+    # Again, with SET, keeping the password (none given: the current one stays).
+    assert main(["config", "add-fencer", "--users", str(users), "--user", "ups-fencer", "--device", "tpdu",
+                 "--outlets", "3", "--set"]) == 0
+    user = kinds.users(ConfFile.read(users))["ups-fencer"]
+    assert user.password == "fence me, now" and user.actions == ["SET"]
+    assert user.instcmds == ["outlet.3.load.off", "outlet.3.load.on"]
+    assert first.splitlines()[:2] == users.read_text().splitlines()[:2]
+    assert users.stat().st_mode & 0o777 == 0o600  # a new users file holds passwords
+    private_upsd.start()
+    with session(private_upsd, "ups-fencer", "fence me, now") as fencer:
+        assert fencer.check_set_grant("tpdu") is True
+        with pytest.raises(nut.NutError) as refused:
+            fencer.instcmd("ups1", "load.off")  # the whole-load grant was replaced
+        assert refused.value.code == "ACCESS-DENIED"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--outlets", "0-3"], "not a range of outlet numbers"),
+        (["--outlets", "one"], "outlet numbers and ranges"),
+        (["--outlets", "1", "--user", "bad user"], "letters, digits"),
+    ],
+)
+def test_bad_usage_is_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    code = add_fencer(tmp_path, "--config-dir", str(tmp_path), "--device", "tpdu", *argv)
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "upsd.users").exists()
+
+
+def test_no_password_anywhere_is_refused_without_a_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("INFRAPOWER_NUT_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))
+    code = main(["config", "add-fencer", "--config-dir", str(tmp_path), "--device", "tpdu", "--outlets", "1"])
+    assert code == 2 and "needs a password" in capsys.readouterr().err
+
+
+def test_password_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFRAPOWER_NUT_PASSWORD", "from env")
+    assert main(["config", "add-fencer", "--config-dir", str(tmp_path), "--device", "tpdu", "--outlets", "1"]) == 0
+    assert kinds.users(ConfFile.read(tmp_path / "upsd.users"))["fencer"].password == "from env"
+
+
+def test_get_set_del_check(tmp_path, capsys):
+    conf = tmp_path / "upsmon.conf"
+    conf.write_text("# upsmon\nPOLLFREQ 5   # seconds\nMONITOR ups1@localhost 1 mon pw primary\n")
+    conf.chmod(0o600)
+    assert main(["config", "get", str(conf), "POLLFREQ"]) == 0
+    assert capsys.readouterr().out == "5\n"
+    assert main(["config", "set", str(conf), "POLLFREQ", "2"]) == 0
+    assert conf.read_text() == "# upsmon\nPOLLFREQ 2\t# seconds\nMONITOR ups1@localhost 1 mon pw primary\n"
+    assert main(["config", "get", str(conf), "NOPE"]) == 1
+    assert main(["config", "check", str(conf)]) == 0
+    assert main(["config", "del", str(conf), "MONITOR"]) == 0
+    assert "MONITOR" not in conf.read_text()
+    ups = tmp_path / "ups.conf"
+    ups.write_text("[pdu1]\n\tdriver = snmp-ups\n")
+    ups.chmod(0o640)
+    assert main(["config", "set", str(ups), "pdu1.port", "10.0.0.5"]) == 0
+    assert main(["config", "set", str(ups), "pdu1.override.battery.charge.low", "20"]) == 0
+    assert main(["config", "get", str(ups), "pdu1.override.battery.charge.low"]) == 0
+    assert capsys.readouterr().out == "20\n"
+    assert main(["config", "del", str(ups), "pdu1"]) == 0 and ups.read_text() == ""
+    capsys.readouterr()
+    (tmp_path / "upsd.conf").write_text("LISTEN 127.0.0.1 99999\n")
+    (tmp_path / "upsd.conf").chmod(0o600)
+    assert main(["config", "check", "--config-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"{tmp_path}/upsd.conf:1: LISTEN port `99999` is not a TCP port\n"
+    assert main(["config", "get", str(tmp_path / "missing.conf"), "X"]) == 2
