@@ -107,6 +107,13 @@ class Outlets:
     def switch(self, plug, on):
         raise NotImplementedError
 
+    def switch_all(self, plugs, on):
+        """Command every plug (after `check` passed for all): one `switch`
+        each, unless the device can do them in one request."""
+        for plug in plugs:
+            log.debug("switching %s %s", plug, "on" if on else "off")
+            self.switch(plug, on)
+
     def listing(self):  # -> {id: (alias, state or None)}
         raise NotImplementedError
 
@@ -156,9 +163,7 @@ def switch_verified(outlets, plugs, on, timeout):
     target = "on" if on else "off"
     for plug in plugs:
         outlets.check(plug, on)
-    for plug in plugs:
-        log.debug("switching %s %s", plug, target)
-        outlets.switch(plug, on)
+    outlets.switch_all(plugs, on)
     poll(
         lambda: outlets.status(plugs),
         lambda states: all(state == target for state in states.values()),

@@ -83,40 +83,77 @@ def identify(session, document, forced=None):
     mapping's model OID in probe order."""
     from infrapower import tables
 
-    mappings = document["mappings"]
     if forced:
         mapping = tables.find_by_name(document, forced)
         if mapping is not None:
             return mapping
         raise PduError(f"mib {forced}: no such mapping in the {_tables_label(document)} tables; "
                        f"use one of {', '.join(switched_mapping_names(document))}")
-    (_, sysoid), = session.get([SYS_OBJECT_ID])
+    return detect(session, document)[0]
+
+
+def detect(session, document, speculate=None):
+    """(mapping, {OID: value read}) as identify() finds it without `mib`,
+    in as few round trips as the protocol allows: SNMPv2c/v3 ask
+    sysObjectID and every mapping's model OID in one GET (absent OIDs are
+    answered one by one there); SNMPv1, where one absent OID fails the
+    whole GET, asks sysObjectID alone, then the model OIDs of the mappings
+    that claim it.  `speculate(candidates)` names OIDs the caller will
+    read next if one of those candidates is the mapping (an outlet's
+    status): they go into that second GET, so `status` costs no extra
+    round trip."""
+    from infrapower import tables
+    from infrapower.snmp.session import TooBig
+
+    mappings = document["mappings"]
+    known = {}
+    if session.version != "1":
+        try:
+            known.update(session.get([SYS_OBJECT_ID] + _model_probes(mappings)))
+        except TooBig:
+            known.clear()  # the agent's message size: ask as SNMPv1 does
+    if SYS_OBJECT_ID not in known:
+        known.update(session.get([SYS_OBJECT_ID]))
+    sysoid = known[SYS_OBJECT_ID]
     sysoid = normalise_oid(sysoid) if isinstance(sysoid, str) and sysoid.strip(".") else None
     candidates = tables.mappings_by_sysoid(document, sysoid)
-    found = _confirmed_by_model_oid(session, candidates, require=False) or _confirmed_by_model_oid(session, mappings, require=True)
-    if found is not None:
-        log.debug("sysObjectID %s: NUT mapping %s", sysoid, found["name"])
-    else:
+    wanted = [oid for oid in _model_probes(candidates) if oid not in known]
+    if candidates and speculate is not None:
+        wanted += [oid for oid in speculate(candidates) if oid not in known and oid not in wanted]
+    if wanted:
+        known.update(session.get(wanted))
+    found = _confirmed_by_model_oid(candidates, known, require=False)
+    if found is None:
+        missing = [oid for oid in _model_probes(mappings) if oid not in known]
+        if missing:
+            known.update(session.get(missing))
+        found = _confirmed_by_model_oid(mappings, known, require=True)
+    if found is None:
         raise PduError(
             f"unknown PDU: sysObjectID {sysoid or 'not readable'} matches no mapping of the {_tables_label(document)} tables; "
             f"if it is compatible with one, force it with mib=NAME ({', '.join(switched_mapping_names(document))})"
         )
-    return found
+    log.debug("sysObjectID %s: NUT mapping %s", sysoid, found["name"])
+    return found, known
 
 
-def _confirmed_by_model_oid(session, mappings, require):
-    """First mapping whose model OID answers (one GET for all); a mapping
+def _model_probes(mappings):
+    """The model OIDs (normalised, sorted, no repeats) of `mappings` that
+    can be read as they are (no %i)."""
+    return sorted({normalise_oid(m["model_oid"]) for m in mappings if m.get("model_oid") and "%i" not in m["model_oid"]})
+
+
+def _confirmed_by_model_oid(mappings, known, require):
+    """First mapping whose model OID answered (in `known`); a mapping
     without a model OID is confirmed by its sysObjectID alone unless
     `require`."""
-    probes = [m["model_oid"] for m in mappings if m.get("model_oid") and "%i" not in m["model_oid"]]
-    answers = dict(session.get(sorted(set(probes)))) if probes else {}
     for mapping in mappings:
         model_oid = mapping.get("model_oid")
         if not model_oid or "%i" in model_oid:
             if not require:
                 return mapping
             continue
-        if answers.get(normalise_oid(model_oid)) not in (None, ""):
+        if known.get(normalise_oid(model_oid)) not in (None, ""):
             return mapping
     return None
 
@@ -135,22 +172,74 @@ class Outlet:
 
 
 class Pdu(Outlets):
-    """The outlets of one identified PDU, for infrapower.fence.run_action."""
+    """The outlets of one identified PDU, for infrapower.fence.run_action.
 
-    def __init__(self, session, document, mapping):
+    `mapping` None: the mapping is detected on first use (detect()); when
+    that first use is `status`, the outlets' states are read in the same
+    GET that confirms the mapping."""
+
+    _IDENTIFIED = ("mapping", "name", "view", "daisy", "entries")
+
+    def __init__(self, session, document, mapping=None):
         self.session = session
-        self.mapping = mapping
-        self.name = mapping["name"]
-        table = document["tables"][mapping["table"]]
-        self.view = table.get("outlets") or {}
-        if not _has_outlets(table):
-            raise PduError(f"the PDU is a {self.name} ({_tables_label(document)}), which has no outlets NUT can read")
-        self.daisy = self.view.get("daisy") or None
-        self.entries = table["entries"]
+        self._document = document
+        self._fresh = {}  # {OID: value} read with the detection, before any command: the first status only
+        if mapping is not None:
+            self._adopt(mapping)
         self._unit_base = None
         self._plugs = {}
         self._listing = None  # {id: (name, state)}, walked at most once per run
         self._outlet_of = {}  # listing id -> Outlet
+
+    def __getattr__(self, name):
+        """The mapping's attributes, detecting it on first use."""
+        if name not in self._IDENTIFIED or "_document" not in self.__dict__:
+            raise AttributeError(name)
+        self._detect(())
+        return self.__dict__[name]
+
+    def _adopt(self, mapping):
+        document = self._document
+        table = document["tables"][mapping["table"]]
+        if not _has_outlets(table):
+            raise PduError(f"the PDU is a {mapping['name']} ({_tables_label(document)}), which has no outlets NUT can read")
+        self.view = table.get("outlets") or {}
+        self.daisy = self.view.get("daisy") or None
+        self.entries = table["entries"]
+        self.name = mapping["name"]
+        self.mapping = mapping
+
+    def _detect(self, plugs):
+        """Detect the mapping; the status OIDs `plugs` would have under each
+        candidate mapping are read along (numbered plugs of a single unit)."""
+
+        def speculate(candidates):
+            oids = []
+            for candidate in candidates:
+                view = self._document["tables"][candidate["table"]].get("outlets") or {}
+                template = view.get("status_oid") or ""
+                if template.count("%i") != 1:
+                    continue
+                for plug in plugs:
+                    match = _NUMBERED.fullmatch(str(plug))
+                    if match and match.group(1) in (None, "1"):
+                        index = int(match.group(2)) - 1 + (view.get("index_base") or 1)
+                        oids.append(normalise_oid(template.replace("%i", str(index), 1)))
+            return oids
+
+        mapping, known = detect(self.session, self._document, speculate)
+        self._adopt(mapping)
+        wanted = set(speculate([mapping]))
+        self._fresh = {oid: value for oid, value in known.items() if oid in wanted}
+
+    def _read(self, oids):
+        """GET `oids`, or the values the detection read along for the first
+        status (read in this action, before any command)."""
+        fresh, self._fresh = self._fresh, {}
+        if oids and all(normalise_oid(oid) in fresh for oid in oids):
+            log.debug("SNMP %s   %s: read with the mapping's detection", self.session.where, " ".join(oids))
+            return [(normalise_oid(oid), fresh[normalise_oid(oid)]) for oid in oids]
+        return self.session.get(oids)
 
     # -- OIDs --
 
@@ -240,8 +329,10 @@ class Pdu(Outlets):
     # -- reading --
 
     def status(self, plugs):
+        if "mapping" not in self.__dict__:
+            self._detect(plugs)
         outlets = [self.resolve(plug) for plug in plugs]
-        answers = self.session.get([self._oid(self.view["status_oid"], outlet) for outlet in outlets])
+        answers = self._read([self._oid(self.view["status_oid"], outlet) for outlet in outlets])
         states = {}
         for outlet, (oid, raw) in zip(outlets, answers):
             if raw is None:
@@ -315,18 +406,36 @@ class Pdu(Outlets):
         self._check_switchable(outlet)
 
     def switch(self, plug, on):
-        self._send(plug, "on" if on else "off")
+        self._send([plug], "on" if on else "off")
+
+    def switch_all(self, plugs, on):
+        """One SET for every plug (one PDU, one command each)."""
+        self._send(plugs, "on" if on else "off")
 
     def can_cycle(self):
         return bool((self.view.get("commands") or {}).get("cycle"))
 
     def cycle(self, plug):
-        self._send(plug, "cycle")
+        self._send([plug], "cycle")
 
-    def _send(self, plug, action):
-        """SET the mapping's command for `action` (on, off, cycle)."""
-        oid, value = self._command_for(self.resolve(plug), action)
-        self.session.set([(oid, value)])
+    def _send(self, plugs, action):
+        """SET the mapping's command for `action` (on, off, cycle) on every
+        plug in one request; a PDU that refuses a SET of several outlets
+        gets one SET per outlet (the commands are idempotent)."""
+        from infrapower.snmp.session import SetRefused
+
+        self._fresh = {}
+        varbinds = list(dict.fromkeys(self._command_for(self.resolve(plug), action) for plug in plugs))
+        for plug in plugs:
+            log.debug("switching %s %s", plug, action)
+        try:
+            self.session.set(varbinds)
+        except SetRefused as error:
+            if len(varbinds) == 1:
+                raise
+            log.debug("SNMP %s   a SET of %d outlets refused (%s): one SET per outlet", self.session.where, len(varbinds), error)
+            for varbind in varbinds:
+                self.session.set([varbind])
 
     def _command_for(self, outlet, action):
         """(OID, value) that makes `outlet` do `action`: the mapping's
@@ -369,6 +478,7 @@ def open_pdu(settings, mib=None):
     document = tables.load()
     session = Session(settings)
     try:
-        yield Pdu(session, document, identify(session, document, mib))
+        yield Pdu(session, document, identify(session, document, mib) if mib else None)
     finally:
+        log.debug("SNMP requests: %d", session.requests)
         session.close()

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 RETRANSMIT_SECONDS = 1.0
 MAX_MESSAGE_SIZE = 65507
-BULK_REPETITIONS = 32
+BULK_REPETITIONS = 32  # rows asked by a walk's first GETBULK (unless the caller knows better)
+MAX_BULK_VARBINDS = 1024  # a GETBULK asks at most this many varbinds (rows x columns)
 V1_GUESSES = 24  # rows guessed per column in one SNMPv1 GETNEXT
 
 # usmStats counters an agent reports instead of answering (RFC 3414 §3.2).
@@ -57,11 +58,15 @@ ERROR_NAMES = (
 ).split()
 
 
-class _TooBig(SnmpError):
+class TooBig(SnmpError):
     """The answer would exceed the agent's message size: ask for less."""
 
     def __init__(self):
         super().__init__("the answer would be too big for the agent")
+
+
+class SetRefused(SnmpError):
+    """The agent answered a SET with an error: nothing was written."""
 
 
 # -- the session ---------------------------------------------------------------
@@ -105,6 +110,7 @@ class Session:
         self._message_id = int.from_bytes(os.urandom(3), "big")
         self._v1_guesses = V1_GUESSES
         self._dropped = None  # the last datagram dropped by the current round trip (_Dropped)
+        self.requests = 0  # round trips so far (one per request, retransmissions not counted)
 
     @staticmethod
     def _connect(host, port, family, timeout):
@@ -131,19 +137,27 @@ class Session:
         oids = [normalise_oid(oid) for oid in oids]
         return self._tolerant(self._proto.GetRequestPDU, oids, time.monotonic() + self.timeout)
 
-    def walk(self, prefixes):
+    def walk(self, prefixes, rows=None):
         """{prefix: [(oid, value)]}: several table columns walked side by
-        side (GETBULK on v2c/v3, GETNEXT on v1) within one deadline."""
+        side (GETBULK on v2c/v3, GETNEXT on v1) within one deadline; each
+        further GETBULK asks twice the rows of the last (first: `rows`+1)."""
         deadline = time.monotonic() + self.timeout
         prefixes = [normalise_oid(prefix) for prefix in prefixes]
         found = {prefix: [] for prefix in prefixes}
         cursors = {prefix: prefix for prefix in prefixes}
+        repetitions = rows + 1 if rows else BULK_REPETITIONS  # +1: the end of the column in the same answer
         while cursors:
             active = list(cursors)
             if self.version == "1":
                 rows = self._speculative_next(active, cursors, deadline)
             else:
-                rows = self._bulk([cursors[p] for p in active], deadline)
+                repetitions = max(1, min(repetitions, MAX_BULK_VARBINDS // len(active)))
+                try:
+                    rows, repetitions = self._bulk([cursors[p] for p in active], deadline, repetitions), repetitions * 2
+                except TooBig:
+                    if repetitions == 1:
+                        raise SnmpError(f"{self.where} answered tooBig to a GETBULK of one row") from None
+                    rows, repetitions = [], repetitions // 2  # the agent's message size limit: ask less
             for row in rows:
                 for prefix, answer in zip(active, row):
                     if prefix not in cursors or answer is _SKIP:
@@ -172,7 +186,7 @@ class Session:
         flat = [oid for guesses in asked for oid in guesses if oid]
         try:
             answers = iter(self._tolerant(self._proto.GetNextRequestPDU, flat, deadline))
-        except _TooBig:
+        except TooBig:
             if depth == 1:
                 raise SnmpError(f"{self.where} answered tooBig to a single GETNEXT") from None
             self._v1_guesses = max(1, depth // 2)  # the agent's message size limit: guess less
@@ -194,10 +208,10 @@ class Session:
         status, index, answer = self._request(pdu, typed, time.monotonic() + self.timeout, _same_oids)
         if status:
             oid = typed[index - 1][0] if 0 < index <= len(typed) else ""
-            raise SnmpError(f"{self.where} refused SET {oid}: {_error_name(status)}")
+            raise SetRefused(f"{self.where} refused SET {oid}: {_error_name(status)}")
         for oid, value in answer:
             if value is None:
-                raise SnmpError(f"{self.where} refused SET {oid}: no such object")
+                raise SetRefused(f"{self.where} refused SET {oid}: no such object")
         return answer
 
     # -- building blocks --
@@ -222,7 +236,7 @@ class Session:
                 del pending[index - 1]
                 continue
             if status == ERROR_STATUS_TOO_BIG:
-                raise _TooBig()
+                raise TooBig()
             if status:
                 raise SnmpError(f"{self.where} answered {_error_name(status)}")
             by_oid = dict(answer)
@@ -231,13 +245,15 @@ class Session:
             break
         return answers
 
-    def _bulk(self, oids, deadline):
+    def _bulk(self, oids, deadline, repetitions=BULK_REPETITIONS):
         pdu = self._proto.GetBulkRequestPDU()
         self._proto.apiBulkPDU.set_defaults(pdu)
         self._proto.apiBulkPDU.set_non_repeaters(pdu, 0)
-        self._proto.apiBulkPDU.set_max_repetitions(pdu, BULK_REPETITIONS)
+        self._proto.apiBulkPDU.set_max_repetitions(pdu, repetitions)
         status, _, answer = self._request(pdu, [(oid, self._proto.Null("")) for oid in oids], deadline, _whole_rows,
                                           defaults=False)
+        if status == ERROR_STATUS_TOO_BIG:
+            raise TooBig()
         if status:
             raise SnmpError(f"{self.where} answered {_error_name(status)}")
         width = len(oids)
@@ -349,6 +365,7 @@ class Session:
         a result or the deadline passes.  A datagram accept() drops does not
         end the wait: the real answer may still come."""
         self._dropped = None
+        self.requests += 1
         while True:
             now = time.monotonic()
             if now >= deadline:
