@@ -9,25 +9,15 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from scan_helpers import scan
 
-import infrapower
 from infrapower.lab import bmc as lab_bmc
 from infrapower.lab import pdus as lab_pdus
-
-PACKAGE_ROOT = str(Path(infrapower.__file__).resolve().parent.parent)
-
-
-def scan(*argv, env=None, timeout=60):
-    """`infrapower scan ARGV` as a process, with this test's copy of the pack."""
-    environment = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "infrapower.cli.main", "scan", *argv], capture_output=True, text=True,
-                          env=environment, timeout=timeout)
 
 
 def lab_ports(lab):
