@@ -79,6 +79,8 @@ def _identity(session, table):
     from infrapower.snmp.oid import normalise_oid
 
     found, asked = {}, {}
+    # A daisy chain's first unit is index 0 or 1 (Eaton numbers its master 0, as Pdu._base probes)
+    units = ("0", "1") if (table.get("outlets") or {}).get("daisy") else ("1", "0")
     for entry in table["entries"]:
         info = entry["info"]
         if info not in IDENTITY or info in found or info in asked:
@@ -88,7 +90,7 @@ def _identity(session, table):
             if entry.get("dfl"):
                 found[info] = str(entry["dfl"])
         elif oid.count("%i") <= 1:
-            asked[info] = ([normalise_oid(oid.replace("%i", unit)) for unit in ("1", "0")] if "%i" in oid
+            asked[info] = ([normalise_oid(oid.replace("%i", unit)) for unit in units] if "%i" in oid
                            else [normalise_oid(oid)], entry.get("dfl"))
     oids = sorted({oid for candidates, _ in asked.values() for oid in candidates})
     answers = dict(session.get(oids)) if oids else {}

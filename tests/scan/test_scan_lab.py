@@ -267,3 +267,21 @@ def test_pcs_commands_apply_to_a_cib_file(full_scan, tmp_path):
         assert applied.returncode == 0, f"{line}: {applied.stderr}"
     config = subprocess.run(["pcs", "-f", str(cib), "stonith", "config"], capture_output=True, text=True)
     assert config.stdout.count("class=stonith") == len(lines)
+
+
+def test_units_of_a_daisy_chain(tmp_path):
+    from infrapower import lab as lab_module
+
+    topology = {"servers": {"s1": {"role": "test", "psus": {"psu1": "pdu3:1"}}},
+                "pdus": {"pdu3": {"mapping": "eaton_epdu", "outlets": 4, "units": 2, "ups": "ups1", "switch_delay": 0.0}},
+                "upses": {"ups1": {}}}
+    chained = lab_module.up(tmp_path / "lab", topology=topology, components=("pdus",))
+    try:
+        result = scan("-s", "127.0.0.1", "-S", "--snmp-port", str(chained.port("snmp:pdu3")), "--json", "-q")
+        pcs = scan("-s", "127.0.0.1", "-S", "--snmp-port", str(chained.port("snmp:pdu3")), "--pcs", "-q")
+    finally:
+        lab_module.down(tmp_path / "lab")
+    pdu, = json.loads(result.stdout)
+    assert pdu["units"] == 2 and len(pdu["outlets"]) == 8 and pdu["model"].endswith("unit 1")
+    assert [o["id"] for o in pdu["outlets"]][3:5] == ["1:4", "2:1"]
+    assert "'pcmk_host_map=s1:1\\:1'" in pcs.stdout
