@@ -54,8 +54,10 @@ def test_anonymous_reads_with_nut_module_types(upsd):
         anonymous.GetUPSVars("nosuch")
     with pytest.raises(PyNUT.PyNUTError, match=r"^ERR UNKNOWN-UPS$"):
         anonymous.GetUPSCommands("nosuch")
-    with pytest.raises(PyNUT.PyNUTError, match=r"^ERR USERNAME-REQUIRED$|^ERR ACCESS-DENIED$"):
+    with pytest.raises(PyNUT.PyNUTError, match=r"^ERR USERNAME-REQUIRED$"):
         anonymous.RunUPSCommand("tpdu", "outlet.1.load.off")
+    with pytest.raises(PyNUT.PyNUTError, match=r"^ERR USERNAME-REQUIRED$"):
+        anonymous.DeviceLogin("tpdu")
     with pytest.raises(PyNUT.PyNUTError, match=r"^ERR UNKNOWN-UPS$"):
         anonymous.ListClients("nosuch")
 
