@@ -97,6 +97,7 @@ class NutClient:
         self._sock = None
         self._buffer = b""
         self._secret_words = set()
+        self.requests = 0  # round trips to upsd (a pipelined batch is one)
 
     # -- transport -----------------------------------------------------------
 
@@ -183,9 +184,9 @@ class NutClient:
             line = line.replace(secret, "****")
         return line
 
-    def _send(self, line, deadline):
+    def _send(self, line, deadline, shown=None):
         if self.verbose:
-            log.debug("upsd <- %s", self._masked(line))
+            log.debug("upsd <- %s", self._masked(line if shown is None else shown))
         try:
             self._sock.settimeout(deadline.remaining())
             self._sock.sendall(line.encode() + b"\n")
@@ -216,18 +217,38 @@ class NutClient:
 
     def _exchange(self, line, deadline=None):
         """Send one request, return its one-line reply (ERR raises)."""
+        reply = self._pipelined([line], deadline)[0]
+        if isinstance(reply, NutError):
+            raise reply
+        return reply
+
+    def _pipelined(self, lines, deadline=None):
+        """Send `lines` at once and read their one-line replies in order
+        (upsd answers each request in turn): one round trip.  Each reply
+        is its text, or the NutError its ERR means."""
         deadline = deadline or Deadline(self.timeout)
         if self._sock is None:
             raise NutError("not connected to upsd")
-        self._send(line, deadline)
-        reply = self._read_line(deadline)
-        _raise_for_error(reply)
-        return reply
+        if self.verbose:
+            for line in lines[:-1]:
+                log.debug("upsd <- %s", self._masked(line))
+        self._send("\n".join(lines), deadline, shown=lines[-1])
+        self.requests += 1
+        replies = []
+        for _ in lines:
+            reply = self._read_line(deadline)
+            try:
+                _raise_for_error(reply)
+            except NutError as error:
+                reply = error
+            replies.append(reply)
+        return replies
 
     def _list(self, request):
         """A LIST request: the words of every line between BEGIN and END."""
         deadline = Deadline(self.timeout)
         self._send(request, deadline)
+        self.requests += 1
         first = self._read_line(deadline)
         _raise_for_error(first)
         if first != f"BEGIN {request}":
@@ -246,9 +267,10 @@ class NutClient:
         a wrong password shows only at the first privileged command."""
         if password:
             self._secret_words.add(quote(password))
-        self._exchange(f"USERNAME {quote(username)}")
-        if password:
-            self._exchange(f"PASSWORD {quote(password)}")
+        lines = [f"USERNAME {quote(username)}"] + ([f"PASSWORD {quote(password)}"] if password else [])
+        for reply in self._pipelined(lines):  # one round trip
+            if isinstance(reply, NutError):
+                raise reply
 
     def list_ups(self):
         """{name: description} of every device upsd serves."""
@@ -279,6 +301,21 @@ class NutClient:
         if len(words) < 4 or words[0] != "VAR":
             raise NutError(f"unexpected reply from upsd to GET VAR: {' '.join(words)}")
         return words[3]
+
+    def get_vars(self, requests):
+        """[value or NutError] of GET VAR for every (ups, name) asked, in
+        one round trip (pipelined)."""
+        replies = self._pipelined([f"GET VAR {quote(ups)} {quote(name)}" for ups, name in requests])
+        values = []
+        for (ups, name), reply in zip(requests, replies):
+            if isinstance(reply, NutError):
+                values.append(reply)
+                continue
+            words = split_words(reply)
+            if len(words) < 4 or words[:3] != ["VAR", ups, name]:
+                raise NutError(f"unexpected reply from upsd to GET VAR: {' '.join(words)}")
+            values.append(words[3])
+        return values
 
     def set_tracking(self, on=True):
         """Ask upsd to track command results; False when the server is

@@ -83,6 +83,7 @@ class NutOutlets(Outlets):
         self._writable = {}
         self._resolved = {}
         self._orders = {}  # plug: Order, for commands not yet seen through
+        self._listed_unread = True  # LIST VAR's states not yet reported, and no command sent since
         self._age_told = set()
 
     # -- what upsd knows -------------------------------------------------------
@@ -184,21 +185,44 @@ class NutOutlets(Outlets):
             raise FenceError(f"{device} has no outlets and does not offer {', '.join(sorted(missing))}: it cannot be fenced")
         return WHOLE_LOAD
 
-    def _state(self, device, outlet):
+    @staticmethod
+    def _variable(outlet):
+        return "ups.status" if outlet is WHOLE_LOAD else f"outlet.{outlet}.status"
+
+    @staticmethod
+    def _state(outlet, value):
         if outlet is WHOLE_LOAD:
-            status = self._call(f"reading {device}", self.client.get_var, device, "ups.status").split()
-            return "off" if "OFF" in status else "on"
-        value = self._call(f"reading {device} outlet {outlet}", self.client.get_var, device, f"outlet.{outlet}.status")
+            return "off" if "OFF" in value.split() else "on"
         return value.lower()
+
+    def _read_states(self, places):
+        """{(device, outlet): state}: every variable in one pipelined
+        round trip; the first read of an action, before any command, takes
+        the values LIST VAR brought when the plugs were resolved (as old as
+        a GET's: both are upsd's copy of its driver's last poll)."""
+        places = list(dict.fromkeys(places))
+        listed, self._listed_unread = self._listed_unread, False
+        if listed and not self._orders and all(self._variable(o) in self.variables(d) for d, o in places):
+            return {(d, o): self._state(o, self.variables(d)[self._variable(o)]) for d, o in places}
+        values = self._call("reading states", self.client.get_vars, [(d, self._variable(o)) for d, o in places])
+        states = {}
+        for (device, outlet), value in zip(places, values):
+            if isinstance(value, NutError):
+                what = f"reading {device}" if outlet is WHOLE_LOAD else f"reading {device} outlet {outlet}"
+                raise FenceError(self._explain(value, what))
+            states[device, outlet] = self._state(outlet, value)
+        return states
 
     # -- Outlets -----------------------------------------------------------------
 
     def status(self, plugs):
+        places = {plug: self.resolve(plug) for plug in plugs}
+        for device, _ in places.values():
+            self._tell_age(device)
+        read = self._read_states(places.values())
         states = {}
         for plug in plugs:
-            device, outlet = self.resolve(plug)
-            self._tell_age(device)
-            state = self._state(device, outlet)
+            state = read[places[plug]]
             order = self._orders.get(plug)
             states[plug] = order.vouch(state) if order else state
         return states
@@ -254,6 +278,7 @@ class NutOutlets(Outlets):
         method, command = self.check(plug, on)
         device, outlet = self.resolve(plug)
         target = "on" if on else "off"
+        self._listed_unread = False
         if method == "instcmd":
             tracked = self._instcmd(device, command)
         else:
@@ -375,6 +400,9 @@ def open_outlets(settings):
     when a user is set, closed afterwards."""
     with NutClient(settings).connect() as client:
         outlets = NutOutlets(client, settings.username, settings.ups, command_timeout=settings.timeout)
-        if settings.username:
-            outlets.login(settings.password)
-        yield outlets
+        try:
+            if settings.username:
+                outlets.login(settings.password)
+            yield outlets
+        finally:
+            log.debug("upsd requests: %d", client.requests)
