@@ -310,7 +310,8 @@ class ConfFile:
         rename): a reader sees the old file or the new one, never half.
         An existing file keeps its mode and owner; a new one gets `mode`
         (default 0600 for files that hold passwords, else 0644)."""
-        target = Path(path or self.path)
+        # Through a symlink (/etc/nut -> a managed tree): replace its target.
+        target = Path(os.path.realpath(path or self.path))
         try:
             previous = target.stat()
         except FileNotFoundError:

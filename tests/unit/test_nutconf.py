@@ -235,6 +235,10 @@ def test_atomic_write_keeps_mode_and_owner(tmp_path):
         assert (info.st_uid, info.st_gid) == owner
     assert kinds.users(ConfFile.read(path))["fencer"].password == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["upsd.users"]  # no temporary left behind
+    link = tmp_path / "link.users"
+    link.symlink_to(path)
+    ConfFile.read(link, "upsd.users").write()
+    assert link.is_symlink() and link.read_text() == path.read_text()
     fresh = tmp_path / "sub"
     fresh.mkdir()
     ConfFile("", fresh / "upsd.users").write()
