@@ -1,8 +1,8 @@
-"""The scan itself: every probe of every host on a bounded thread pool,
-each probe bounded by the timeout.  Two rounds: presence (an SNMP GET of
-sysObjectID per credential, upsd's LIST UPS, an ASF ping), then details
-only for what answered, so a range with nothing on it ends in about one
-timeout (hosts x probes / threads of them)."""
+"""The scan itself, each probe bounded by the timeout.  Two rounds:
+presence (an SNMP GET of sysObjectID per credential and ASF pings, swept
+over one UDP socket (infrapower.scan.sweep); SNMPv3 and upsd's LIST UPS on
+a bounded thread pool meanwhile), then details only for what answered,
+so a range with nothing on it ends in about one timeout."""
 
 import ipaddress
 import logging
@@ -61,11 +61,14 @@ class _Pool:
         self.progress = progress
         self.total = self.done = 0
 
-    def run(self, jobs):
-        """[(key, function, args)] -> {key: result}; a probe that raises
-        is a bug: its one line is kept, the traceback goes to debug."""
+    def submit(self, jobs):
+        """[(key, function, args)] -> futures, running."""
         self.total += len(jobs)
-        futures = {self.executor.submit(function, *args): key for key, function, args in jobs}
+        return {self.executor.submit(function, *args): key for key, function, args in jobs}
+
+    def collect(self, futures):
+        """{key: result}; a probe that raises is a bug: its one line is
+        kept, the traceback goes to debug."""
         results = {}
         for future in as_completed(futures):
             key = futures[future]
@@ -74,10 +77,17 @@ class _Pool:
             except Exception as error:  # one host must not end the scan
                 log.debug("probe %s failed", key, exc_info=True)
                 results[key] = {"error": f"{type(error).__name__}: {error}"}
-            self.done += 1
-            if self.progress:
-                self.progress(self.done, self.total)
+            self.count(1)
         return results
+
+    def count(self, done, total=0):
+        self.total += total
+        self.done += done
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def run(self, jobs):
+        return self.collect(self.submit(jobs))
 
 
 def scan(plan, progress=None):
@@ -93,18 +103,32 @@ def scan(plan, progress=None):
         document = tables.load()
         names = snmp.conf_names(document)
     pool = _Pool(max(1, plan.threads), progress)
-    jobs = []
+    jobs, snmp_sweep, ipmi_sweep = [], {}, {}
     for host in plan.hosts:
         if "snmp" in plan.buses:
             for port in plan.snmp_ports:
                 for index, credential in enumerate(plan.credentials):
-                    jobs.append((("snmp", host, port, index), snmp.ping, (host, port, credential, plan.timeout)))
+                    key = ("snmp", host, port, index)
+                    if credential.usm:  # v3 discovery and keys: the session's own code, one thread each
+                        jobs.append((key, snmp.ping, (host, port, credential, plan.timeout)))
+                    else:
+                        snmp_sweep[key] = (host, port, credential)
         if "nut" in plan.buses:
             jobs += [(("nut", host, port), nut.probe, (host, port, plan.timeout)) for port in plan.nut_ports]
         if "ipmi" in plan.buses:
-            jobs += [(("ipmi", host, port), ipmi.ping, (host, port, plan.timeout)) for port in plan.ipmi_ports]
+            ipmi_sweep.update({("ipmi", host, port): (host, port) for port in plan.ipmi_ports})
     try:
-        first = pool.run(jobs)
+        futures = pool.submit(jobs)
+        pool.count(0, len(snmp_sweep) + len(ipmi_sweep))
+        first = {}
+        if snmp_sweep or ipmi_sweep:
+            from infrapower.scan import sweep
+
+            first.update(sweep.presence(snmp_sweep, ipmi_sweep, plan.timeout))
+            pool.count(len(snmp_sweep) + len(ipmi_sweep))
+        first.update(pool.collect(futures))
+        first.update({key: (None, None) for key in snmp_sweep if key not in first})
+        first.update({key: None for key in ipmi_sweep if key not in first})
         results, second = [], []
         snmp_found = {}
         for key, outcome in first.items():

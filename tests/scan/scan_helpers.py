@@ -90,10 +90,14 @@ class TcpRelay:
             while not self.stop:
                 readable, _, _ = select.select([client, server], [], [], 0.1)
                 for sock in readable:
-                    data = sock.recv(65535)
+                    try:
+                        data = sock.recv(65535)
+                        if data:
+                            (server if sock is client else client).sendall(data)
+                    except OSError:
+                        data = b""
                     if not data:
                         return
-                    (server if sock is client else client).sendall(data)
 
     def close(self):
         self.stop = True

@@ -228,3 +228,51 @@ def test_json_keeps_the_issue_fields():
     assert all({"kind", "address"} <= set(r) for r in found)
     assert found[0]["community"] == "private" and found[1]["sec_name"] == "fencer"
     assert found[3]["devices"][1]["outlets"] == 8 and found[4]["psus"][1]["state"] == "failed"
+
+
+# -- the presence sweep (ASF pings over one socket) -----------------------------------
+
+
+def test_presence_sweep_matches_pongs_by_address_and_ends_in_one_timeout():
+    import socket
+    import threading
+    import time
+
+    from infrapower.scan.sweep import presence
+
+    def responder(sock, answer):
+        sock.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(512)
+            except OSError:
+                continue
+            sock.sendto(answer(data), peer)
+
+    def pong(data):
+        return data[:4] + bytes.fromhex("000011be40") + data[9:10] + bytes.fromhex("0010000000000000000081") + bytes(9)
+
+    stop = threading.Event()
+    bmc, garbage, silent = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3))
+    for sock in (bmc, garbage, silent):
+        sock.bind(("127.0.0.1", 0))
+    threads = [threading.Thread(target=responder, args=(bmc, pong)),
+               threading.Thread(target=responder, args=(garbage, lambda data: b"\x00garbage"))]
+    for thread in threads:
+        thread.start()
+    try:
+        probes = {name: ("127.0.0.1", sock.getsockname()[1]) for name, sock in
+                  (("bmc", bmc), ("garbage", garbage), ("silent", silent))}
+        started = time.monotonic()
+        found = presence({}, probes, 0.6)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        for sock in (bmc, garbage, silent):
+            sock.close()
+    assert found["bmc"] == {"ipmi": True, "asf_version": "1.0"}
+    assert "not an ASF presence pong" in found["garbage"]["error"]
+    assert "silent" not in found
+    assert 0.5 < elapsed < 1.0
