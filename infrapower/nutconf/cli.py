@@ -36,8 +36,10 @@ class Usage(Exception):
 
 
 def add_parser(subparsers):
+    import argparse
+
     parser = subparsers.add_parser("config", help="NUT's config files: get, set, del, check, add-fencer",
-                                   description=__doc__)
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     commands = parser.add_subparsers(dest="config_command")
 
