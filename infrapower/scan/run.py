@@ -86,9 +86,6 @@ class _Pool:
         if self.progress:
             self.progress(self.done, self.total)
 
-    def run(self, jobs):
-        return self.collect(self.submit(jobs))
-
 
 def scan(plan, progress=None):
     """Everything found, as dicts (see infrapower.scan.output), sorted by
@@ -117,6 +114,19 @@ def scan(plan, progress=None):
             jobs += [(("nut", host, port), nut.probe, (host, port, plan.timeout)) for port in plan.nut_ports]
         if "ipmi" in plan.buses:
             ipmi_sweep.update({("ipmi", host, port): (host, port) for port in plan.ipmi_ports})
+    early = {}  # details started within the presence round: (kind, host, port) -> (credential index, future)
+
+    def on_answer(key, outcome):
+        """Details start as soon as a host answers the credential that
+        would be chosen anyway (the first given), or a BMC its ping."""
+        kind, host, port = key[:3]
+        if kind == "snmp" and key[3] == 0 and outcome[0] == "ok":
+            early[key[:3]] = (0, pool.executor.submit(snmp.details, host, port, plan.credentials[0], plan.timeout,
+                                                      document, names))
+        elif kind == "ipmi" and plan.ipmi_user is not None and "error" not in outcome:
+            early[key[:3]] = (None, pool.executor.submit(ipmi.login, host, port, plan.ipmi_user,
+                                                         plan.ipmi_password or "", plan.timeout))
+
     try:
         futures = pool.submit(jobs)
         pool.count(0, len(snmp_sweep) + len(ipmi_sweep))
@@ -124,7 +134,7 @@ def scan(plan, progress=None):
         if snmp_sweep or ipmi_sweep:
             from infrapower.scan import sweep
 
-            first.update(sweep.presence(snmp_sweep, ipmi_sweep, plan.timeout))
+            first.update(sweep.presence(snmp_sweep, ipmi_sweep, plan.timeout, on_answer))
             pool.count(len(snmp_sweep) + len(ipmi_sweep))
         first.update(pool.collect(futures))
         first.update({key: (None, None) for key in snmp_sweep if key not in first})
@@ -146,7 +156,7 @@ def scan(plan, progress=None):
                 found = {**base, "asf": True, **outcome}
                 results.append(found)
                 if plan.ipmi_user is not None:
-                    second.append((("ipmi", host, port), ipmi.login,
+                    second.append((("ipmi", host, port), None, ipmi.login,
                                    (host, port, plan.ipmi_user, plan.ipmi_password or "", plan.timeout)))
         for (host, port), outcomes in snmp_found.items():
             found = _snmp_result(host, port, plan.credentials, outcomes)
@@ -154,9 +164,16 @@ def scan(plan, progress=None):
                 continue
             results.append(found)
             if "error" not in found:
-                credential = plan.credentials[found.pop("_credential")]
-                second.append((("snmp", host, port), snmp.details, (host, port, credential, plan.timeout, document, names)))
-        for key, outcome in pool.run(second).items():
+                index = found.pop("_credential")
+                second.append((("snmp", host, port), index, snmp.details,
+                               (host, port, plan.credentials[index], plan.timeout, document, names)))
+        pending = {}
+        for key, index, function, args in second:
+            started = early.get(key)
+            future = started[1] if started and started[0] == index else pool.executor.submit(function, *args)
+            pending[future] = key
+        pool.count(0, len(pending))
+        for key, outcome in pool.collect(pending).items():
             kind, host, port = key
             target = next(r for r in results if r["kind"] == kind and r["host"] == host and r["port"] == port)
             if kind == "ipmi" and "error" in outcome:

@@ -26,9 +26,9 @@ def _peer(address):
     return str(ipaddress.ip_address(address[0].split("%")[0])), address[1]
 
 
-def _sweep(requests, timeout):
+def _sweep(requests, timeout, on_answer=None):
     """requests: {key: (host, port, datagram, match, parse)}; parse(data,
-    match) gives a result or None.  {key: result} for answered keys, and
+    match) gives a result or None; on_answer(key, result) as each comes.  {key: result} for answered keys, and
     {key: "garbage"} for keys whose address sent only what parse refused."""
     sockets = {}
     for key, (host, port, *_) in requests.items():
@@ -57,17 +57,17 @@ def _sweep(requests, timeout):
                     except OSError:
                         pass  # unreachable or refused: nothing answers there
                     if count % _PACE == _PACE - 1:
-                        _receive(sockets, requests, by_peer, answered, garbage, 0)
+                        _receive(sockets, requests, by_peer, answered, garbage, 0, on_answer)
                 next_send = time.monotonic() + interval
             wait = max(0.0, min(deadline, next_send) - time.monotonic())
-            _receive(sockets, requests, by_peer, answered, garbage, wait)
+            _receive(sockets, requests, by_peer, answered, garbage, wait, on_answer)
     finally:
         for sock in sockets.values():
             sock.close()
     return answered, {key for key in garbage if key not in answered}
 
 
-def _receive(sockets, requests, by_peer, answered, garbage, wait):
+def _receive(sockets, requests, by_peer, answered, garbage, wait, on_answer):
     import select
 
     readable, _, _ = select.select(list(sockets.values()), [], [], wait)
@@ -87,6 +87,8 @@ def _receive(sockets, requests, by_peer, answered, garbage, wait):
                 result = requests[key][4](data, requests[key][3])
                 if result is not None:
                     answered[key] = result
+                    if on_answer:
+                        on_answer(key, result)
                     matched = True
                     break
             if keys and not matched:
@@ -141,11 +143,12 @@ def _snmp_parse(data, match):
         return None
 
 
-def presence(snmp_probes, ipmi_probes, timeout):
+def presence(snmp_probes, ipmi_probes, timeout, on_answer=None):
     """One sweep of both.  snmp_probes: {key: (host, port, Credential
     v1/v2c)}; ipmi_probes: {key: (host, port)}.  {key: ("ok", sysoid) |
     ("error", line)} for SNMP, {key: pong dict | {"error": line}} for
-    IPMI; keys nothing answered are left out."""
+    IPMI; keys nothing answered are left out.  on_answer(key, result) is
+    called as each answer comes, so details can start within the round."""
     from infrapower.scan.ipmi import parse_pong, ping_packet
 
     requests = {}
@@ -157,7 +160,7 @@ def presence(snmp_probes, ipmi_probes, timeout):
     tag = os.urandom(1)[0] & 0xFE
     ping = ping_packet(tag)
     requests.update({key: (host, port, ping, tag, parse_pong) for key, (host, port) in ipmi_probes.items()})
-    answered, garbage = _sweep(requests, timeout)
+    answered, garbage = _sweep(requests, timeout, on_answer)
     found = dict(answered)
     for key in garbage:
         host, port = requests[key][:2]
