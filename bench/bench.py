@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -55,6 +55,12 @@ class Case:
     peer_expect_rc: Optional[Sequence[int]] = None
     target: Optional[float] = None
     timeout: float = 120.0
+    # Requests per action: after the timed runs, one more run (not timed)
+    # with `verbose_stdin` added to the stdin; `requests(stderr)` /
+    # `peer_requests(stderr)` read the count from its output (None: unknown).
+    requests: Optional[Callable[[str], Optional[int]]] = None
+    peer_requests: Optional[Callable[[str], Optional[int]]] = None
+    verbose_stdin: str = "verbose=1\n"
 
     def __post_init__(self):
         if self.runs < 1:
@@ -69,6 +75,7 @@ class Timing:
 
     seconds: list
     failure: Optional[str] = None
+    requests: Optional[int] = None  # per action, from the counting run (Case.requests)
 
     @property
     def ok(self):
@@ -181,7 +188,70 @@ def run_case(case, progress=None):
             case.peer_expect_rc if case.peer_expect_rc is not None else case.expect_rc,
             case.timeout,
         )
+    if case.requests is not None:
+        _count(ours, case.ours, case.stdin, case.env, case, case.requests, progress)
+    if peer is not None and case.peer_requests is not None:
+        peer_stdin = case.peer_stdin if case.peer_stdin is not None else case.stdin
+        _count(peer, case.peer, peer_stdin, case.peer_env if case.peer_env is not None else case.env, case,
+               case.peer_requests, progress)
     return Result(case, ours, peer)
+
+
+def _count(timing, argv, stdin, env, case, counter, progress=None):
+    """One more run, verbose, not timed: its requests per action."""
+    if not timing.ok:
+        return
+    if progress:
+        progress(f"{case.name}: counting requests ({argv[0]})")
+    full_env = dict(os.environ, **{k: str(v) for k, v in (env or {}).items()})
+    try:
+        _, _, err = _run_once(argv, (stdin or "") + case.verbose_stdin, full_env, case.timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    timing.requests = counter(err)
+
+
+def agent_requests(label):
+    """A counter for our agents' `-v` line "<label>: N" (the last one)."""
+    import re
+
+    pattern = re.compile(rf"{re.escape(label)}: (\d+)")
+
+    def count(stderr):
+        found = pattern.findall(stderr)
+        return int(found[-1]) if found else None
+
+    return count
+
+
+def net_snmp_requests(stderr):
+    """Requests on the wire of an agent that runs net-snmp's programs and
+    logs each command and its output in `-v` (fence-agents' SNMP agents):
+    snmpget and snmpset send one; snmpwalk (v1/v2c, GETNEXT) one per row
+    plus the one that leaves the subtree, and for a scalar (its only line
+    is the OID walked) a GETNEXT then a GET: two.  Checked against
+    `snmpwalk -d` on the lab's PDU (2 packets for sysObjectID.0, 9 for a
+    column of 8)."""
+    import re
+
+    commands = []  # [program, argument text, output text]
+    for block in re.split(r"^.*DEBUG: ", stderr, flags=re.M):
+        command = re.match(r"\S*/(snmpget|snmpset|snmpwalk|snmpbulkwalk)\b(.*)", block)
+        if command:
+            commands.append([command.group(1), command.group(2), ""])
+        elif commands and block.startswith("."):
+            commands[-1][2] += block  # the command's output, logged next
+    total = 0
+    for program, arguments, output in commands:
+        if program in ("snmpget", "snmpset"):
+            total += 1
+            continue
+        if program == "snmpbulkwalk":
+            return None  # rows per GETBULK unknown from the output
+        walked = re.findall(r"'(\.[0-9.]+)'", arguments)
+        rows = re.findall(r"^(\.[0-9.]+) ", output, flags=re.M)
+        total += 2 if walked and rows == [walked[-1]] else len(rows) + 1
+    return total or None
 
 
 def run_cases(cases, progress=None):
@@ -200,8 +270,8 @@ def _span(timing):
 def format_table(results):
     """A Markdown table, one row per case."""
     rows = [
-        "| case | ours median (ms) | peer median (ms) | ratio | min–max ours / peer (ms) | target | verdict |",
-        "|---|---:|---:|---:|---|---|---|",
+        "| case | ours median (ms) | peer median (ms) | ratio | requests ours / peer | min–max ours / peer (ms) | target | verdict |",
+        "|---|---:|---:|---:|---:|---|---|---|",
     ]
     for result in results:
         case = result.case
@@ -211,13 +281,22 @@ def format_table(results):
         span = _span(result.ours) + (f" / {_span(result.peer)}" if result.peer else "")
         target = f"≤ {case.target:g}×" if case.target is not None else "–"
         verdict = result.verdict.replace("|", "\\|")
-        rows.append(f"| {case.name} | {ours} | {peer} | {ratio} | {span} | {target} | {verdict} |")
+        rows.append(f"| {case.name} | {ours} | {peer} | {ratio} | {_requests(result)} | {span} | {target} | {verdict} |")
     return "\n".join(rows)
+
+
+def _requests(result):
+    def shown(timing):
+        return "–" if timing is None or timing.requests is None else str(timing.requests)
+
+    if result.case.requests is None and result.case.peer_requests is None:
+        return "–"
+    return shown(result.ours) + (f" / {shown(result.peer)}" if result.peer else "")
 
 
 def results_json(results):
     def timing(t):
-        return None if t is None else {"seconds": t.seconds, "failure": t.failure}
+        return None if t is None else {"seconds": t.seconds, "failure": t.failure, "requests": t.requests}
 
     return [
         {

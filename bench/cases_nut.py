@@ -1,6 +1,10 @@
 """fence_nut against NUT's own clients, on the lab's real upsd + snmp-ups
 (pollinterval 1, pollfreq 0) over the simulated eaton_epdu pdu2.
 
+Requests per action (issue 18): ours from `-v` ("upsd requests: N": a
+pipelined batch, such as the login or one poll of every plug, is one);
+a reboot's count depends on how many polls the driver's pollinterval takes.
+
 Issue targets: status ≤ 0.15 s median (an absolute figure: read it in the
 "ours" column; the ratio against `upsc` is reported as measured); reboot of
 one outlet within 2 driver polls + 0.5 s = 2.5 s, against `upscmd -w` +
@@ -14,7 +18,7 @@ import contextlib
 import shlex
 import tempfile
 
-from bench import Case
+from bench import Case, agent_requests
 
 AGENT = "/usr/sbin/fence_nut"
 PDU, OUTLET = "pdu2", 3
@@ -66,6 +70,7 @@ def cases(context=None):
             expect_rc=(0,),
             runs=20,
             warmup=2,
+            requests=agent_requests("upsd requests"),
         ),
         Case(
             "nut reboot (one outlet, snmp-ups pollinterval 1) vs upscmd -w + upsc polling",
@@ -77,5 +82,6 @@ def cases(context=None):
             runs=6,
             warmup=1,
             timeout=60.0,
+            requests=agent_requests("upsd requests"),
         ),
     ]
