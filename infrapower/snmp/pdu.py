@@ -103,15 +103,15 @@ def detect(session, document, speculate=None):
     status): they go into that second GET, so `status` costs no extra
     round trip."""
     from infrapower import tables
-    from infrapower.snmp.session import TooBig
+    from infrapower.snmp.session import Refused
 
     mappings = document["mappings"]
     known = {}
     if session.version != "1":
         try:
             known.update(session.get([SYS_OBJECT_ID] + _model_probes(mappings)))
-        except TooBig:
-            known.clear()  # the agent's message size: ask as SNMPv1 does
+        except Refused:
+            known.clear()  # tooBig, or an agent that errs on others' OIDs: ask as SNMPv1 does
     if SYS_OBJECT_ID not in known:
         known.update(session.get([SYS_OBJECT_ID]))
     sysoid = known[SYS_OBJECT_ID]
@@ -422,7 +422,7 @@ class Pdu(Outlets):
         """SET the mapping's command for `action` (on, off, cycle) on every
         plug in one request; a PDU that refuses a SET of several outlets
         gets one SET per outlet (the commands are idempotent)."""
-        from infrapower.snmp.session import SetRefused
+        from infrapower.snmp.session import Refused
 
         self._fresh = {}
         varbinds = list(dict.fromkeys(self._command_for(self.resolve(plug), action) for plug in plugs))
@@ -430,7 +430,7 @@ class Pdu(Outlets):
             log.debug("switching %s %s", plug, action)
         try:
             self.session.set(varbinds)
-        except SetRefused as error:
+        except Refused as error:
             if len(varbinds) == 1:
                 raise
             log.debug("SNMP %s   a SET of %d outlets refused (%s): one SET per outlet", self.session.where, len(varbinds), error)

@@ -58,15 +58,15 @@ ERROR_NAMES = (
 ).split()
 
 
-class TooBig(SnmpError):
+class Refused(SnmpError):
+    """The agent answered with an error status (a SET: nothing written)."""
+
+
+class TooBig(Refused):
     """The answer would exceed the agent's message size: ask for less."""
 
     def __init__(self):
         super().__init__("the answer would be too big for the agent")
-
-
-class SetRefused(SnmpError):
-    """The agent answered a SET with an error: nothing was written."""
 
 
 # -- the session ---------------------------------------------------------------
@@ -208,10 +208,10 @@ class Session:
         status, index, answer = self._request(pdu, typed, time.monotonic() + self.timeout, _same_oids)
         if status:
             oid = typed[index - 1][0] if 0 < index <= len(typed) else ""
-            raise SetRefused(f"{self.where} refused SET {oid}: {_error_name(status)}")
+            raise Refused(f"{self.where} refused SET {oid}: {_error_name(status)}")
         for oid, value in answer:
             if value is None:
-                raise SetRefused(f"{self.where} refused SET {oid}: no such object")
+                raise Refused(f"{self.where} refused SET {oid}: no such object")
         return answer
 
     # -- building blocks --
@@ -238,7 +238,7 @@ class Session:
             if status == ERROR_STATUS_TOO_BIG:
                 raise TooBig()
             if status:
-                raise SnmpError(f"{self.where} answered {_error_name(status)}")
+                raise Refused(f"{self.where} answered {_error_name(status)}")
             by_oid = dict(answer)
             for position, result in zip(pending, answer):
                 answers[position] = (oids[position], by_oid[oids[position]]) if is_get else result
