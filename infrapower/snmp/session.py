@@ -177,10 +177,10 @@ class Session:
         request; an answer counts only while every guess so far was right,
         so the result is exactly what a plain walk gives.  Returns rows
         like _bulk, _SKIP where a guess broke the chain."""
-        depth = self._v1_guesses if all(cursors[p] != p for p in active) else 1
+        depth = self._v1_guesses  # at a column's start, its rows are guessed to be .1, .2, ...
         asked = []
         for prefix in active:
-            head, _, last = cursors[prefix].rpartition(".")
+            head, _, last = (cursors[prefix] + ".0" if cursors[prefix] == prefix else cursors[prefix]).rpartition(".")
             guesses = [cursors[prefix]] + [f"{head}.{int(last) + step}" for step in range(1, depth)] if last.isdigit() else [cursors[prefix]]
             asked.append(guesses + [None] * (depth - len(guesses)))
         flat = [oid for guesses in asked for oid in guesses if oid]

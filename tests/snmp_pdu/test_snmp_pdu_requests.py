@@ -99,6 +99,13 @@ def test_already_off_sends_no_set(rack):
     assert "Already OFF" in result.stdout and requests(result) == (2, ["GET", "GET"])
 
 
+def test_list_status_v1_one_getnext_for_a_small_pdu(rack):
+    # The first GETNEXT guesses the rows .1, .2, ... (24 per column).
+    result = act(rack, "pdu1", action="list-status", **V1)
+    assert len(result.stdout.splitlines()) == 8
+    assert requests(result) == (3, ["GET", "GET", "GETNEXT"])  # was 4
+
+
 def test_list_status_v2c_one_getbulk(rack):
     result = act(rack, "pdu1", action="list-status", **V2C)
     assert "1,Outlet 1,ON" in result.stdout or re.search(r"^1,.*,ON$", result.stdout, re.M), result.stdout
