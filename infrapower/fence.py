@@ -173,21 +173,28 @@ def switch_verified(outlets, plugs, on, timeout):
 
 
 def cycle_verified(outlets, plugs, timeout, before):
-    """method=cycle: one command per plug, then read back until every plug
-    has been seen without power (off, or pending on; `before` is what was
-    read ahead of the command) and is on again.  A pending off or an
-    unreadable state still counts as powered."""
+    """method=cycle: one command per plug, then read back until one read
+    has found every plug without power at once (off, or pending on) and a
+    later one every plug on again.  A node with two feeds lost power only
+    if both were down in the same read: each plug seen down in a read of
+    its own proves nothing (the cycles may not overlap).  A pending off or
+    an unreadable state still counts as powered.  `before`, read ahead of
+    the command, counts only if every plug was down in it."""
     for plug in plugs:
         outlets.check(plug, False)
     for plug in plugs:
         log.debug("power-cycling %s", plug)
         outlets.cycle(plug)
-    # A plug found without power before the command has been seen down.
-    went_down = {plug for plug, state in before.items() if state in ("off", "pending_on")}
+
+    def all_down(states):
+        return all(state in ("off", "pending_on") for state in states.values())
+
+    seen_down = [all_down(before) and set(before) == set(plugs)]
 
     def done(states):
-        went_down.update(plug for plug, state in states.items() if state in ("off", "pending_on"))
-        return went_down == set(states) and all(state == "on" for state in states.values())
+        if all_down(states):
+            seen_down[0] = True
+        return seen_down[0] and all(state == "on" for state in states.values())
 
     poll(lambda: outlets.status(plugs), done, timeout, "power cycle not confirmed (never seen off, or not back on)")
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from infrapower.errors import FenceError
 from infrapower.fence import EXIT_OK, Outlets
-from infrapower.ipmi.session import NETFN_CHASSIS, CompletionCodeError, Session
+from infrapower.ipmi.session import NETFN_CHASSIS, CompletionCodeError, IpmiError, Session
 
 # Chassis Control (§28.3) request values.
 CHASSIS_CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03, "diag": 0x04, "soft": 0x05}
@@ -29,6 +29,8 @@ def open_session(settings):
 def chassis_power(session):
     """'on' or 'off' from Get Chassis Status (§28.2, byte 1 bit 0)."""
     status = session.command(NETFN_CHASSIS, 0x01)
+    if not status:
+        raise IpmiError(f"BMC {session.target} answered Get Chassis Status without its data")
     return "on" if status[0] & 0x01 else "off"
 
 

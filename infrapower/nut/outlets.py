@@ -36,8 +36,14 @@ WHOLE_LOAD = None
 # seconds (its default: 30), so its outlet states may be that much older.
 DEFAULT_POLLINTERVAL = 2.0
 SNMP_UPS_DEFAULT_POLLFREQ = 30.0
-# Beyond the poll period: the walk itself and its way through upsd.
+# Beyond the poll period: the poll itself and its way through upsd.
 POLL_MARGIN = 1.0
+# What an snmp-ups walk of a PDU may take beyond that (a slow PDU's agent).
+SNMP_UPS_WALK = 2.0
+
+
+class _TrackingAnswer(FenceError):
+    """upsd's answer to GET TRACKING was an error: the command failed."""
 
 
 class Order:
@@ -233,7 +239,11 @@ class NutOutlets(Outlets):
         variables = self.variables(device)
         period = _seconds(variables.get("driver.parameter.pollinterval"), DEFAULT_POLLINTERVAL)
         if variables.get("driver.name") == "snmp-ups":
-            period += _seconds(variables.get("driver.parameter.pollfreq"), SNMP_UPS_DEFAULT_POLLFREQ)
+            # snmp-ups walks when time(NULL) > lastpoll + pollfreq, with
+            # whole seconds and lastpoll set when the walk ends: the next
+            # walk may start pollfreq + 1 s + one loop after the last one,
+            # and its values reach upsd during the walk (SNMP_UPS_WALK).
+            period += _seconds(variables.get("driver.parameter.pollfreq"), SNMP_UPS_DEFAULT_POLLFREQ) + 1 + SNMP_UPS_WALK
         return period + POLL_MARGIN
 
     def _tell_age(self, device):
@@ -327,10 +337,17 @@ class NutOutlets(Outlets):
                 return self.client.get_tracking(tracking_id)
             except NutError as error:
                 if error.code not in ("FAILED", "INVALID-ARGUMENT", "UNKNOWN"):
-                    raise FenceError(self._explain(error, f"{what}: reading its TRACKING result")) from None
-                raise FenceError(f"{what}: the driver reported {error.code} (TRACKING)") from None
+                    raise _TrackingAnswer(self._explain(error, f"{what}: reading its TRACKING result")) from None
+                raise _TrackingAnswer(f"{what}: the driver reported {error.code} (TRACKING)") from None
 
-        result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
+        try:
+            result = poll(read, lambda value: value != "PENDING", self.command_timeout, f"{what} (TRACKING)")
+        except _TrackingAnswer:
+            raise
+        except FenceError:
+            # The TRACKING wait is bounded by shell_timeout, not power_timeout.
+            raise FenceError(f"{what}: the driver gave no TRACKING result within {self.command_timeout:g} s "
+                             "(raise shell_timeout if the driver is slow to carry out commands)") from None
         log.debug("%s: %s", what, result)
         if result != "SUCCESS":
             raise FenceError(f"{what}: upsd answered {result!r} for its TRACKING result, not SUCCESS")

@@ -334,7 +334,9 @@ class IpmiPsu(Device):
     def _poll_or_stale(self):
         try:
             self._poll()
-        except (InfrapowerError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever it is, the data goes stale and this thread lives on
+            if not isinstance(error, (InfrapowerError, OSError)):
+                log.debug("unexpected failure polling the BMC", exc_info=True)
             if not self.failing:
                 log.warning("BMC %s:%d not answering: %s; data stale until it does", self.config.host,
                             self.config.port, error)
@@ -361,7 +363,9 @@ class IpmiPsu(Device):
                 chassis_control(self.session, action)
                 poll(lambda: chassis_power(self.session), lambda state, target=target: state == target,
                      self.config.power_timeout, f"{command}: chassis power", interval=READBACK_INTERVAL)
-        except (InfrapowerError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - an unexpected failure is a FAILED command, never a dead worker
+            if not isinstance(error, (InfrapowerError, OSError)):
+                log.debug("unexpected failure running %s", command, exc_info=True)
             log.warning("%s failed: %s", command, error)
             return dstate.STAT_FAILED
         log.info("%s: done, chassis read back", command)

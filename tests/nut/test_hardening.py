@@ -89,7 +89,9 @@ def test_snmp_ups_off_after_a_change_at_the_pdu(nutlab):
     assert run.rc == 0 and not _outlet_on(nutlab, "pdu2:3"), run
     nutlab.rack.switch_outlet("pdu2:3", True)
     wait_until(lambda: _outlet_on(nutlab, "pdu2:3"), time.monotonic() + 5, "pdu2:3 on at the PDU")
-    run = run_agent(fencer(nutlab, plug="pdu2:3", action="off"))
+    # Room for snmp-ups' whole poll period (pollinterval 1, pollfreq 0:
+    # 1 + 0 + 1 + 2 s walk + 1 s margin) when upsd still shows the old off.
+    run = run_agent(fencer(nutlab, plug="pdu2:3", action="off", power_timeout=10))
     assert (run.rc, run.out.strip()) == (0, "Success: Powered OFF"), run
     assert not _outlet_on(nutlab, "pdu2:3")
 

@@ -240,3 +240,17 @@ def test_implicit_plugs_status_details_and_extra_actions(capsys):
 def test_an_unknown_action_is_refused():
     with pytest.raises(FenceError, match="not supported"):
         act(FakeOutlets({"a": "on"}), "frobnicate", ["a"])
+
+
+def test_cycle_of_two_feeds_needs_both_down_in_one_read():
+    """Each feed cycled at its own time, never both down at once: the node
+    never lost power, and the reboot is not confirmed."""
+    outlets = FakeOutlets({"a": "on", "b": "on"}, after_switch={"a": ["off", "on", "on", "on"], "b": ["on", "on", "off", "on"]},
+                          cycle=True)
+    with pytest.raises(FenceError, match="power cycle not confirmed"):
+        act(outlets, "reboot", ["a", "b"], method="cycle")
+
+
+def test_cycle_of_two_feeds_down_together_is_a_reboot():
+    outlets = FakeOutlets({"a": "on", "b": "on"}, after_switch={"a": ["on", "off", "on"], "b": ["on", "off", "on"]}, cycle=True)
+    assert act(outlets, "reboot", ["a", "b"], method="cycle") == EXIT_OK
