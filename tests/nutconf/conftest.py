@@ -56,7 +56,11 @@ class PrivateUpsd:
                 return "exited"
             try:
                 with nut.NutSession(self.port, timeout=1.0) as session:
-                    return bool(session.list_ups())
+                    # upsd lists ups.conf's devices at once, but a device's
+                    # commands only once its driver's data came in: a test
+                    # running before that gets CMD-NOT-SUPPORTED.
+                    devices = session.list_ups()
+                    return bool(devices) and all(session.list_cmd(device) for device in devices)
             except nut.NutError:
                 return False
 

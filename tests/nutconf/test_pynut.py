@@ -86,6 +86,10 @@ def test_logged_in_commands_set_and_tracking(upsd, nutlab):
         assert admin.SetRWVar("tpdu", "outlet.1.status", "on") == "OK"
     finally:
         nut.set_nut_fault(nutlab, "tpdu", None)
+        # The outlet commands come back at the driver's next update: the
+        # next test must not meet a tpdu without them (CMD-NOT-SUPPORTED).
+        wait_until(lambda: b"outlet.1.load.on" in client(upsd).GetUPSCommands("tpdu"), time.monotonic() + 5,
+                   "tpdu's outlet commands back")
 
 
 def test_device_login_list_clients_and_fsd(upsd):
