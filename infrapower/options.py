@@ -3,7 +3,7 @@ typed settings: the one place that knows the option names, so sessions
 and the PowerChain never see an option dict.  Every check here runs
 before any delay or network I/O and fails as one FenceError line."""
 
-import socket
+import math
 
 from infrapower.errors import FenceError
 from infrapower.ports import IPMI_PORT, NUT_PORT, SNMP_PORT
@@ -26,10 +26,15 @@ def timeout_option(options, name, default):
     try:
         value = float(options.get(name, 0) or 0)
     except ValueError:
-        raise FenceError(f"{name.lstrip('-').replace('-', '_')} must be a number of seconds, not {options.get(name)!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise FenceError(f"{name.lstrip('-').replace('-', '_')} must be a number of seconds, not {options.get(name)!r}")
+        value = float("nan")
+    if not math.isfinite(value):
+        raise FenceError(f"{_option_name(name)} must be a number of seconds, not {options.get(name)!r}")
     return value if value > 0 else default
+
+
+def _option_name(name):
+    """"--power-timeout" as an admin writes it: power_timeout."""
+    return name.lstrip("-").replace("-", "_")
 
 
 def port_option(options, default):
@@ -37,6 +42,21 @@ def port_option(options, default):
     if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
         raise FenceError(f"ipport must be a port number (1-65535), not {text!r}")
     return int(text)
+
+
+def host_option(options):
+    """`ip`, refused now when no resolver could look it up (`a..b`, an
+    over-long name): before the delay, and for validate-all too."""
+    import socket
+
+    from infrapower.resolve import check_host_name
+
+    host = options["--ip"]
+    try:
+        check_host_name(host)
+    except socket.gaierror as error:
+        raise FenceError(f"ip: {error.strerror}") from None
+    return host
 
 
 def io_timeout(options):
@@ -50,7 +70,7 @@ def nut_settings(options):
     from infrapower.nut.client import NutSettings
 
     return NutSettings(
-        host=options["--ip"],
+        host=host_option(options),
         port=port_option(options, NUT_PORT),
         timeout=io_timeout(options),
         # Any of these asks for TLS, and then TLS is required (NutClient.connect).
@@ -72,7 +92,7 @@ def ipmi_settings(options):
     password = options.get("--password", "")
     check_password(password)  # over 20 bytes: refused now, not as a "wrong password" later
     return IpmiSettings(
-        host=options["--ip"],
+        host=host_option(options),
         port=port_option(options, IPMI_PORT),
         username=options.get("--username", ""),
         password=password,
@@ -118,7 +138,7 @@ def kg_option(text):
 def count_option(options, name):
     text = str(options.get(name, "0") or "0")
     if not text.isascii() or not text.isdigit():
-        raise FenceError(f"{name.lstrip('-').replace('-', '_')} must be a count (0 or more), not {text!r}")
+        raise FenceError(f"{_option_name(name)} must be a count (0 or more), not {text!r}")
     return int(text)
 
 
@@ -133,13 +153,15 @@ def snmp_settings(options):
     version = str(options.get("--snmp-version") or "1").lower()  # fencing.py upper-cases "2c"
     if version not in ("1", "2c", "3"):
         raise FenceError(f"snmp_version must be 1, 2c or 3, not {version!r}")
+    import socket  # only the SNMP agent needs it here
+
     family = socket.AF_INET if flag(options, "--inet4-only") else socket.AF_INET6 if flag(options, "--inet6-only") else socket.AF_UNSPEC
     usm = None
     if version == "3":
         usm = UsmUser.checked(options.get("--username"), options.get("--snmp-sec-level"), options.get("--snmp-auth-prot"),
                               options.get("--password"), options.get("--snmp-priv-prot"), options.get("--snmp-priv-passwd"))
     return SnmpSettings(
-        host=options["--ip"],
+        host=host_option(options),
         port=port_option(options, SNMP_PORT),
         version=version,
         community=options.get("--community", "private"),

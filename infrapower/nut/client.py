@@ -334,11 +334,11 @@ class NutClient:
         request = f"INSTCMD {quote(ups)} {quote(command)}"
         if value is not None:
             request += f" {quote(value)}"
-        words = self._exchange(request).split()
+        words = split_words(self._exchange(request))
         return words[2] if len(words) >= 3 and words[1] == "TRACKING" else None
 
     def set_var(self, ups, name, value):
-        words = self._exchange(f"SET VAR {quote(ups)} {quote(name)} {quote(value)}").split()
+        words = split_words(self._exchange(f"SET VAR {quote(ups)} {quote(name)} {quote(value)}"))
         return words[2] if len(words) >= 3 and words[1] == "TRACKING" else None
 
     def check_set_grant(self, ups):
@@ -368,7 +368,7 @@ class NutClient:
 
 def _raise_for_error(reply):
     if reply.startswith("ERR"):
-        words = reply.split()
+        words = split_words(reply)
         code = words[1] if len(words) > 1 else "UNKNOWN"
         extra = " ".join(words[2:])
         hint = ERROR_HINTS.get(code, "")

@@ -89,7 +89,7 @@ class NutOutlets(Outlets):
         self._writable = {}
         self._resolved = {}
         self._orders = {}  # plug: Order, for commands not yet seen through
-        self._listed_unread = True  # LIST VAR's states not yet reported, and no command sent since
+        self._listed_unread = True  # LIST VAR's states not yet reported (used only while no order exists)
         self._age_told = set()
 
     # -- what upsd knows -------------------------------------------------------
@@ -288,7 +288,6 @@ class NutOutlets(Outlets):
         method, command = self.check(plug, on)
         device, outlet = self.resolve(plug)
         target = "on" if on else "off"
-        self._listed_unread = False
         if method == "instcmd":
             tracked = self._instcmd(device, command)
         else:

@@ -59,7 +59,7 @@ def split_words(line):
     return tokens(line)[0]
 
 
-def quote(value, config=False):
+def quote(value, config=False, always=False):
     """A word as NUT reads it back: bare when plain, else quoted with `\\`
     and `"` escaped.  A line break or NUL is refused: NUT reads lines, and
     one inside a value (from a config file or an option) would smuggle in
@@ -69,6 +69,6 @@ def quote(value, config=False):
     if any(char in "\r\n\0" for char in text):
         raise NutError("a value for NUT holds a line break or NUL character: refused (check the configured names and passwords)")
     plain = _PLAIN if config else _PLAIN | {"="}
-    if text and all(char in plain for char in text):
+    if not always and text and all(char in plain for char in text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infrapower.nut.words import split_words
+from infrapower.nut.words import quote, split_words
 
 # Return codes of a driver's instcmd/setvar handler (drivers/upshandler.h);
 # upsd turns them into SUCCESS / ERR UNKNOWN / ERR INVALID-ARGUMENT / ERR FAILED.
@@ -42,8 +42,12 @@ def socket_path(state_dir, driver, device):
 
 
 def encode(value):
-    """A value always quoted, as dstate.c sends it (pconf_encode inside "...")."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A value always quoted, as dstate.c sends it (pconf_encode inside
+    "...").  A device's value is data: its control characters become
+    blanks, so a line break in, say, a FRU string cannot start a second
+    line to upsd (the quoter refuses them)."""
+    text = "".join(" " if ord(char) < 0x20 or char == "\x7f" else char for char in str(value))
+    return quote(text, always=True)
 
 
 @dataclass
