@@ -76,10 +76,18 @@ def _nut_applies_commands_right(name):
 def test_fence_snmp_pdu_sees_what_nut_switched(rack, name):
     pdu = PDU_NAMES[name]
     agree(rack, pdu, {str(n): "on" for n in range(1, 5)})
-    command = subprocess.run(
-        ["upscmd", "-u", lab_nut.ADMIN_USER, "-p", lab_nut.ADMIN_PASSWORD, f"{pdu}@127.0.0.1:{rack.port('upsd')}", "outlet.3.load.off"],
-        capture_output=True, text=True, timeout=10,
-    )
+    # snmp-ups marks a device DATA-STALE for a poll when one walk of the
+    # simulated PDU times out on a loaded machine: upsd then refuses the
+    # command; try again once the driver's next poll succeeded.
+    deadline = time.monotonic() + 15
+    while True:
+        command = subprocess.run(
+            ["upscmd", "-u", lab_nut.ADMIN_USER, "-p", lab_nut.ADMIN_PASSWORD, f"{pdu}@127.0.0.1:{rack.port('upsd')}", "outlet.3.load.off"],
+            capture_output=True, text=True, timeout=10,
+        )
+        if "DATA-STALE" not in command.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert command.returncode == 0, command.stderr
     agree(rack, pdu, {"1": "on", "2": "on", "3": "off", "4": "on"})
     assert run_agent(rack, pdu, "--plug=3", "--action=status").returncode == 2
