@@ -15,6 +15,9 @@ LABVENV       ?= $(LIBDIR)/lab
 RELAXNG       ?= /usr/share/cluster/relaxng
 # NUT's driver directory (Debian's DRVPATH): upsdrvctl runs drivers from here.
 NUT_DRIVERDIR ?= /lib/nut
+# OCF resource agents of the pack (provider "infrapower") and systemd units.
+OCFDIR        ?= /usr/lib/ocf/resource.d/infrapower
+UNITDIR       ?= /lib/systemd/system
 # Where fence-agents keeps fencing.py; pkg-config knows its prefix.
 FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null || echo /usr)/share/fence
 
@@ -24,12 +27,12 @@ DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool s
                  libnss3-tools openssl librsvg2-bin snmpd
 PYTEST_ARGS   ?=
 
-.PHONY: all install install-debs install-venvs install-agents install-driver uninstall check test demo bench metadata man lab-up lab-down
+.PHONY: all install install-debs install-venvs install-agents install-driver install-extras uninstall check test demo bench metadata man lab-up lab-down
 
 all:
 	@echo "targets: check, install, uninstall, test, demo, bench, metadata, man"
 
-install: install-debs install-venvs install-agents install-driver
+install: install-debs install-venvs install-agents install-driver install-extras
 
 # apt-get only when something is missing: a re-install stays quick.
 install-debs:
@@ -69,7 +72,19 @@ install-driver:
 	chmod 755 $(NUT_DRIVERDIR)/ipmi-psu.tmp && mv $(NUT_DRIVERDIR)/ipmi-psu.tmp $(NUT_DRIVERDIR)/ipmi-psu
 	@echo "installed $(NUT_DRIVERDIR)/ipmi-psu"
 
+# OCF resource agents (ocf/*: run by pacemaker's lrmd) and systemd units
+# (systemd/*.service), each script on the runtime environment's python.
+install-extras:
+	@if [ -d ocf ]; then mkdir -p $(OCFDIR); for f in ocf/*; do \
+		sed -e '1s|^#!.*python3.*|#!$(VENV)/bin/python3|' $$f > $(OCFDIR)/$$(basename $$f).tmp && \
+		chmod 755 $(OCFDIR)/$$(basename $$f).tmp && mv $(OCFDIR)/$$(basename $$f).tmp $(OCFDIR)/$$(basename $$f) && \
+		echo "installed $(OCFDIR)/$$(basename $$f)"; done; fi
+	@if [ -d systemd ]; then mkdir -p $(UNITDIR); for f in systemd/*; do \
+		install -m 644 $$f $(UNITDIR)/$$(basename $$f) && echo "installed $(UNITDIR)/$$(basename $$f)"; done; fi
+
 uninstall:
+	@if [ -d ocf ]; then for f in ocf/*; do rm -f $(OCFDIR)/$$(basename $$f); done; rmdir $(OCFDIR) 2>/dev/null || true; fi
+	@if [ -d systemd ]; then for f in systemd/*; do rm -f $(UNITDIR)/$$(basename $$f); done; fi
 	@for agent in $(AGENTS); do rm -f $(SBINDIR)/$$agent $(MANDIR)/$$agent.8; done
 	rm -f $(NUT_DRIVERDIR)/ipmi-psu
 	rm -f $(BINDIR)/infrapower
