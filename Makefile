@@ -24,7 +24,8 @@ FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null |
 AGENTS        := $(sort $(notdir $(basename $(wildcard agents/fence_*/fence_*.py))))
 DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool snmp \
                  pacemaker corosync pcs xsltproc libxml2-utils python3-venv man-db groff-base \
-                 libnss3-tools openssl librsvg2-bin snmpd
+                 libnss3-tools openssl librsvg2-bin snmpd \
+                 avahi-daemon avahi-utils dbus iproute2
 PYTEST_ARGS   ?=
 
 .PHONY: all install install-debs install-venvs install-agents install-driver install-extras uninstall check test demo bench metadata man lab-up lab-down
