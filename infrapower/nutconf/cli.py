@@ -6,6 +6,8 @@ place without losing a comment (infrapower.nutconf.syntax).
   del FILE SECTION.KEY | KEY | SECTION
   check [--config-dir DIR] [FILE...]  what NUT would refuse or silently ignore
   add-fencer --user NAME --device DEV --outlets 1-8   a least-privilege fencing user
+  add-fencer --user NAME --from-plan [--servers FILE]  the same for every outlet of the
+                                    PowerChain's fencing plan (read live, as `chain --plan`)
 
 A bare KEY is a global directive (upsmon.conf's POLLFREQ, nut.conf's MODE,
 upsd.conf's MAXAGE); SECTION.KEY names a key in a [section] (ups.conf
@@ -20,13 +22,9 @@ import sys
 from pathlib import Path
 
 from infrapower.nutconf import kinds
+from infrapower.nutconf.fencer import fencer_commands
 from infrapower.nutconf.syntax import ConfError, ConfFile, quote
 
-# What fence_nut sends (infrapower.nut.outlets): an outlet's off and on, a
-# whole device's load.off and load.on.  `.cycle` only when asked: the agent
-# never sends it (it verifies off, then on).
-OUTLET_COMMANDS = ("load.off", "load.on")
-DEVICE_COMMANDS = ("load.off", "load.on")
 PASSWORD_ENV = "INFRAPOWER_NUT_PASSWORD"
 USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
@@ -71,10 +69,17 @@ def add_parser(subparsers):
     fencer.add_argument("--user", "--name", dest="user", default="fencer", help="user name (default fencer)")
     fencer.add_argument("--password-file", help=f"file holding the password (else ${PASSWORD_ENV}, "
                         "else the user's current one, else a prompt)")
-    fencer.add_argument("--device", required=True, help="the NUT device fence_nut switches (ups.conf section)")
-    what = fencer.add_mutually_exclusive_group(required=True)
+    fencer.add_argument("--device", help="the NUT device fence_nut switches (ups.conf section)")
+    what = fencer.add_mutually_exclusive_group()
     what.add_argument("--outlets", help="outlet numbers: 1-8,10")
     what.add_argument("--whole-load", action="store_true", help="the device switches as a whole (load.off/on)")
+    what.add_argument("--from-plan", action="store_true",
+                      help="every outlet the PowerChain's fencing plan cuts through this upsd (reads it live)")
+    chain = fencer.add_argument_group("--from-plan: the PowerChain (as `infrapower chain` reads it)")
+    chain.add_argument("--ups-conf", help="ups.conf with its parent lines (default: the one in --config-dir)")
+    chain.add_argument("--servers", help="the servers file (default: servers.conf in --config-dir, if any)")
+    chain.add_argument("--upsd", metavar="HOST[:PORT]", help="the upsd reading that ups.conf (default localhost:3493)")
+    chain.add_argument("--timeout", type=float, default=3.0, help="seconds per peer exchange (default: %(default)s)")
     fencer.add_argument("--set", action="store_true",
                         help="also `actions = SET` (devices switched by writing outlet.N.status)")
     fencer.add_argument("--cycle", action="store_true", help="also outlet.N.load.cycle (fence_nut never sends it)")
@@ -191,14 +196,6 @@ def outlet_numbers(text):
     return sorted(set(numbers))
 
 
-def fencer_commands(outlets=None, cycle=False):
-    """The instcmds fence_nut needs: per outlet, or the whole load."""
-    if not outlets:
-        return list(DEVICE_COMMANDS)
-    suffixes = OUTLET_COMMANDS + (("load.cycle",) if cycle else ())
-    return [f"outlet.{number}.{suffix}" for number in outlets for suffix in suffixes]
-
-
 def _password(args, current):
     if args.password_file:
         try:
@@ -216,9 +213,41 @@ def _password(args, current):
     return getpass.getpass(f"upsd password for {args.user}: ")
 
 
+def _plan_commands(args, directory):
+    """(instcmds, exit code) for --from-plan; the plan's notes on stderr."""
+    from infrapower.chain.model import ChainError, Upsd
+    from infrapower.nutconf import fencer
+
+    try:
+        upsd = Upsd.parse(args.upsd) if args.upsd else None
+    except ValueError as error:
+        raise Usage(f"--upsd {args.upsd}: {error}") from None
+    try:
+        chain, plans, problems = fencer.read_plan(str(directory), args.ups_conf, args.servers, upsd, args.timeout)
+    except ChainError as error:
+        raise Usage(str(error)) from None
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems and not plans:
+        return None, 1
+    grant = fencer.plan_grant(chain, plans, args.cycle)
+    for reason in grant.refused:
+        print(f"not fenced by the plan: {reason}", file=sys.stderr)
+    for plug in grant.elsewhere:
+        print(f"cut through another upsd, grant it there: {plug}", file=sys.stderr)
+    if not grant.commands:
+        print(f"the plan cuts nothing through upsd {chain.upsd}: no user written", file=sys.stderr)
+        return None, 1
+    return grant.commands, 1 if problems or grant.refused else 0
+
+
 def cmd_add_fencer(args):
     if not USER_NAME.fullmatch(args.user):
         raise Usage(f"--user {args.user!r}: letters, digits and . _ @ - only")
+    if args.from_plan == bool(args.device):
+        raise Usage("name the --device (with --outlets or --whole-load), or use --from-plan")
+    if args.device and not (args.outlets or args.whole_load):
+        raise Usage(f"--device {args.device}: say which --outlets fence_nut switches (or --whole-load)")
     directory = Path(args.config_dir or "/etc/nut")
     path = Path(args.users) if args.users else directory / "upsd.users"
     if path.exists():
@@ -227,11 +256,17 @@ def cmd_add_fencer(args):
         conf = ConfFile("", path, "upsd.users")
     else:
         raise Usage(f"{path.parent}: not a directory")
-    ups_conf = path.parent / "ups.conf"
-    if ups_conf.is_file() and args.device not in ConfFile.read(ups_conf).sections:
-        print(f"{ups_conf}:0: no device [{args.device}] here (fine if it is another host's upsd)", file=sys.stderr)
-    outlets = outlet_numbers(args.outlets) if args.outlets else None
-    commands = fencer_commands(outlets, args.cycle)
+    status = 0
+    if args.from_plan:
+        commands, status = _plan_commands(args, path.parent)
+        if commands is None:
+            return status
+    else:
+        ups_conf = path.parent / "ups.conf"
+        if ups_conf.is_file() and args.device not in ConfFile.read(ups_conf).sections:
+            print(f"{ups_conf}:0: no device [{args.device}] here (fine if it is another host's upsd)", file=sys.stderr)
+        outlets = outlet_numbers(args.outlets) if args.outlets else None
+        commands = fencer_commands(outlets or (), args.cycle)
     current = conf.sections.get(args.user)
     password = _password(args, current.get("password") if current else None)
     if password is not None:
@@ -243,4 +278,4 @@ def cmd_add_fencer(args):
     shown = ", ".join(commands[:4]) + (f", ... ({len(commands)} in all)" if len(commands) > 4 else "")
     print(f"{path}: [{args.user}] instcmds {shown}" + ("; actions = SET" if args.set else "; no actions"))
     print("upsd reads it on reload: upsd -c reload (or systemctl reload nut-server)")
-    return 0
+    return status

@@ -83,6 +83,71 @@ def test_whole_load_and_set_and_a_second_run_edits_in_place(private_upsd, tmp_pa
         assert refused.value.code == "ACCESS-DENIED"
 
 
+def chain_files(private_upsd, tmp_path):
+    """The PowerChain of the private upsd's devices: a copy of its ups.conf
+    with parents (NUT's drivers would refuse them in the one upsd reads)
+    and a servers file: srv on tpdu outlets 1 and 2; srv2 on tpdu outlet 3
+    and the whole of ups2, which feeds nothing else."""
+    chain_dir = tmp_path / "chain"
+    chain_dir.mkdir()
+    ups_conf = ConfFile.read(private_upsd.conf / "ups.conf")
+    ups_conf.path = chain_dir / "ups.conf"
+    for device, parent in (("ups1", "main"), ("ups2", "main"), ("tpdu", "ups1")):
+        ups_conf.set(device, "parent", parent)
+    ups_conf.write()
+    (chain_dir / "servers.conf").write_text(
+        f"upsd = {nut.HOST}:{private_upsd.port}\nfence_nut_username = fencer\n\n"
+        "[srv]\n\tpsu.psu1 = tpdu:1\n\tpsu.psu2 = tpdu:outlet2\n"
+        "[srv2]\n\tpsu.psu1 = tpdu:3\n\tpsu.psu2 = ups2\n"
+    )
+    return chain_dir
+
+
+def test_add_fencer_from_the_plan_grants_every_planned_outlet_and_nothing_else(private_upsd, tmp_path, capsys):
+    private_upsd.users.write_text(HAND_KEPT)
+    private_upsd.start()
+    chain_dir = chain_files(private_upsd, tmp_path)
+    code = add_fencer(tmp_path, "--config-dir", str(private_upsd.conf), "--user", "fencer", "--from-plan",
+                      "--ups-conf", str(chain_dir / "ups.conf"), "--servers", str(chain_dir / "servers.conf"))
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    user = kinds.users(ConfFile.read(private_upsd.users))["fencer"]
+    assert user.instcmds == ["load.off", "load.on", "outlet.1.load.off", "outlet.1.load.on",
+                             "outlet.2.load.off", "outlet.2.load.on", "outlet.3.load.off", "outlet.3.load.on"]
+    assert user.actions == []
+    private_upsd.stop()
+    private_upsd.start()  # upsd reads upsd.users again
+    with session(private_upsd, "fencer", "fence me, now") as fencer:
+        fencer.instcmd("tpdu", "outlet.3.load.off")  # planned: granted
+        fencer.instcmd("tpdu", "outlet.3.load.on")
+        with pytest.raises(nut.NutError) as refused:
+            fencer.instcmd("tpdu", "outlet.1.load.cycle")  # fence_nut never sends it: not granted
+        assert refused.value.code == "ACCESS-DENIED"
+
+
+def test_from_plan_says_what_it_could_not_grant(private_upsd, tmp_path, capsys):
+    """A server the plan refuses (its only PSU on ups1, which also feeds
+    tpdu) is named, and the exit code says the grant is incomplete."""
+    private_upsd.users.write_text(HAND_KEPT)
+    private_upsd.start()
+    chain_dir = chain_files(private_upsd, tmp_path)
+    servers = chain_dir / "servers.conf"
+    servers.write_text(servers.read_text() + "[shared]\n\tpsu.psu1 = ups1\n")
+    code = add_fencer(tmp_path, "--config-dir", str(private_upsd.conf), "--user", "fencer", "--from-plan",
+                      "--ups-conf", str(chain_dir / "ups.conf"), "--servers", str(servers))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "not fenced by the plan: shared:" in err
+    assert "outlet.3.load.on" in private_upsd.users.read_text()  # the others' grants are written
+
+
+def test_from_plan_and_device_are_one_or_the_other(tmp_path, capsys):
+    assert add_fencer(tmp_path, "--config-dir", str(tmp_path), "--device", "tpdu", "--from-plan") == 2
+    assert "--from-plan" in capsys.readouterr().err
+    assert add_fencer(tmp_path, "--config-dir", str(tmp_path), "--device", "tpdu") == 2
+    assert "--outlets" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
