@@ -2,8 +2,8 @@
 
 Why not pysnmp's high-level API: importing it costs ~0.3 s, as long as a
 whole fence_apc_snmp run, and it needs an asyncio loop per engine.  This
-client builds and parses messages with pysnmp's protocol layer
-(`pysnmp.proto.api`, BER via pyasn1; ~20 ms to import) and implements the
+client builds and parses messages with pysnmp's protocol layer (4.4 or
+7.x: compat.py; BER via pyasn1; ~20 ms to import) and implements the
 User-based Security Model of SNMPv3 (RFC 3414, RFC 3826 and the
 Blumenthal draft for AES-192/256, RFC 7860) with hashlib/hmac and the
 `cryptography` ciphers.  Nothing here spawns a process.
@@ -13,8 +13,7 @@ it the request is re-sent every RETRANSMIT_SECONDS until an answer comes.
 Values come back as plain Python: int, str, an OID as ".1.3...", or None
 for an OID the agent does not have (noSuchObject/noSuchInstance/noSuchName).
 
-Secrets (community, keys) never reach the log: `--verbose` shows each OID
-exchanged and the user name, nothing else.
+Secrets (community, keys) never reach the log: -v shows OIDs and the user.
 """
 
 import hmac
@@ -26,6 +25,7 @@ from dataclasses import astuple, dataclass, field
 
 from infrapower.errors import SnmpError
 from infrapower.ports import SNMP_PORT
+from infrapower.snmp.compat import protocol
 from infrapower.snmp.oid import normalise_oid, oid_tuple, within
 from infrapower.snmp.usm import Usm, UsmUser
 
@@ -96,11 +96,11 @@ class Session:
         if version == "3" and usm is None:
             raise SnmpError("SNMPv3 needs username")
         from pyasn1.codec.ber import decoder, encoder
-        from pysnmp.proto import api
+        from pysnmp.proto.api import v2c
 
-        self._encoder, self._decoder, self._api = encoder, decoder, api
+        self._encoder, self._decoder, self._v2c = encoder, decoder, v2c
         self.version = version
-        self._proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_1 if version == "1" else api.SNMP_VERSION_2C]
+        self._proto = protocol(version)  # pysnmp 4.4 or 7.x, with 7.x's names
         self._wire_version = 0 if version == "1" else 1  # msgVersion of SNMPv1 / SNMPv2c
         self._community = community
         self._usm = usm
@@ -284,7 +284,7 @@ class Session:
         return self._message_id
 
     def _plain(self, value):
-        proto, v2c = self._proto, self._api.v2c
+        proto, v2c = self._proto, self._v2c
         if isinstance(value, (v2c.NoSuchObject, v2c.NoSuchInstance, proto.Null)):
             return None
         if isinstance(value, v2c.EndOfMibView):
