@@ -29,43 +29,6 @@ class PyNUTError(Exception):
     """Base class for custom exceptions (as NUT's module names it)."""
 
 
-class _Client(NutClient):
-    """The pack's client with what PyNUT needs on top: raw request/reply
-    lines (PyNUT reports upsd's ERR line itself) and STARTTLS with a
-    caller's SSL context."""
-
-    def request(self, line, deadline=None):
-        deadline = deadline or Deadline(self.timeout)
-        if self._sock is None:
-            raise NutError("not connected to upsd")
-        self._send(line, deadline)
-        return self._read_line(deadline)
-
-    def lines_until(self, end, deadline):
-        rows = []
-        while True:
-            line = self._read_line(deadline)
-            if line == end:
-                return rows
-            rows.append(line)
-
-    def starttls_context(self, context, required):
-        """STARTTLS with `context`; False (still clear text) when upsd
-        refuses and TLS is not required."""
-        deadline = Deadline(self.timeout)
-        reply = self.request("STARTTLS", deadline)
-        if not reply.startswith("OK STARTTLS"):
-            if required:
-                raise PyNUTError(f"STARTTLS failed but SSL is required: {reply}")
-            return False
-        if self._buffer:
-            # Bytes sent before TLS began would pass for upsd's words over TLS.
-            raise PyNUTError("upsd sent data after OK STARTTLS, before TLS began: refused")
-        self._sock.settimeout(deadline.remaining())
-        self._sock = context.wrap_socket(self._sock, server_hostname=self.host)
-        return True
-
-
 def _bytes(text):
     return text.encode("utf-8", "surrogateescape")
 
@@ -82,7 +45,7 @@ class PyNUTClient:
         self._host, self._port, self._login = host, port, login
         self._timeout = float(timeout) or DEFAULT_TIMEOUT
         self._say(f"Class initialization... host {host} (port {port}, timeout {timeout}), login '{login}'")
-        self._client = _Client(NutSettings(host, int(port), self._timeout, username=login or "",
+        self._client = NutClient(NutSettings(host, int(port), self._timeout, username=login or "",
                                            password=password or ""))
         self._tracking = False
         context = None
@@ -122,19 +85,21 @@ class PyNUTClient:
         self._client.connect()
         if context is not None:
             self._say("Requesting STARTTLS")
-            self._client.starttls_context(context, required)
+            refused = self._client.starttls_with(context)
+            if refused and required:
+                raise PyNUTError(f"STARTTLS failed but SSL is required: {refused}")
         if self._login is not None:
-            reply = self._client.request(f"USERNAME {quote(self._login)}")
+            reply = self._client.raw_request(f"USERNAME {quote(self._login)}")
             if not reply.startswith("OK"):
                 raise PyNUTError(reply)
         if password is not None:
-            self._client._secret_words.add(quote(password))
-            reply = self._client.request(f"PASSWORD {quote(password)}")
+            self._client.hide(password)
+            reply = self._client.raw_request(f"PASSWORD {quote(password)}")
             if not reply.startswith("OK"):
                 raise PyNUTError(reply)
 
     def _ask(self, line):
-        return self._guard(self._client.request, line)
+        return self._guard(self._client.raw_request, line)
 
     def _list(self, request):
         """The lines between BEGIN and END of a LIST request; upsd's ERR
@@ -142,10 +107,10 @@ class PyNUTClient:
 
         def run():
             deadline = Deadline(self._timeout)
-            first = self._client.request(request, deadline)
+            first = self._client.raw_request(request, deadline)
             if first != f"BEGIN {request}":
                 raise PyNUTError(first)
-            return self._client.lines_until(f"END {request}", deadline)
+            return self._client.raw_lines_until(f"END {request}", deadline)
 
         return self._guard(run)
 
@@ -175,17 +140,17 @@ class PyNUTClient:
         """Send with TRACKING on; "OK" once upsd reports SUCCESS within
         `limit` seconds (each request still bounded by the timeout)."""
         if not self._tracking:
-            reply = self._client.request("SET TRACKING ON")
+            reply = self._client.raw_request("SET TRACKING ON")
             if reply != "OK":
                 raise PyNUTError(reply)
             self._tracking = True
-        reply = self._client.request(line)
+        reply = self._client.raw_request(line)
         words = reply.split()
         if words[:2] != ["OK", "TRACKING"] or len(words) < 3:
             raise PyNUTError(reply)
         end = time.monotonic() + limit
         while True:
-            state = self._client.request(f"GET TRACKING {quote(words[2])}")
+            state = self._client.raw_request(f"GET TRACKING {quote(words[2])}")
             if state == "SUCCESS":
                 return "OK"
             if state != "PENDING":
@@ -264,7 +229,7 @@ class PyNUTClient:
             raise PyNUTError("ERR UNKNOWN-UPS")
         reply = self._ask(f"LOGIN {quote(ups)}")
         if reply.startswith(f"User {self._login}@") and reply.endswith(f"[{ups}]"):
-            reply = self._guard(self._client._read_line, Deadline(self._timeout))
+            reply = self._guard(self._client.raw_line)
         if reply != "OK":
             raise PyNUTError(reply)
         return "OK"

@@ -142,6 +142,12 @@ class NutClient:
                 f"upsd at {self.where} does not offer TLS ({error}); TLS was asked for (ssl, ssl_ca), "
                 "so nothing is sent in clear text", error.code
             ) from None
+        self._wrap(context, deadline)
+
+    def _wrap(self, context, deadline):
+        """TLS over the connection, after upsd's OK STARTTLS."""
+        import ssl
+
         if self._buffer:
             # Bytes after "OK STARTTLS" arrived in clear text; read later,
             # they would pass for upsd's words over TLS (CVE-2011-0411).
@@ -158,6 +164,17 @@ class NutClient:
             raise NutError(f"TLS with upsd at {self.where} failed: {error.reason or error} (check ssl_ca)") from None
         except (socket.timeout, OSError) as error:
             raise NutError(f"TLS with upsd at {self.where} failed: {error}") from None
+
+    def starttls_with(self, context):
+        """STARTTLS with the caller's SSL context (PyNUT's certificates and
+        verification choices): None once TLS is up, else upsd's refusal
+        (the connection is still in clear text: the caller decides)."""
+        deadline = Deadline(self.timeout)
+        reply = self.raw_request("STARTTLS", deadline)
+        if not reply.startswith("OK STARTTLS"):
+            return reply
+        self._wrap(context, deadline)
+        return None
 
     def close(self):
         if self._sock is not None:
@@ -259,6 +276,38 @@ class NutClient:
             if line == f"END {request}":
                 return rows
             rows.append(split_words(line))
+
+    # -- raw lines: upsd's replies as they come (PyNUT reports ERR itself) ---
+
+    def hide(self, secret):
+        """Mask `secret` wherever a debug log would show it."""
+        if secret:
+            self._secret_words.add(quote(secret))
+
+    def raw_request(self, line, deadline=None):
+        """Send one line, return upsd's one-line reply as it came: an ERR
+        reply is returned, not raised; a dead or silent upsd raises
+        NutError within the timeout."""
+        deadline = deadline or Deadline(self.timeout)
+        if self._sock is None:
+            raise NutError("not connected to upsd")
+        self._send(line, deadline)
+        self.requests += 1
+        return self._read_line(deadline)
+
+    def raw_line(self, deadline=None):
+        """The next line upsd sends (a second reply line, as to LOGIN)."""
+        return self._read_line(deadline or Deadline(self.timeout))
+
+    def raw_lines_until(self, end, deadline=None):
+        """The lines upsd sends before the line `end` (a LIST's body)."""
+        deadline = deadline or Deadline(self.timeout)
+        rows = []
+        while True:
+            line = self._read_line(deadline)
+            if line == end:
+                return rows
+            rows.append(line)
 
     # -- protocol ------------------------------------------------------------
 
