@@ -57,12 +57,7 @@ def cmd_lab_fault(args):
     elif args.target_type == "pdu":
         from infrapower.lab import pdus
 
-        if kind == "slow":  # every request answered SECONDS late (default 50 ms)
-            pdus.set_reply_delay(lab, args.target, params.get("seconds", 0.05))
-        else:
-            pdus.set_silent(lab, args.target, kind == "silent")
-            if kind is None:
-                pdus.set_reply_delay(lab, args.target, 0.0)
+        pdus.set_silent(lab, args.target, kind == "silent")
     elif args.target_type == "psu":
         from infrapower.lab import bmc
 
@@ -116,7 +111,7 @@ def build_parser():
     fault.add_argument("target", help="pdu1:3, pdu1, clc:psu1, clc, tpdu ...")
     fault.add_argument(
         "kind",
-        help="outlet: stuck_on, stuck_off, slow=SECONDS, silent; pdu: silent, slow=SECONDS (per request); psu: failed, absent; "
+        help="outlet: stuck_on, stuck_off, slow=SECONDS, silent; pdu: silent; psu: failed, absent; "
         "bmc: down; nut: tracking_failed, stale, gone, slow=SECONDS ...; `clear` clears",
     )
     power = lab_command("power", cmd_lab_power, "cut or restore the mains behind a UPS")
@@ -145,11 +140,6 @@ def build_parser():
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["scan"]:  # its start-up is part of its measured speed: the other commands' imports stay out
-        from infrapower.scan import cli as scan_cli
-
-        return scan_cli.main(argv[1:])
     from infrapower.lab.core import LabError
 
     args = build_parser().parse_args(argv)
