@@ -24,6 +24,21 @@ def add_parser(subparsers):
     """Add `scan` to an argparse subparsers object (infrapower.cli)."""
     parser = subparsers.add_parser("scan", help="discover PDUs, UPSes, upsd servers and BMCs on a range",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return _configure(parser)
+
+
+def main(argv):
+    """`infrapower scan ARGV` without the other commands' parsers."""
+    parser = argparse.ArgumentParser(prog="infrapower scan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = _configure(parser).parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _configure(parser):
     _arguments(parser)
     parser.set_defaults(func=run)
 
@@ -96,13 +111,14 @@ def _usage(message):
 
 def credentials(args):
     """The SNMP credentials to try, in the order given."""
-    from infrapower.errors import SnmpError
     from infrapower.scan.snmp import Credential
-    from infrapower.snmp.usm import UsmUser
 
     found = [Credential(args.snmp_version, community) for community in args.community]
     v3 = any((args.secLevel, args.authProtocol, args.authPassword_file, args.privProtocol, args.privPassword_file))
     if args.secName:
+        from infrapower.errors import SnmpError
+        from infrapower.snmp.usm import UsmUser
+
         auth = _secret(args.authPassword_file, AUTH_ENV, "-W")
         priv = _secret(args.privPassword_file, PRIV_ENV, "-X")
         try:

@@ -5,9 +5,7 @@ them, so none can be written: where a device needs one, the output names
 a file to create (`*_script` options, ipmi-psu's password_file) or leaves
 a commented placeholder."""
 
-import json
 import re
-import shlex
 
 DEFAULT_SECRETS_DIR = "/etc/fence-agents-infrapower/keys"  # infrapower chain --plan's default
 IPMI_PSU_DRIVER = "/lib/nut/ipmi-psu"
@@ -118,6 +116,8 @@ def table(results):
 
 
 def to_json(results):
+    import json
+
     return json.dumps(results, indent=1)
 
 
@@ -229,6 +229,8 @@ def servers_file(results, ipmi_user=None):
 
 
 def _script(secrets_dir, device, option):
+    import shlex
+
     return f"cat {shlex.quote(f'{secrets_dir}/{device}.{option}')}"
 
 
@@ -244,6 +246,8 @@ def pcs_commands(results, ipmi_user=None, secrets_dir=DEFAULT_SECRETS_DIR):
     """(lines, key files): `pcs stonith create` per switchable SNMP PDU
     (fence_snmp_pdu), per upsd serving outlets (fence_nut) and
     per BMC (fence_ipmi_psu); keys only as `*_script=cat FILE`."""
+    import shlex
+
     lines, files = [], []
 
     def create(name, agent, options):

@@ -1,48 +1,59 @@
-"""The scan itself, each probe bounded by the timeout.  Two rounds:
-presence (an SNMP GET of sysObjectID per credential and ASF pings, swept
-over one UDP socket (infrapower.scan.sweep); SNMPv3 and upsd's LIST UPS on
-a bounded thread pool meanwhile), then details only for what answered,
-so a range with nothing on it ends in about one timeout."""
+"""The scan itself, each probe bounded by the timeout.  The presence
+round (an SNMP GET of sysObjectID per community, ASF pings and upsd
+TCP connects, swept at once: infrapower.scan.sweep; SNMPv3 on the thread
+pool meanwhile) starts the details of each host on a bounded thread pool
+as soon as it answers, so a range with nothing on it ends in about one
+timeout, and a range with devices in not much more."""
 
 import ipaddress
-import logging
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+import threading
 
 from infrapower.scan.targets import address
-
-log = logging.getLogger(__name__)
 
 BUSES = ("snmp", "nut", "ipmi")
 
 
-@dataclass(frozen=True)
 class ScanPlan:
-    hosts: list
-    buses: tuple = BUSES
-    snmp_ports: tuple = (161,)
-    nut_ports: tuple = (3493,)
-    ipmi_ports: tuple = (623,)
-    credentials: tuple = ()  # infrapower.scan.snmp.Credential, in the order given
-    ipmi_user: str = None
-    ipmi_password: str = field(default=None, repr=False)
-    timeout: float = 1.0
-    threads: int = 64
+    """What to scan and how (a plain class: dataclasses costs the start-up
+    ~10 ms, and the start-up counts in a scan's time)."""
+
+    def __init__(self, hosts, buses=BUSES, snmp_ports=(161,), nut_ports=(3493,), ipmi_ports=(623,), credentials=(),
+                 ipmi_user=None, ipmi_password=None, timeout=1.0, threads=64):
+        self.hosts, self.buses = hosts, buses
+        self.snmp_ports, self.nut_ports, self.ipmi_ports = snmp_ports, nut_ports, ipmi_ports
+        self.credentials = credentials  # infrapower.scan.snmp.Credential, in the order given
+        self.ipmi_user, self.ipmi_password = ipmi_user, ipmi_password
+        self.timeout, self.threads = timeout, threads
+
+    def __repr__(self):  # never the password
+        return f"ScanPlan({len(self.hosts)} hosts, {self.buses}, timeout {self.timeout})"
 
 
-def _warm_imports(buses):
-    """Import in this thread what the probes import in theirs: dozens of
-    threads importing pysnmp at once would each wait on the import lock
-    and spend their timeout there."""
-    if "snmp" in buses:
-        import infrapower.snmp.pdu  # noqa: F401
-        import infrapower.snmp.session  # noqa: F401
-        from pysnmp.proto import api  # noqa: F401
-    if "nut" in buses:
-        import infrapower.nut.client  # noqa: F401
-    if "ipmi" in buses:
-        import infrapower.ipmi.chassis  # noqa: F401
-        import infrapower.ipmi.psu  # noqa: F401
+class _Tables:
+    """fence_snmp_pdu's tables and NUT 2.8.0's mapping names, loaded once,
+    by the first SNMP details probe that needs them (a range where no
+    agent answers never loads them)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.loaded = None
+
+    def get(self):
+        with self.lock:
+            if self.loaded is None:
+                from infrapower import tables
+                from infrapower.scan.snmp import conf_names
+
+                document = tables.load()
+                self.loaded = document, conf_names(document)
+            return self.loaded
+
+
+def _snmp_details(host, port, credential, timeout, loaded):
+    from infrapower.scan.snmp import details
+
+    document, names = loaded.get()
+    return details(host, port, credential, timeout, document, names)
 
 
 def _sort_key(result):
@@ -57,25 +68,46 @@ class _Pool:
     """A thread pool that counts its work for a progress line."""
 
     def __init__(self, threads, progress):
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="scan")
-        self.progress = progress
+        self.threads, self.progress = threads, progress
+        self.pool = None  # started by the first probe (a silent range needs none)
         self.total = self.done = 0
+
+    @property
+    def executor(self):
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="scan")
+        return self.pool
+
+    def shutdown(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, jobs):
         """[(key, function, args)] -> futures, running."""
-        self.total += len(jobs)
-        return {self.executor.submit(function, *args): key for key, function, args in jobs}
+        return {self.submit_one(function, *args): key for key, function, args in jobs}
+
+    def submit_one(self, function, *args):
+        self.total += 1
+        return self.executor.submit(function, *args)
 
     def collect(self, futures):
         """{key: result}; a probe that raises is a bug: its one line is
         kept, the traceback goes to debug."""
+        if not futures:
+            return {}
+        from concurrent.futures import as_completed
+
         results = {}
         for future in as_completed(futures):
             key = futures[future]
             try:
                 results[key] = future.result()
             except Exception as error:  # one host must not end the scan
-                log.debug("probe %s failed", key, exc_info=True)
+                import logging
+
+                logging.getLogger(__name__).debug("probe %s failed", key, exc_info=True)
                 results[key] = {"error": f"{type(error).__name__}: {error}"}
             self.count(1)
         return results
@@ -83,98 +115,109 @@ class _Pool:
     def count(self, done, total=0):
         self.total += total
         self.done += done
+        self.show(self.done)
+
+    def show(self, done):
         if self.progress:
-            self.progress(self.done, self.total)
+            self.progress(done, self.total)
 
 
 def scan(plan, progress=None):
     """Everything found, as dicts (see infrapower.scan.output), sorted by
     kind, address and port.  Read-only: no SET, no power command."""
-    from infrapower.scan import ipmi, nut, snmp
+    from infrapower.scan import ipmi, nut, snmp, sweep
 
-    _warm_imports(plan.buses)
-    document = names = None
-    if "snmp" in plan.buses:
-        from infrapower import tables
-
-        document = tables.load()
-        names = snmp.conf_names(document)
+    loaded = _Tables()
     pool = _Pool(max(1, plan.threads), progress)
-    jobs, snmp_sweep, ipmi_sweep = [], {}, {}
+    v3_jobs, snmp_sweep, ipmi_sweep, nut_sweep = [], {}, {}, {}
     for host in plan.hosts:
         if "snmp" in plan.buses:
             for port in plan.snmp_ports:
                 for index, credential in enumerate(plan.credentials):
                     key = ("snmp", host, port, index)
                     if credential.usm:  # v3 discovery and keys: the session's own code, one thread each
-                        jobs.append((key, snmp.ping, (host, port, credential, plan.timeout)))
+                        v3_jobs.append((key, snmp.ping, (host, port, credential, plan.timeout)))
                     else:
                         snmp_sweep[key] = (host, port, credential)
         if "nut" in plan.buses:
-            jobs += [(("nut", host, port), nut.probe, (host, port, plan.timeout)) for port in plan.nut_ports]
+            nut_sweep.update({("nut", host, port): (host, port) for port in plan.nut_ports})
         if "ipmi" in plan.buses:
             ipmi_sweep.update({("ipmi", host, port): (host, port) for port in plan.ipmi_ports})
-    early = {}  # details started within the presence round: (kind, host, port) -> (credential index, future)
+    early = {}  # (kind, host, port) -> (credential index, future): details started within the presence round
+
+    def details_job(kind, host, port, index):
+        if kind == "snmp":
+            return _snmp_details, (host, port, plan.credentials[index], plan.timeout, loaded)
+        if kind == "nut":
+            return nut.probe, (host, port, plan.timeout)
+        return ipmi.login, (host, port, plan.ipmi_user, plan.ipmi_password or "", plan.timeout)
 
     def on_answer(key, outcome):
-        """Details start as soon as a host answers the credential that
-        would be chosen anyway (the first given), or a BMC its ping."""
+        """Details start as soon as a host answers: an agent with the
+        best credential it answered so far (the first given wins), a
+        upsd once connected, a BMC its ping (with credentials)."""
         kind, host, port = key[:3]
-        if kind == "snmp" and key[3] == 0 and outcome[0] == "ok":
-            early[key[:3]] = (0, pool.executor.submit(snmp.details, host, port, plan.credentials[0], plan.timeout,
-                                                      document, names))
-        elif kind == "ipmi" and plan.ipmi_user is not None and "error" not in outcome:
-            early[key[:3]] = (None, pool.executor.submit(ipmi.login, host, port, plan.ipmi_user,
-                                                         plan.ipmi_password or "", plan.timeout))
+        index = key[3] if kind == "snmp" else None
+        if kind == "snmp" and outcome[0] != "ok":
+            return
+        if kind == "ipmi" and (plan.ipmi_user is None or "error" in outcome):
+            return
+        started = early.get(key[:3])
+        if started is None or (index is not None and index < started[0]):
+            function, args = details_job(kind, host, port, index)
+            early[key[:3]] = (index, pool.submit_one(function, *args))
 
     try:
-        futures = pool.submit(jobs)
-        pool.count(0, len(snmp_sweep) + len(ipmi_sweep))
+        futures = pool.submit(v3_jobs)
+        swept = len(snmp_sweep) + len(ipmi_sweep) + len(nut_sweep)
+        pool.count(0, swept)
         first = {}
-        if snmp_sweep or ipmi_sweep:
-            from infrapower.scan import sweep
-
-            first.update(sweep.presence(snmp_sweep, ipmi_sweep, plan.timeout, on_answer))
-            pool.count(len(snmp_sweep) + len(ipmi_sweep))
-        first.update(pool.collect(futures))
-        first.update({key: (None, None) for key in snmp_sweep if key not in first})
-        first.update({key: None for key in ipmi_sweep if key not in first})
-        results, second = [], []
-        snmp_found = {}
+        if swept:
+            done_before = pool.done
+            first.update(sweep.presence(snmp_sweep, ipmi_sweep, plan.timeout, on_answer, nut_sweep,
+                                        tick=lambda settled: pool.show(done_before + settled)))
+            pool.count(swept)
+        for key, outcome in pool.collect(futures).items():  # v3 answers: details after the round
+            if outcome[0] == "ok":
+                on_answer(key, outcome)
+            first[key] = outcome
+        results, snmp_found, second = [], {}, []
         for key, outcome in first.items():
             kind, host, port = key[:3]
             base = {"kind": kind, "address": address(host, port), "host": host, "port": port}
             if kind == "snmp":
                 snmp_found.setdefault((host, port), {})[key[3]] = outcome
-            elif outcome is None:
-                continue
             elif kind == "nut":
-                results.append({**base, **outcome})
+                second.append((key, None))  # its probe is the details, started on connect
             elif "error" in outcome:
                 results.append({**base, **outcome})
             else:
-                found = {**base, "asf": True, **outcome}
-                results.append(found)
+                results.append({**base, "asf": True, **outcome})
                 if plan.ipmi_user is not None:
-                    second.append((("ipmi", host, port), None, ipmi.login,
-                                   (host, port, plan.ipmi_user, plan.ipmi_password or "", plan.timeout)))
+                    second.append((key, None))
         for (host, port), outcomes in snmp_found.items():
             found = _snmp_result(host, port, plan.credentials, outcomes)
             if found is None:
                 continue
             results.append(found)
             if "error" not in found:
-                index = found.pop("_credential")
-                second.append((("snmp", host, port), index, snmp.details,
-                               (host, port, plan.credentials[index], plan.timeout, document, names)))
+                second.append((("snmp", host, port), found.pop("_credential")))
         pending = {}
-        for key, index, function, args in second:
+        for key, index in second:
             started = early.get(key)
-            future = started[1] if started and started[0] == index else pool.executor.submit(function, *args)
+            if started and started[0] == index:
+                future = started[1]
+            else:
+                function, args = details_job(*key, index)
+                future = pool.submit_one(function, *args)
             pending[future] = key
-        pool.count(0, len(pending))
         for key, outcome in pool.collect(pending).items():
             kind, host, port = key
+            if kind == "nut":
+                if outcome is not None:
+                    results.append({"kind": kind, "address": address(host, port), "host": host, "port": port,
+                                    **outcome})
+                continue
             target = next(r for r in results if r["kind"] == kind and r["host"] == host and r["port"] == port)
             if kind == "ipmi" and "error" in outcome:
                 target["login_error"] = outcome["error"]
@@ -183,7 +226,7 @@ def scan(plan, progress=None):
             else:
                 target.update(outcome)
     finally:
-        pool.executor.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
     return sorted(results, key=_sort_key)
 
 

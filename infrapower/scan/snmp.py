@@ -3,12 +3,7 @@ fence_snmp_pdu's own code: its session, its mapping detection
 (sysObjectID, then the model OIDs, as snmp-ups' mibs=auto) and its
 outlet listing."""
 
-import logging
-from dataclasses import dataclass, field
-
 from infrapower.errors import InfrapowerError, SnmpError
-
-log = logging.getLogger(__name__)
 
 # The tables whose mapping names ups.conf gets: what Debian 12's NUT
 # (2.8.0) knows; master renamed or added some.
@@ -16,13 +11,17 @@ CONF_NUT_VERSION = "2.8.0"
 IDENTITY = ("device.type", "device.mfr", "device.model", "device.serial")
 
 
-@dataclass(frozen=True)
 class Credential:
-    """One way to talk to an agent: a community (v1/v2c) or a v3 user."""
+    """One way to talk to an agent: a community (v1/v2c) or a v3 user
+    (a plain class: dataclasses costs the scan's start-up ~10 ms)."""
 
-    version: str  # "1", "2c", "3"
-    community: str = field(default="", repr=False)
-    usm: object = None  # infrapower.snmp.usm.UsmUser
+    def __init__(self, version, community="", usm=None):
+        self.version = version  # "1", "2c", "3"
+        self.community = community
+        self.usm = usm  # infrapower.snmp.usm.UsmUser
+
+    def __repr__(self):  # never the community or the keys
+        return f"Credential(v{self.version}{', user ' + self.usm.user if self.usm else ''})"
 
     @property
     def label(self):

@@ -1,173 +1,333 @@
-"""The presence round over UDP as one sweep: every SNMP GET of sysObjectID
-(each host x port x community) and every ASF presence ping goes out of one
-socket, answers are matched by source address and request id, and the
-whole round ends within one timeout, whatever the range's size (a thread
-per probe would take a timeout per round of threads on a silent range).
-Unanswered requests are re-sent a few times within the timeout (UDP may
-drop them)."""
+"""The presence round as one sweep: every SNMP v1/v2c GET of sysObjectID
+(each host x port x community), every ASF presence ping (one UDP socket
+per address family) and every upsd TCP connect (non-blocking) goes out at
+once; answers are matched by source address and request id, and the round
+ends within one timeout whatever the range's size (a thread per probe
+would take a timeout per round of threads on a silent range).
 
+Unanswered datagrams are re-sent a few times within the timeout (UDP may
+drop them).  An ICMP port-unreachable (IP_RECVERR) or a TCP reset ends a
+probe at once: nothing listens there.  The SNMP messages are encoded and
+decoded here (BER, a GET of one OID), so the round starts before the
+SNMP library is even imported."""
+
+import errno
 import ipaddress
 import os
+import select
 import socket
 import time
 
-from infrapower.snmp.pdu import SYS_OBJECT_ID
+from infrapower.scan.ipmi import parse_pong, ping_packet
 
-RESENDS = 3  # sends per request within the timeout
-_PACE = 256  # datagrams sent between two looks at the answers
+RESENDS = 3  # sends per datagram within the timeout
+_PACE = 64  # datagrams sent between two looks at the answers
+_RECEIVE_BUFFER = 8 << 20
+SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+_RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, getattr(socket, "IP_RECVERR", 11)),
+            socket.AF_INET6: (socket.IPPROTO_IPV6, getattr(socket, "IPV6_RECVERR", 25))}
+_MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+REFUSED = "refused"  # a probe's outcome when an ICMP port-unreachable or a reset said nothing listens
 
 
 def _family(host):
-    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    """Of an address as infrapower.scan.targets writes it (normalised)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _peer(address):
-    """(normalised host, port) of a recvfrom address."""
-    return str(ipaddress.ip_address(address[0].split("%")[0])), address[1]
+    """(normalised host, port) of a recvfrom address: IPv4 comes
+    normalised, IPv6 may carry a scope."""
+    host = address[0]
+    if ":" in host:
+        host = str(ipaddress.ip_address(host.split("%")[0]))
+    return host, address[1]
 
 
-def _sweep(requests, timeout, on_answer=None):
-    """requests: {key: (host, port, datagram, match, parse)}; parse(data,
-    match) gives a result or None; on_answer(key, result) as each comes.  {key: result} for answered keys, and
-    {key: "garbage"} for keys whose address sent only what parse refused."""
-    sockets = {}
-    for key, (host, port, *_) in requests.items():
-        family = _family(host)
-        if family not in sockets:
-            sockets[family] = socket.socket(family, socket.SOCK_DGRAM)
-            sockets[family].setblocking(False)
-    by_peer = {}
-    for key, (host, port, *_) in requests.items():
-        by_peer.setdefault((str(ipaddress.ip_address(host)), port), []).append(key)
-    answered, garbage = {}, set()
-    deadline = time.monotonic() + timeout
-    interval = timeout / RESENDS
-    next_send = 0.0
+# -- BER, just enough for a GET of one OID and its response ----------------------
+
+
+def _tlv(tag, body):
+    size = len(body)
+    if size < 0x80:
+        head = bytes([size])
+    else:
+        raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+        head = bytes([0x80 | len(raw)]) + raw
+    return bytes([tag]) + head + body
+
+
+def _integer(value):
+    return _tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def _oid(parts):
+    body = bytearray([40 * parts[0] + parts[1]])
+    for part in parts[2:]:
+        chunk = [part & 0x7F]
+        part >>= 7
+        while part:
+            chunk.append(0x80 | (part & 0x7F))
+            part >>= 7
+        body += bytes(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+def snmp_get(version, community, request_id, oid=SYS_OBJECT_ID):
+    """An SNMP v1 ("1") or v2c ("2c") GetRequest of one OID."""
+    varbind = _tlv(0x30, _oid(oid) + b"\x05\x00")
+    pdu = _tlv(0xA0, _integer(request_id) + _integer(0) + _integer(0) + _tlv(0x30, varbind))
+    return _tlv(0x30, _integer(0 if version == "1" else 1) + _tlv(0x04, community.encode()) + pdu)
+
+
+def _read(data, position):
+    """(tag, body, next position) of the TLV at position; ValueError for
+    anything malformed."""
+    if position + 2 > len(data):
+        raise ValueError("short")
+    tag, size = data[position], data[position + 1]
+    position += 2
+    if size & 0x80:
+        count = size & 0x7F
+        if not 0 < count <= 4 or position + count > len(data):
+            raise ValueError("length")
+        size = int.from_bytes(data[position:position + count], "big")
+        position += count
+    if position + size > len(data):
+        raise ValueError("truncated")
+    return tag, data[position:position + size], position + size
+
+
+def _items(body):
+    found, position = [], 0
+    while position < len(body):
+        tag, value, position = _read(body, position)
+        found.append((tag, value))
+    return found
+
+
+def _decode_oid(body):
+    if not body:
+        raise ValueError("empty OID")
+    parts = list(divmod(body[0], 40)) if body[0] < 80 else [2, body[0] - 80]
+    value = 0
+    for byte in body[1:]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    return "." + ".".join(str(part) for part in parts)
+
+
+def snmp_parse(data, match):
+    """("ok", sysObjectID or None) for the GetResponse to this request id,
+    community and version, else None (anything malformed included)."""
+    request_id, community, version = match
     try:
-        while True:
-            now = time.monotonic()
-            if now >= deadline or len(answered) == len(requests):
-                break
-            if now >= next_send:
-                pending = [key for key in requests if key not in answered]
-                for count, key in enumerate(pending):
-                    host, port, datagram = requests[key][:3]
+        tag, message, _ = _read(data, 0)
+        fields = _items(message) if tag == 0x30 else []
+        if len(fields) != 3 or fields[0][0] != 0x02 or fields[1][0] != 0x04 or fields[2][0] != 0xA2:
+            return None
+        if int.from_bytes(fields[0][1], "big") != (0 if version == "1" else 1) or fields[1][1] != community.encode():
+            return None
+        pdu = _items(fields[2][1])
+        if len(pdu) != 4 or pdu[0][0] != 0x02 or int.from_bytes(pdu[0][1], "big", signed=True) != request_id:
+            return None
+        if int.from_bytes(pdu[1][1], "big"):
+            return "ok", None  # it answered this community: an agent without sysObjectID
+        varbinds = _items(pdu[3][1])
+        if not varbinds:
+            return "ok", None
+        pair = _items(varbinds[0][1])
+        if len(pair) == 2 and pair[1][0] == 0x06:
+            return "ok", _decode_oid(pair[1][1])
+        return "ok", None  # noSuchObject and friends
+    except (ValueError, IndexError):
+        return None
+
+
+# -- the sweep ----------------------------------------------------------------------
+
+
+class _Sweep:
+    """Datagram requests {key: (host, port, datagram, match, parse)} and
+    TCP connects {key: (host, port)}; outcomes by key: the parse's result,
+    "connected", REFUSED, or "garbage" (an address that sent only what
+    parse refused)."""
+
+    def __init__(self, datagrams, connects, on_answer):
+        self.datagrams, self.connects, self.on_answer = datagrams, connects, on_answer
+        self.outcome, self.garbage = {}, set()
+        self.by_peer = {}
+        for key, (host, port, *_) in datagrams.items():
+            self.by_peer.setdefault((host, port), []).append(key)
+        self.udp = {}
+        self.tcp = {}  # descriptor -> (socket, key), connects under way
+        self.poller = select.poll()  # not select(): a large range has more than 1024 descriptors
+
+    def settle(self, key, outcome):
+        if key not in self.outcome:
+            self.outcome[key] = outcome
+            if self.on_answer and outcome != REFUSED:
+                self.on_answer(key, outcome)
+
+    def open(self):
+        for host, *_ in self.datagrams.values():
+            family = _family(host)
+            if family not in self.udp:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                try:
+                    sock.setsockopt(*_RECVERR[family], 1)
+                except OSError:
+                    pass  # no ICMP errors: unanswered probes wait out the timeout
+                # Every answer and ICMP error of a large range may queue up before the next look
+                for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
                     try:
-                        sockets[_family(host)].sendto(datagram, (host, port))
-                    except OSError:
-                        pass  # unreachable or refused: nothing answers there
-                    if count % _PACE == _PACE - 1:
-                        _receive(sockets, requests, by_peer, answered, garbage, 0, on_answer)
-                next_send = time.monotonic() + interval
-            wait = max(0.0, min(deadline, next_send) - time.monotonic())
-            _receive(sockets, requests, by_peer, answered, garbage, wait, on_answer)
-    finally:
-        for sock in sockets.values():
+                        sock.setsockopt(socket.SOL_SOCKET, option, _RECEIVE_BUFFER)
+                        break
+                    except (OSError, TypeError):
+                        continue
+                self.udp[family] = sock
+                self.poller.register(sock, select.POLLIN)
+        _raise_file_limit(len(self.connects) + 64)
+        for key, (host, port) in self.connects.items():
+            sock = socket.socket(_family(host), socket.SOCK_STREAM)
+            sock.setblocking(False)
+            code = sock.connect_ex((host, port))
+            if code in (0, errno.EINPROGRESS):
+                self.tcp[sock.fileno()] = (sock, key)
+                self.poller.register(sock, select.POLLOUT)
+                continue
             sock.close()
-    return answered, {key for key in garbage if key not in answered}
+            self.settle(key, REFUSED)
 
+    def close(self):
+        for sock in list(self.udp.values()) + [sock for sock, _ in self.tcp.values()]:
+            sock.close()
 
-def _receive(sockets, requests, by_peer, answered, garbage, wait, on_answer):
-    import select
+    def send_all(self):
+        pending = [key for key in self.datagrams if key not in self.outcome]
+        for count, key in enumerate(pending):
+            host, port, datagram = self.datagrams[key][:3]
+            for attempt in range(2):  # a send that reports an earlier ICMP error did not go out: once more
+                try:
+                    self.udp[_family(host)].sendto(datagram, (host, port))
+                    break
+                except OSError:
+                    if attempt:  # this address itself is unreachable from here (no route)
+                        self.settle(key, REFUSED)
+            if count % _PACE == _PACE - 1:
+                self.receive(0)
 
-    readable, _, _ = select.select(list(sockets.values()), [], [], wait)
-    for sock in readable:
+    def done(self):
+        return len(self.outcome) == len(self.datagrams) + len(self.connects)
+
+    def receive(self, wait):
+        udp = {sock.fileno(): sock for sock in self.udp.values()}
+        for descriptor, events in self.poller.poll(wait * 1000):
+            if descriptor in udp:
+                if events & select.POLLERR:
+                    self._errors(udp[descriptor])
+                self._datagrams(udp[descriptor])
+                continue
+            sock, key = self.tcp.pop(descriptor)
+            self.poller.unregister(descriptor)
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            sock.close()
+            self.settle(key, "connected" if code == 0 else REFUSED)
+
+    def _datagrams(self, sock):
         while True:
             try:
                 data, address = sock.recvfrom(65535)
             except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue  # an ICMP error surfacing on the socket
-            keys = by_peer.get(_peer(address), ())
-            matched = False
+                return
+            except OSError:  # an ICMP error: which destination is in the error queue
+                self._errors(sock)
+                continue
+            keys = [key for key in self.by_peer.get(_peer(address), ()) if key not in self.outcome]
             for key in keys:
-                if key in answered:
-                    continue
-                result = requests[key][4](data, requests[key][3])
+                result = self.datagrams[key][4](data, self.datagrams[key][3])
                 if result is not None:
-                    answered[key] = result
-                    if on_answer:
-                        on_answer(key, result)
-                    matched = True
+                    self.settle(key, result)
                     break
-            if keys and not matched:
-                garbage.update(k for k in keys if k not in answered)
+            else:
+                self.garbage.update(keys)
+
+    def _errors(self, sock):
+        while True:
+            try:
+                _, _, _, address = sock.recvmsg(512, 512, _MSG_ERRQUEUE)
+            except OSError:
+                return
+            if not address:
+                continue
+            for key in self.by_peer.get(_peer(address), ()):
+                if key not in self.garbage:
+                    self.settle(key, REFUSED)
 
 
-# -- SNMP v1/v2c --------------------------------------------------------------------
+def _raise_file_limit(wanted):
+    """Every connect of the round is an open descriptor at once."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,
+                                                        hard))
+        except (ValueError, OSError):
+            pass  # connects beyond the limit fail and count as nothing there
 
 
-def _snmp_request(version, community, request_id):
-    from pyasn1.codec.ber import encoder
-    from pysnmp.proto import api
-
-    proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_1 if version == "1" else api.SNMP_VERSION_2C]
-    pdu = proto.GetRequestPDU()
-    proto.apiPDU.set_defaults(pdu)
-    proto.apiPDU.set_request_id(pdu, request_id)
-    proto.apiPDU.set_varbinds(pdu, [(SYS_OBJECT_ID.lstrip("."), proto.Null(""))])
-    message = proto.Message()
-    proto.apiMessage.set_defaults(message)
-    proto.apiMessage.set_community(message, community)
-    proto.apiMessage.set_pdu(message, pdu)
-    return encoder.encode(message)
-
-
-def _snmp_parse(data, match):
-    """("ok", sysObjectID) for the response to this request id and
-    community, else None (anything undecodable included)."""
-    from pyasn1.codec.ber import decoder
-    from pysnmp.proto import api
-
-    request_id, community, version = match
+def _run(sweep, timeout, tick=None):
+    deadline = time.monotonic() + timeout
+    interval = timeout / RESENDS
+    next_send = 0.0
+    sweep.open()
     try:
-        wire_version = int(api.decodeMessageVersion(data))
-        if wire_version != (0 if version == "1" else 1):
-            return None
-        proto = api.PROTOCOL_MODULES[wire_version]
-        message, _ = decoder.decode(data, asn1Spec=proto.Message())
-        if bytes(proto.apiMessage.get_community(message)) != community.encode():
-            return None
-        pdu = proto.apiMessage.get_pdu(message)
-        if pdu.tagSet != proto.GetResponsePDU.tagSet or int(proto.apiPDU.get_request_id(pdu)) != request_id:
-            return None
-        if int(proto.apiPDU.get_error_status(pdu)):
-            return "ok", None  # it answered this community: an agent without sysObjectID
-        varbinds = proto.apiPDU.get_varbinds(pdu)
-        value = varbinds[0][1] if varbinds else None
-        if isinstance(value, proto.ObjectIdentifier):
-            return "ok", "." + ".".join(str(part) for part in value)
-        return "ok", None
-    except Exception:  # whatever pyasn1 makes of garbage: not an answer
-        return None
+        while not sweep.done():
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_send and sweep.datagrams:
+                sweep.send_all()
+                next_send = time.monotonic() + interval
+            wait = max(0.0, min(deadline, next_send if sweep.datagrams else deadline, now + 0.1) - time.monotonic())
+            sweep.receive(wait)
+            if tick:
+                tick(len(sweep.outcome))
+    finally:
+        sweep.close()
 
 
-def presence(snmp_probes, ipmi_probes, timeout, on_answer=None):
-    """One sweep of both.  snmp_probes: {key: (host, port, Credential
-    v1/v2c)}; ipmi_probes: {key: (host, port)}.  {key: ("ok", sysoid) |
-    ("error", line)} for SNMP, {key: pong dict | {"error": line}} for
-    IPMI; keys nothing answered are left out.  on_answer(key, result) is
-    called as each answer comes, so details can start within the round."""
-    from infrapower.scan.ipmi import parse_pong, ping_packet
-
+def presence(snmp_probes, ipmi_probes, timeout, on_answer=None, nut_probes=None, tick=None):
+    """One sweep of all three.  snmp_probes: {key: (host, port, Credential
+    v1/v2c)}; ipmi_probes and nut_probes: {key: (host, port)}.  Returns
+    {key: ("ok", sysoid) | ("error", line)} for SNMP, {key: pong dict |
+    {"error": line}} for IPMI, {key: "connected"} for upsd; keys nothing
+    answered are left out.  on_answer(key, result) is called as each
+    answer comes, so details can start within the round; tick(n) with
+    the number of probes settled so far."""
     requests = {}
     base = int.from_bytes(os.urandom(3), "big")
     for index, (key, (host, port, credential)) in enumerate(snmp_probes.items()):
         request_id = (base + index) % 0x7FFFFFFF
-        datagram = _snmp_request(credential.version, credential.community, request_id)
-        requests[key] = (host, port, datagram, (request_id, credential.community, credential.version), _snmp_parse)
-    tag = os.urandom(1)[0] & 0xFE
+        requests[key] = (host, port, snmp_get(credential.version, credential.community, request_id),
+                         (request_id, credential.community, credential.version), snmp_parse)
+    tag = os.urandom(1)[0] & 0xFE  # 0xFF means "no reply expected"
     ping = ping_packet(tag)
     requests.update({key: (host, port, ping, tag, parse_pong) for key, (host, port) in ipmi_probes.items()})
-    answered, garbage = _sweep(requests, timeout, on_answer)
-    found = dict(answered)
-    for key in garbage:
+    sweep = _Sweep(requests, dict(nut_probes or {}), on_answer)
+    _run(sweep, timeout, tick)
+    found = {key: outcome for key, outcome in sweep.outcome.items() if outcome != REFUSED}
+    for key in sweep.garbage - set(sweep.outcome):
         host, port = requests[key][:2]
         if key in ipmi_probes:
             found[key] = {"error": f"{host}:{port} answered, but not an ASF presence pong"}
         # A wrong community is silence, not garbage (agents drop those), so
         # only an address that answered no community at all is garbage.
-        elif not any(other in answered for other in snmp_probes if requests[other][:2] == (host, port)):
+        elif not any(other in sweep.outcome for other in snmp_probes if requests[other][:2] == (host, port)):
             found[key] = ("error", f"{host}:{port} answered, but not SNMP v{snmp_probes[key][2].version}")
     return found
