@@ -64,7 +64,6 @@ from pathlib import Path
 
 from infrapower.lab.core import LabError, free_port, lab_python, wait_until
 from infrapower.nut.client import NutClient, NutError, NutSettings
-from infrapower.nut.words import quote
 from infrapower.lab.nut_driver import DRIVER_NAME, TEST_PDU, TEST_PDU_OUTLETS
 from infrapower.lab.nut_driver import socket_path as test_driver_socket
 from infrapower.lab.bmc_data import OPERATOR_PASSWORD, OPERATOR_USER, numbered_psus
@@ -195,10 +194,17 @@ def fencer_commands(topology):
 
 
 # -- configuration ----------------------------------------------------------------
+# Written through infrapower.nutconf (the pack's one parser and writer of
+# NUT's files): quoting and layout are NUT's, as for any admin's edit.
+
+CONF_MODE = 0o640  # upsd warns about world-readable files
 
 
-def _quote(value):
-    return quote(value, config=True)
+def _conf(path, kind, header="# written by infrapower.lab.nut\n"):
+    """A fresh file of `kind` (whatever was there before is replaced)."""
+    from infrapower.nutconf.syntax import ConfFile
+
+    return ConfFile(header, path, kind)
 
 
 def write_config(lab, port):
@@ -209,61 +215,54 @@ def write_config(lab, port):
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o770)
 
-    sections = []
+    ups = _conf(conf / "ups.conf", "ups.conf")
+    if str(driver_dir()) != DEFAULT_DRIVERPATH:
+        ups.set(None, "driverpath", str(driver_dir()))
     for device in test_driver_devices(topology):
-        sections.append(
-            f"[{device}]\n"
-            f"\tdriver = {DRIVER_NAME}\n"
-            f"\tport = {_quote(lab.dir)}\n"
-            f"\tdesc = {_quote('lab test driver: ' + device)}\n"
-        )
+        _settings(ups, device, driver=DRIVER_NAME, port=str(lab.dir), desc=f"lab test driver: {device}")
     for device, snmp_port in snmp_devices(lab, topology).items():
         mapping = topology["pdus"][device].get("mapping", "?")
-        lines = [
-            f"[{device}]",
-            "\tdriver = snmp-ups",
-            f"\tport = {HOST}:{snmp_port}",
-            f"\tdesc = {_quote('lab SNMP PDU (' + mapping + ')')}",
-            f"\tcommunity = {WRITE_COMMUNITY}",
-        ]
-        lines += [f"\t{key} = {value}" for key, value in SNMP_SETTINGS]
-        sections.append("\n".join(lines) + "\n")
+        _settings(ups, device, driver="snmp-ups", port=f"{HOST}:{snmp_port}", desc=f"lab SNMP PDU ({mapping})",
+                  community=WRITE_COMMUNITY, **dict(SNMP_SETTINGS))
     for device, (server, number, bmc_port) in psu_devices(lab, topology).items():
-        sections.append(
-            f"[{device}]\n"
-            f"\tdriver = {PSU_DRIVER}\n"
-            f"\tport = {HOST}:{bmc_port}\n"
-            f"\tdesc = {_quote(f'{server} power supply {number} (BMC)')}\n"
-            f"\tusername = {_quote(OPERATOR_USER)}\n"
-            f"\tpassword = {_quote(OPERATOR_PASSWORD)}\n"
-            "\tprivilege = operator\n"
-            f"\tpsu = {number}\n"
-            f"\tpollinterval = {PSU_POLLINTERVAL}\n"
-            "\tpower_timeout = 5\n"  # a command not read back fails in 5 s (lab chassis switch at once)
-        )
-    head = "# written by infrapower.lab.nut\n"
-    if str(driver_dir()) != DEFAULT_DRIVERPATH:
-        head += f"driverpath = {_quote(driver_dir())}\n"
-    _write(conf / "ups.conf", head + "\n" + "\n".join(sections))
+        # power_timeout 5: a command not read back fails in 5 s (lab chassis switch at once)
+        _settings(ups, device, driver=PSU_DRIVER, port=f"{HOST}:{bmc_port}",
+                  desc=f"{server} power supply {number} (BMC)", username=OPERATOR_USER,
+                  password=OPERATOR_PASSWORD, privilege="operator", psu=str(number),
+                  pollinterval=str(PSU_POLLINTERVAL), power_timeout="5")
+    ups.write(mode=CONF_MODE)
 
-    _write(conf / "upsd.conf", upsd_conf(lab, port, tls=True))
-    fencer_lines = "".join(f"\tinstcmds = {cmd}\n" for cmd in fencer_commands(topology))
-    _write(
-        conf / "upsd.users",
-        f"[{FENCER_USER}]\n\tpassword = {_quote(FENCER_PASSWORD)}\n{fencer_lines}\n"
-        f"[{SET_FENCER_USER}]\n\tpassword = {_quote(SET_FENCER_PASSWORD)}\n{fencer_lines}\tactions = SET\n\n"
-        f"[{MONITOR_USER}]\n\tpassword = {_quote(MONITOR_PASSWORD)}\n\n"
-        f"[{ADMIN_USER}]\n\tpassword = {_quote(ADMIN_PASSWORD)}\n\tinstcmds = all\n\tactions = set\n",
-    )
-    _write(conf / "nut.conf", "MODE=netserver\n")
+    upsd_conf(lab, port, tls=True).write(mode=CONF_MODE)
+    users = _conf(conf / "upsd.users", "upsd.users")
+    commands = fencer_commands(topology)
+    for user, password, actions in ((FENCER_USER, FENCER_PASSWORD, []),
+                                    (SET_FENCER_USER, SET_FENCER_PASSWORD, ["SET"])):
+        users.set(user, "password", password)
+        users.set_all(user, "instcmds", commands)
+        users.set_all(user, "actions", actions)
+    users.set(MONITOR_USER, "password", MONITOR_PASSWORD)
+    _settings(users, ADMIN_USER, password=ADMIN_PASSWORD, instcmds="all", actions="set")
+    users.write(mode=CONF_MODE)
+    nut_conf = _conf(conf / "nut.conf", "nut.conf")
+    nut_conf.set(None, "MODE", "netserver")
+    nut_conf.write(mode=CONF_MODE)
     return device_names(lab)
 
 
-def upsd_conf(lab, port, tls):
-    lines = [f"LISTEN {HOST} {port}", "MAXAGE 15"]
+def _settings(conf, section, **values):
+    for key, value in values.items():
+        conf.set(section, key, value)
+
+
+def upsd_conf(lab, port, tls, upsd_name="upsd"):
+    """upsd.conf of the lab's upsd (or another one), not written yet."""
+    upsd = _conf(conf_dir(lab, upsd_name) / "upsd.conf", "upsd.conf")
+    upsd.set(None, "LISTEN", [HOST, str(port)])
+    upsd.set(None, "MAXAGE", "15")
     if tls:
-        lines += [f"CERTPATH {tls_dir(lab) / 'nssdb'}", f"CERTIDENT {_quote(TLS_NICKNAME)} {_quote(TLS_DB_PASSWORD)}"]
-    return "\n".join(lines) + "\n"
+        upsd.set(None, "CERTPATH", str(tls_dir(lab) / "nssdb"))
+        upsd.set(None, "CERTIDENT", [TLS_NICKNAME, TLS_DB_PASSWORD])
+    return upsd
 
 
 TLS_NICKNAME = "upsd"
@@ -304,11 +303,6 @@ def make_tls(lab):
     run("pk12util", "-i", "server.p12", "-d", f"sql:{db}", "-k", str(password_file), "-w", str(directory / "p12-password"))
     run("certutil", "-A", "-d", f"sql:{db}", "-f", str(password_file), "-n", "infrapower lab CA", "-t", "CT,,", "-a",
         "-i", "ca.pem")
-
-
-def _write(path, text):
-    path.write_text(text)
-    os.chmod(path, 0o640)  # upsd warns about world-readable files
 
 
 # -- processes ----------------------------------------------------------------------
@@ -411,7 +405,7 @@ def start_upsd(lab, name, tls=False, devices=None):
     the shared NUT_STATEPATH), e.g. one without TLS, or one serving only
     `devices` (as a second NUT server would); returns its port once it
     answers.  `stop` ends it with the rest."""
-    from infrapower.chain.upsconf import UpsConf
+    from infrapower.nutconf.syntax import ConfFile
 
     if not name.startswith("upsd-"):
         raise LabError(f"an extra upsd's name starts with 'upsd-', not {name!r}")
@@ -419,14 +413,14 @@ def start_upsd(lab, name, tls=False, devices=None):
     conf = conf_dir(lab, name)
     conf.mkdir(parents=True, exist_ok=True)
     for shared in ("upsd.users", "nut.conf"):
-        _write(conf / shared, (conf_dir(lab) / shared).read_text())
-    ups_conf = UpsConf.read(conf_dir(lab) / "ups.conf")
+        ConfFile.read(conf_dir(lab) / shared).write(conf / shared, mode=CONF_MODE)
+    ups_conf = ConfFile.read(conf_dir(lab) / "ups.conf")
     unknown = set(devices or ()) - set(ups_conf.sections)
     if unknown:
         raise LabError(f"{name}: the lab has no NUT device {', '.join(sorted(unknown))}")
     ups_conf.keep_sections(devices)
-    _write(conf / "ups.conf", ups_conf.text())
-    _write(conf / "upsd.conf", upsd_conf(lab, port, tls))
+    ups_conf.write(conf / "ups.conf", mode=CONF_MODE)
+    upsd_conf(lab, port, tls, name).write(mode=CONF_MODE)
     lab.spawn(name, [UPSD, "-F", "-u", "root"], nut_env(lab, name))
     lab.set_port(name, port)
 
