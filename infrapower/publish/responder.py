@@ -70,7 +70,7 @@ class ResponderPublisher:
             except (ZeroconfError, OSError) as error:
                 raise InfrapowerError(f"python-zeroconf could not publish {service.type}: {error}") from None
             self.registered[key] = info
-            names.append(info.name)
+            names.append(info.name.removesuffix(f".{service.type}.local."))
         return names
 
     def withdraw(self):

@@ -19,13 +19,6 @@ class UpsdFacts:
     starttls: str  # "yes", "no" or "unknown"
 
 
-class _Probe(NutClient):
-    """fence_nut's client, plus the two informational requests."""
-
-    def ask(self, request):
-        return self._exchange(request)
-
-
 def _settings(host, port, timeout, tls=False):
     return NutSettings(host, port, timeout, tls=tls)
 
@@ -57,7 +50,7 @@ def starttls_offered(host, port, timeout):
 def devices(host, port, timeout):
     """((name, type), ...) sorted by name: one connection, LIST UPS and one
     pipelined batch of GET VAR."""
-    with _Probe(_settings(host, port, timeout)) as client:
+    with NutClient(_settings(host, port, timeout)) as client:
         client.connect()
         names = sorted(client.list_ups())
         types = device_types(client, names)
@@ -66,7 +59,7 @@ def devices(host, port, timeout):
 
 def facts(host, port, timeout):
     """Everything the record says; NutError when upsd does not answer."""
-    with _Probe(_settings(host, port, timeout)) as client:
+    with NutClient(_settings(host, port, timeout)) as client:
         client.connect()
         protocol = _version_or_blank(client, "NETVER")
         banner = _version_or_blank(client, "VER")
@@ -78,9 +71,7 @@ def facts(host, port, timeout):
 
 
 def _version_or_blank(client, request):
-    try:
-        return client.ask(request).strip()
-    except NutError as error:
-        if error.code:  # an old upsd without NETVER: the record leaves it out
-            return ""
-        raise
+    """NETVER's or VER's answer; "" from an upsd that does not know it
+    (the record then leaves it out)."""
+    reply = client.raw_request(request).strip()
+    return "" if reply.startswith("ERR") else reply

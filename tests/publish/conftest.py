@@ -60,10 +60,10 @@ def pack_env(**extra):
 class Namespaces:
     """Two network namespaces and the veth pair between them."""
 
-    def __init__(self):
-        suffix = os.getpid()
+    def __init__(self, tag):
+        suffix = f"{os.getpid()}{tag}"
         self.server, self.client = f"ipub-s-{suffix}", f"ipub-c-{suffix}"
-        self.server_if, self.client_if = f"ipubs{suffix}"[:15], f"ipubc{suffix}"[:15]
+        self.server_if, self.client_if = f"ipbs{suffix}"[-15:], f"ipbc{suffix}"[-15:]
 
     def create(self):
         for ns in (self.server, self.client):
@@ -149,13 +149,12 @@ class Publisher:
     """`infrapower publish` in the server namespace, under its own host
     name, from this checkout; its stderr goes to a log the tests read."""
 
-    def __init__(self, namespaces, nut, directory, *options):
+    def __init__(self, launch, nut, directory, *options):
+        """`launch`: the argv prefix that puts it in the server's namespaces."""
         self.log_path = directory / "publish.log"
         log = open(self.log_path, "ab")
-        script = f"hostname {SERVER_HOST_NAME} && exec \"$@\""
-        argv = namespaces.exec_argv(namespaces.server, "unshare", "--uts", "sh", "-c", script, "sh", sys.executable,
-                                    "-m", "infrapower.cli.main", "publish", "--config-dir", str(nut.conf),
-                                    "--interval", "0.5", *options)
+        argv = [*launch, sys.executable, "-m", "infrapower.cli.main", "publish", "--config-dir", str(nut.conf),
+                "--interval", "0.5", *options]
         self.process = subprocess.Popen(argv, env=pack_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                         cwd=REPO)
 
@@ -202,21 +201,29 @@ class ZeroconfBrowser:
                 self.process.wait()
 
 
-class AvahiClient:
-    """An avahi-daemon in the client namespace, with its own dbus-daemon,
-    in a private mount namespace held by a `sleep` (tmpfs over /run/dbus
-    and /run/avahi-daemon: the host's are untouched)."""
+def server_launch(namespaces):
+    """Into the server's network namespace, under the server's host name."""
+    return namespaces.exec_argv(namespaces.server, "unshare", "--uts", "sh", "-c",
+                                f"hostname {SERVER_HOST_NAME} && exec \"$@\"", "sh")
 
-    def __init__(self, namespaces):
+
+class AvahiHost:
+    """An avahi-daemon in a network namespace, with its own dbus-daemon,
+    in a private mount namespace (and UTS namespace, for its host name)
+    held by a `sleep` (tmpfs over /run/dbus and /run/avahi-daemon: the
+    host's are untouched)."""
+
+    def __init__(self, namespaces, ns, host_name=None):
         for path in ("/run/dbus", "/run/avahi-daemon"):
             os.makedirs(path, exist_ok=True)
         # An empty /etc/avahi/services too: the host's (NUT's static
         # nut.service among them) would publish the client as a NUT server.
-        script = ("mount -t tmpfs tmpfs /run/dbus && mount -t tmpfs tmpfs /run/avahi-daemon && "
+        script = (f"hostname {host_name} && " if host_name else "") + (
+                  "mount -t tmpfs tmpfs /run/dbus && mount -t tmpfs tmpfs /run/avahi-daemon && "
                   "mount -t tmpfs tmpfs /etc/avahi/services && "
                   "dbus-daemon --system --fork --print-pid && avahi-daemon -D --no-chroot --no-rlimits && "
                   "echo ready && exec sleep infinity")
-        argv = namespaces.exec_argv(namespaces.client, "unshare", "--mount", "--propagation", "private",
+        argv = namespaces.exec_argv(ns, "unshare", "--mount", "--uts", "--propagation", "private",
                                     "sh", "-c", script)
         self.holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
@@ -227,10 +234,10 @@ class AvahiClient:
         ready = self.holder.stdout.readline().strip()
         if ready != "ready":
             self.stop()
-            raise AssertionError(f"avahi-daemon did not start in the client namespace: {self.holder.stderr.read()}")
+            raise AssertionError(f"avahi-daemon did not start in {ns}: {self.holder.stderr.read()}")
 
     def argv(self, *argv):
-        return ["nsenter", "-t", str(self.holder.pid), "-m", "-n", *argv]
+        return ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "-u", *argv]
 
     def run(self, *argv, timeout=60):
         return subprocess.run(self.argv(*argv), capture_output=True, text=True, timeout=timeout)
@@ -247,13 +254,13 @@ class AvahiClient:
 
 
 @pytest.fixture(scope="module")
-def namespaces():
+def namespaces(request):
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
     for tool in ("ip", "unshare", "nsenter", UPSD, DUMMY_UPS, "upsc"):
         if not shutil.which(tool):
             pytest.skip(f"needs {tool}")
-    created = Namespaces()
+    created = Namespaces("z" if "zeroconf" in request.module.__name__ else "a")
     try:
         yield created.create()
     finally:
@@ -276,7 +283,7 @@ def nut_server(namespaces, tmp_path_factory):
 def avahi_client(namespaces):
     if not (shutil.which("avahi-daemon") and shutil.which("dbus-daemon")):
         pytest.skip("needs avahi-daemon and dbus-daemon")
-    client = AvahiClient(namespaces)
+    client = AvahiHost(namespaces, namespaces.client)
     try:
         yield client
     finally:

@@ -7,7 +7,7 @@ adds; and nothing after SIGTERM.  The tests run in order on one publisher."""
 
 import pytest
 
-from conftest import SERVER_ADDRESS, SERVER_HOST_NAME, NUT_PORT, Publisher, ZeroconfBrowser, wait_for
+from conftest import SERVER_ADDRESS, SERVER_HOST_NAME, NUT_PORT, Publisher, ZeroconfBrowser, server_launch, wait_for
 from infrapower.publish.txt import parse_devices
 
 TYPES = ("_nut._tcp", "_upsd._tcp")
@@ -23,7 +23,7 @@ def browser(namespaces, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def publisher(namespaces, nut_server, browser, avahi_client, tmp_path_factory):
-    running = Publisher(namespaces, nut_server, tmp_path_factory.mktemp("publisher"), "--publisher", "zeroconf",
+    running = Publisher(server_launch(namespaces), nut_server, tmp_path_factory.mktemp("publisher"), "--publisher", "zeroconf",
                         "--grace", "120")
     yield running
     running.stop()

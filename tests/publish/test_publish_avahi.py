@@ -1,0 +1,75 @@
+"""`infrapower publish` on a server where avahi-daemon runs (as on a Debian
+server with avahi): it must publish through that daemon (auto), under
+the daemon's host name, and a python-zeroconf browser on the other side
+of the veth must see the devices, an added device, and the withdrawal on
+SIGTERM."""
+
+import pytest
+
+from conftest import SERVER_ADDRESS, AvahiHost, Publisher, ZeroconfBrowser, wait_for
+from infrapower.publish.txt import parse_devices
+
+AVAHI_HOST_NAME = "nutpub-avahi"
+TYPES = ("_nut._tcp", "_upsd._tcp")
+DEADLINE = 40
+
+
+@pytest.fixture(scope="module")
+def server_avahi(namespaces):
+    host = AvahiHost(namespaces, namespaces.server, AVAHI_HOST_NAME)
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(namespaces, tmp_path_factory):
+    client = ZeroconfBrowser(namespaces, tmp_path_factory.mktemp("browser"))
+    yield client
+    client.stop()
+
+
+@pytest.fixture(scope="module")
+def publisher(server_avahi, nut_server, browser, tmp_path_factory):
+    running = Publisher(server_avahi.argv(), nut_server, tmp_path_factory.mktemp("publisher"))
+    yield running
+    running.stop()
+
+
+def views(browser):
+    """{type: the newest resolved view of the avahi server's service, or None}."""
+    found = {kind: None for kind in TYPES}
+    for event in list(browser.events):
+        kind = event.get("type", "").removesuffix(".local.")
+        if kind in found and event["name"].startswith(AVAHI_HOST_NAME):
+            if event["event"] == "removed":
+                found[kind] = None
+            elif event["event"] in ("added", "updated"):
+                found[kind] = event
+    return found
+
+
+def sees(browser, devices):
+    found = views(browser)
+    return all(view and parse_devices(view["txt"]) == devices for view in found.values()) and found
+
+
+def test_published_through_avahi_daemon(publisher, browser):
+    found = wait_for(lambda: sees(browser, {"ups1": "ups", "pdu1": "pdu"}), DEADLINE,
+                     "both services in the zeroconf browser")
+    for view in found.values():
+        assert view["server"] == f"{AVAHI_HOST_NAME}.local."
+        assert SERVER_ADDRESS in view["addresses"] and not any(a.startswith("127.") for a in view["addresses"])
+        assert view["port"] == 3493 and view["txt"]["protovers"] == "1.3"
+    publisher.wait_log("through avahi-daemon")
+
+
+def test_a_device_added_reaches_the_browser(publisher, browser, nut_server):
+    nut_server.add_device("ups3", "ups")
+    wait_for(lambda: sees(browser, {"ups1": "ups", "pdu1": "pdu", "ups3": "ups"}), DEADLINE,
+             "ups3 in the zeroconf browser")
+
+
+def test_sigterm_withdraws_through_avahi(publisher, browser):
+    assert publisher.stop() == 0
+    assert "Traceback" not in publisher.log()
+    wait_for(lambda: not any(views(browser).values()), DEADLINE, "both removals in the zeroconf browser")

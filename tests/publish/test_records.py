@@ -1,0 +1,79 @@
+"""The TXT record and the LISTEN reading, without any network: the
+255-byte strings, the summary when devices do not fit, the loopback-only
+refusal (no root, no peer)."""
+
+import ipaddress
+
+import pytest
+
+from infrapower.errors import ConfigError
+from infrapower.publish import listen, txt
+from infrapower.publish.upsd import UpsdFacts
+
+
+def facts(devices):
+    return UpsdFacts(tuple(devices), "1.3", "2.8.0", "no")
+
+
+def sizes(record):
+    return [len(f"{key}={value}".encode()) for key, value in record]
+
+
+def test_a_small_upsd_lists_every_device():
+    record = txt.build(facts([("pdu1", "pdu"), ("ups1", "ups")]))
+    assert record == [("txtvers", "1"), ("protovers", "1.3"), ("nutvers", "2.8.0"), ("starttls", "no"),
+                      ("devices", "2"), ("types", "pdu:1,ups:1"), ("dev0", "pdu1:pdu,ups1:ups")]
+    assert txt.parse_devices(dict(record)) == {"pdu1": "pdu", "ups1": "ups"}
+
+
+def test_many_devices_split_within_255_bytes_and_summarised_beyond_the_budget():
+    devices = [(f"ups-number-{index:04d}", "ups") for index in range(300)]
+    record = txt.build(facts(devices))
+    values = dict(record)
+    assert max(sizes(record)) <= txt.STRING_LIMIT
+    assert sum(size + 1 for size in sizes(record)) <= txt.RECORD_BUDGET
+    listed = txt.parse_devices(values)
+    assert len([key for key in values if key.startswith("dev") and key != "devices"]) > 1
+    assert values["devices"] == "300" and values["types"] == "ups:300"
+    assert int(values["more"]) == 300 - len(listed) > 0
+    assert all(name in dict(devices) for name in listed)
+
+
+def test_a_name_that_fits_no_string_is_counted_not_listed():
+    record = dict(txt.build(facts([("x" * 300, "ups"), ("ups1", "ups")])))
+    assert txt.parse_devices(record) == {"ups1": "ups"} and record["more"] == "1"
+
+
+def test_separators_in_a_type_are_replaced():
+    record = dict(txt.build(facts([("ups1", "a,b:c d")])))
+    assert txt.parse_devices(record) == {"ups1": "a_b_c_d"}
+
+
+def test_instance_names_fit_one_label():
+    assert txt.instance_name("host", 3493, False) == "host"
+    assert txt.instance_name("h" * 80, 3493, True).endswith(" (3493)")
+    assert len(txt.instance_name("h" * 80, 3493, True).encode()) <= txt.MAX_LABEL
+
+
+@pytest.mark.parametrize("text", ["LISTEN 127.0.0.1 3493\n", "", "LISTEN ::1\nLISTEN localhost 3493\n"])
+def test_loopback_only_is_refused(tmp_path, text):
+    (tmp_path / "upsd.conf").write_text(text)
+    with pytest.raises(ConfigError, match="loopback only"):
+        listen.from_config_dir(tmp_path)
+
+
+def test_listen_addresses_and_ports(tmp_path):
+    (tmp_path / "upsd.conf").write_text("LISTEN 127.0.0.1\nLISTEN 192.0.2.10 3493\nLISTEN 198.51.100.7 3494\n")
+    endpoints = listen.from_config_dir(tmp_path)
+    assert [(e.port, e.addresses, e.poll_host) for e in endpoints] == [
+        (3493, (ipaddress.ip_address("192.0.2.10"),), "127.0.0.1"),
+        (3494, (ipaddress.ip_address("198.51.100.7"),), "198.51.100.7")]
+
+
+def test_upsd_option_forms():
+    assert listen.from_upsd_option("192.0.2.1")[0].port == 3493
+    assert listen.from_upsd_option("[2001:db8::1]:3500")[0].addresses == (ipaddress.ip_address("2001:db8::1"),)
+    with pytest.raises(ConfigError, match="TCP port"):
+        listen.from_upsd_option("192.0.2.1:99999")
+    with pytest.raises(ConfigError, match="loopback only"):
+        listen.from_upsd_option("127.0.0.1:3493")
