@@ -2,36 +2,43 @@
 # Everything here runs as root on Debian 12 (the agents go where
 # pacemaker-fenced looks for them).
 
+# bash: the recipes read NUL-separated file lists.
+SHELL         := /bin/bash
 PYTHON        ?= /usr/bin/python3
 SBINDIR       ?= /usr/sbin
 BINDIR        ?= /usr/bin
-MANDIR        ?= /usr/share/man/man8
 LIBDIR        ?= /usr/lib/fence-agents-infrapower
-# The agents' runtime environment: pysnmp, pyghmi and fencing.py's own
-# imports, nothing else (snmpsim's pysmi would slow every pysnmp import).
-VENV          ?= $(LIBDIR)/venv
-# The lab and the tests: snmpsim, pysmi, pytest on top.
+# Before #17 the agents ran from a private virtualenv here; `make install`
+# removes it (the Debian package runs them on /usr/bin/python3).
+OLD_VENV      ?= $(LIBDIR)/venv
+# The lab and the tests: snmpsim, pysmi, pytest, zeroconf and the pack's own
+# package on top (PyPI's pysnmp 7.x); never part of the Debian package.
 LABVENV       ?= $(LIBDIR)/lab
 RELAXNG       ?= /usr/share/cluster/relaxng
-# NUT's driver directory (Debian's DRVPATH): upsdrvctl runs drivers from here.
-NUT_DRIVERDIR ?= /lib/nut
-# OCF resource agents of the pack (provider "infrapower") and systemd units.
-OCFDIR        ?= /usr/lib/ocf/resource.d/infrapower
-UNITDIR       ?= /lib/systemd/system
-# Where fence-agents keeps fencing.py; pkg-config knows its prefix.
-FENCE_LIBDIR  ?= $(shell pkg-config --variable=prefix fence-agents 2>/dev/null || echo /usr)/share/fence
+PACKAGE       := fence-agents-infrapower
+# Where `make deb` builds (a clean copy of the tree) and leaves the .deb.
+DEBDIR        ?= $(CURDIR)/build/deb
+# dpkg-buildpackage with Debian's own interpreters only: a python3.x of
+# pyenv or /usr/local on PATH would build for an interpreter the package
+# does not run with.
+DEB_ENV       := env PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
 
 AGENTS        := $(sort $(notdir $(basename $(wildcard agents/fence_*/fence_*.py))))
+# The lab's peers and tools, the package's build dependencies
+# (debian/control's Build-Depends, lintian) and its runtime dependencies
+# (apt resolves those again when it installs the .deb).
 DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool snmp \
                  pacemaker corosync pcs xsltproc libxml2-utils python3-venv man-db groff-base \
                  libnss3-tools openssl librsvg2-bin snmpd \
-                 avahi-daemon avahi-utils dbus iproute2
+                 avahi-daemon avahi-utils dbus iproute2 \
+                 dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools lintian \
+                 python3-pysnmp4 python3-pyghmi python3-cryptography python3-pexpect python3-pycurl
 PYTEST_ARGS   ?=
 
-.PHONY: all install install-debs install-venvs install-agents install-driver install-extras uninstall check test demo bench metadata man lab-up lab-down
+.PHONY: all install install-debs install-venvs install-package install-agents install-driver install-extras deb tree-files tree-checksum uninstall check test demo bench metadata man lab-up lab-down
 
 all:
-	@echo "targets: check, install, uninstall, test, demo, bench, metadata, man"
+	@echo "targets: check, install, uninstall, deb, test, demo, bench, metadata, man"
 
 install: install-debs install-venvs install-agents install-driver install-extras
 
@@ -43,53 +50,66 @@ install-debs:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# The lab's environment only (the agents come from the Debian package).
 install-venvs:
-	# setuptools builds in ./build: a stale copy there would ship moved modules again.
-	rm -rf build
-	test -x $(VENV)/bin/python3 || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir .
+	# setuptools builds in ./build/lib: a stale copy there would ship moved modules again.
+	rm -rf build/lib build/bdist.*
 	test -x $(LABVENV)/bin/python3 || $(PYTHON) -m venv $(LABVENV)
 	$(LABVENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir '.[test]'
-	ln -sf $(LABVENV)/bin/infrapower $(BINDIR)/infrapower
 
-# Each agent is one script; the installed copy runs with the runtime
-# environment's interpreter and finds fencing.py without any PATH.
-install-agents:
-	@for agent in $(AGENTS); do \
-		sed -e '1s|^#!.*|#!$(VENV)/bin/python3|' \
-		    -e 's|^FENCE_LIBDIR = .*|FENCE_LIBDIR = "$(FENCE_LIBDIR)"|' \
-		    agents/$$agent/$$agent.py > $(SBINDIR)/$$agent.tmp && \
-		chmod 755 $(SBINDIR)/$$agent.tmp && mv $(SBINDIR)/$$agent.tmp $(SBINDIR)/$$agent && \
-		echo "installed $(SBINDIR)/$$agent"; \
-		mkdir -p $(MANDIR); \
-		if [ -f man/$$agent.8 ]; then install -m 644 man/$$agent.8 $(MANDIR)/$$agent.8; fi; \
-	done
+# The Debian package, built with dpkg-buildpackage from a clean copy of the
+# tree (its files as git sees them: tracked and new, never ignored ones).
+# The tree's checksum is the build's stamp: an unchanged tree is not
+# rebuilt.
+deb:
+	@mkdir -p $(DEBDIR); \
+	stamp=$$($(MAKE) -s --no-print-directory tree-checksum); \
+	version=$$(dpkg-parsechangelog -l debian/changelog -S Version); \
+	deb=$(DEBDIR)/$(PACKAGE)_$${version}_all.deb; \
+	if [ -f $$deb ] && [ "$$(cat $(DEBDIR)/stamp 2>/dev/null)" = "$$stamp $$version" ]; then \
+		echo "$$deb is up to date"; exit 0; fi; \
+	rm -rf $(DEBDIR)/src $(DEBDIR)/*.deb $(DEBDIR)/*.changes $(DEBDIR)/*.buildinfo $(DEBDIR)/stamp && mkdir -p $(DEBDIR)/src && \
+	$(MAKE) -s --no-print-directory tree-files | tar --null -T - -cf - | tar -C $(DEBDIR)/src -xf - && \
+	started=$$(date +%s.%N) && \
+	(cd $(DEBDIR)/src && $(DEB_ENV) dpkg-buildpackage -us -uc -b > $(DEBDIR)/build.log 2>&1) || \
+		{ tail -30 $(DEBDIR)/build.log; echo "dpkg-buildpackage failed: see $(DEBDIR)/build.log"; exit 1; }; \
+	rm -rf $(DEBDIR)/src; \
+	echo "$$stamp $$version" > $(DEBDIR)/stamp; \
+	echo "built $$deb in $$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$started }") s"
 
-# The NUT driver ipmi-psu: a launcher running the runtime environment's
-# python (the package itself is in the venv, from install-venvs).
-install-driver:
-	mkdir -p $(NUT_DRIVERDIR)
-	sed -e '1s|^#!.*|#!$(VENV)/bin/python3|' nutdriver/ipmi-psu > $(NUT_DRIVERDIR)/ipmi-psu.tmp
-	chmod 755 $(NUT_DRIVERDIR)/ipmi-psu.tmp && mv $(NUT_DRIVERDIR)/ipmi-psu.tmp $(NUT_DRIVERDIR)/ipmi-psu
-	@echo "installed $(NUT_DRIVERDIR)/ipmi-psu"
+tree-files:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done; \
+	else find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; fi
 
-# OCF resource agents (ocf/*: run by pacemaker's lrmd) and systemd units
-# (systemd/*.service), each script on the runtime environment's python.
-install-extras:
-	@if [ -d ocf ]; then mkdir -p $(OCFDIR); for f in ocf/*; do \
-		sed -e '1s|^#!.*python3.*|#!$(VENV)/bin/python3|' $$f > $(OCFDIR)/$$(basename $$f).tmp && \
-		chmod 755 $(OCFDIR)/$$(basename $$f).tmp && mv $(OCFDIR)/$$(basename $$f).tmp $(OCFDIR)/$$(basename $$f) && \
-		echo "installed $(OCFDIR)/$$(basename $$f)"; done; fi
-	@if [ -d systemd ]; then mkdir -p $(UNITDIR); for f in systemd/*; do \
-		install -m 644 $$f $(UNITDIR)/$$(basename $$f) && echo "installed $(UNITDIR)/$$(basename $$f)"; done; fi
+tree-checksum:
+	@$(MAKE) -s --no-print-directory tree-files | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-40
+
+# apt installs the .deb and what it depends on; an unchanged build already
+# installed is left alone.
+install-package: deb
+	@version=$$(dpkg-parsechangelog -l debian/changelog -S Version); \
+	deb=$(DEBDIR)/$(PACKAGE)_$${version}_all.deb; \
+	if [ -L $(BINDIR)/infrapower ]; then rm -f $(BINDIR)/infrapower; fi; \
+	if [ "$$(dpkg-query -W -f='$${Status} $${Version}' $(PACKAGE) 2>/dev/null)" = "install ok installed $$version" ] && \
+	   cmp -s $(DEBDIR)/stamp $(DEBDIR)/installed; then \
+		echo "$(PACKAGE) $$version is installed"; exit 0; fi; \
+	$(DEB_ENV) apt-get install -y -q --reinstall --no-install-recommends $$deb > $(DEBDIR)/apt.log 2>&1 || \
+		{ tail -20 $(DEBDIR)/apt.log; echo "apt-get could not install $$deb: see $(DEBDIR)/apt.log"; exit 1; }; \
+	cp $(DEBDIR)/stamp $(DEBDIR)/installed; \
+	rm -rf $(OLD_VENV); \
+	echo "installed $(PACKAGE) $$version ($$deb)"
+
+# The agents (/usr/sbin), the NUT driver (/lib/nut/ipmi-psu), the OCF
+# agents and systemd units, the man pages, `infrapower` and the Python
+# package all come with the Debian package: these names stay for whoever
+# reinstalls by them.
+install-agents install-driver install-extras: install-package
+	@:
 
 uninstall:
-	@if [ -d ocf ]; then for f in ocf/*; do rm -f $(OCFDIR)/$$(basename $$f); done; rmdir $(OCFDIR) 2>/dev/null || true; fi
-	@if [ -d systemd ]; then for f in systemd/*; do rm -f $(UNITDIR)/$$(basename $$f); done; fi
-	@for agent in $(AGENTS); do rm -f $(SBINDIR)/$$agent $(MANDIR)/$$agent.8; done
-	rm -f $(NUT_DRIVERDIR)/ipmi-psu
-	rm -f $(BINDIR)/infrapower
-	rm -rf $(LIBDIR)
+	$(DEB_ENV) apt-get purge -y -q $(PACKAGE) 2>/dev/null || true
+	rm -rf $(LIBDIR) $(DEBDIR)
 
 # Golden metadata and man pages come from the installed agents' own output.
 metadata: install
@@ -120,8 +140,9 @@ demo: install
 bench: install
 	$(LABVENV)/bin/python bench/bench.py
 
+# The lab runs from its own environment (snmpsim is not a Debian package).
 lab-up: install
-	infrapower lab up
+	$(LABVENV)/bin/infrapower lab up
 
 lab-down:
-	infrapower lab down
+	$(LABVENV)/bin/infrapower lab down
