@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench import Case
 
-VENV_PYTHON = "/usr/lib/fence-agents-infrapower/venv/bin/python3"
+RUNTIME_PYTHON = "/usr/bin/python3"  # what /lib/nut/ipmi-psu runs on (the Debian package)
 UPSDRVCTL = "/sbin/upsdrvctl"
 SERVER = "nc2"
 POLLS = 50
@@ -91,7 +91,7 @@ def cases(context=None):
     port = f"127.0.0.1:{lab.port(f'bmc:{SERVER}')}"
 
     def polls(count):
-        return [VENV_PYTHON, "-c", POLL_SCRIPT, port, bmc.OPERATOR_USER, str(count)]
+        return [RUNTIME_PYTHON, "-c", POLL_SCRIPT, port, bmc.OPERATOR_USER, str(count)]
 
     start_stop = f"{UPSDRVCTL} -u root start psu >/dev/null 2>&1 && {UPSDRVCTL} stop psu >/dev/null 2>&1"
     return [

@@ -61,11 +61,21 @@ def test_no_traceback_for_a_nonsense_option(agent):
     assert "Traceback" not in result.stderr
 
 
-def test_the_agents_environment_holds_no_lab_or_test_packages():
-    """snmpsim pulls pysmi, which slows every pysnmp import: the agents'
-    runtime environment must not have it (nor anything test-only)."""
-    runtime_python = "/usr/lib/fence-agents-infrapower/venv/bin/python3"
-    probe = "import importlib.util as u; print([m for m in ('snmpsim', 'pysmi', 'pytest') if u.find_spec(m)])"
-    result = run(runtime_python, "-c", probe)
+def test_the_agent_runs_on_debians_python_from_the_debian_package(agent):
+    """The agents come from the Debian package (dpkg knows the file) and
+    run on /usr/bin/python3 with Debian's libraries, not on the lab's
+    environment (snmpsim, pysmi and pytest are test-only)."""
+    path = SBIN / agent
+    assert path.read_text().splitlines()[0].split()[0] == "#!/usr/bin/python3"
+    owner = run("dpkg-query", "-S", str(path))
+    assert owner.returncode == 0 and owner.stdout.startswith("fence-agents-infrapower:"), owner.stdout + owner.stderr
+
+
+def test_the_snmp_path_imports_no_lab_or_test_package():
+    """Debian's python3-pysnmp4 depends on python3-pysmi, which slows
+    pysnmp's high-level API: the agents' protocol layer must not load it."""
+    probe = ("import sys, infrapower.snmp.session as s, pysnmp.proto.api; s.Session; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pysmi', 'snmpsim', 'pytest'}))")
+    result = run("/usr/bin/python3", "-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

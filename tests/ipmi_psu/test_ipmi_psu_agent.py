@@ -23,7 +23,7 @@ from infrapower.lab.rack import powered_servers
 
 pytestmark = needs_bmcs
 REPO = Path(__file__).resolve().parents[2]
-RUNTIME_PYTHON = "/usr/lib/fence-agents-infrapower/venv/bin/python3"
+RUNTIME_PYTHON = "/usr/bin/python3"  # the Debian package's agents run on it
 
 
 def powered(lab, server):
