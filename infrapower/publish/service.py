@@ -55,6 +55,7 @@ class Publication:
         self.facts = None  # the last answer from upsd
         self.published = None  # the services as published, or None
         self.away_since = None  # when upsd stopped answering (monotonic)
+        self.failure = None  # the publisher's last error, said once
         self.base_name = options.name or publisher.host_name.split(".")[0]
 
     def poll(self):
@@ -81,15 +82,24 @@ class Publication:
         self.away_since = None
         services = txt.services(self.options.endpoints, facts, self.base_name)
         alive = getattr(self.publisher, "alive", lambda: True)()
+        self.facts = facts
         if services != self.published or not alive:
-            names = self.publisher.publish(services)
+            try:
+                names = self.publisher.publish(services)
+            except InfrapowerError as error:
+                # avahi-daemon restarting, a socket error: the next poll
+                # tries again (systemd would only restart us to do the same).
+                if str(error) != self.failure:
+                    log.info("%s: trying again every %g s", error, self.options.interval)
+                self.failure = str(error)
+                return
+            self.failure = None
             verb = "published" if self.published is None else "updated" if alive else "published again"
             self.published = services
             addresses = sorted({f"{address}:{service.port}" for service in services for address in service.addresses})
             log.info("%s %s as %s on %s (host %s, through %s): %s", verb, " and ".join(txt.SERVICE_TYPES),
                      ", ".join(sorted(set(names))), ", ".join(addresses), self.publisher.host_name,
                      self.publisher.kind, _describe(facts))
-        self.facts = facts
 
     def _away(self, error):
         now = time.monotonic()

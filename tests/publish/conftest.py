@@ -91,7 +91,7 @@ class NutServer:
     private NUT_CONFPATH; add_device() adds one as an admin would (ups.conf,
     the driver, upsd reloaded)."""
 
-    def __init__(self, namespaces, directory):
+    def __init__(self, namespaces, directory, tls=False):
         self.ns = namespaces
         self.conf, self.state = directory / "conf", directory / "state"
         for path in (self.conf, self.state):
@@ -99,12 +99,28 @@ class NutServer:
         self.env = dict(os.environ, NUT_CONFPATH=str(self.conf), NUT_STATEPATH=str(self.state),
                         NUT_ALTPIDPATH=str(self.state))
         self.drivers, self.upsd, self.logs = {}, None, directory
-        (self.conf / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {NUT_PORT}\nLISTEN {SERVER_ADDRESS} {NUT_PORT}\n")
+        upsd_conf = f"LISTEN 127.0.0.1 {NUT_PORT}\nLISTEN {SERVER_ADDRESS} {NUT_PORT}\n"
+        if tls:
+            upsd_conf += self._tls(directory)
+        (self.conf / "upsd.conf").write_text(upsd_conf)
         (self.conf / "upsd.users").write_text("")
         (self.conf / "nut.conf").write_text("MODE=netserver\n")
         (self.conf / "ups.conf").write_text("")
         for name in ("upsd.conf", "upsd.users", "ups.conf"):
             os.chmod(self.conf / name, 0o640)
+
+    @staticmethod
+    def _tls(directory):
+        """upsd.conf's lines for STARTTLS, with the lab's NSS database (a
+        certificate this host's CAs do not know: offered, not verified)."""
+        from infrapower.lab import nut
+
+        class Place:  # what nut.make_tls needs of a lab: its directory
+            def path(self, *parts):
+                return directory.joinpath(*parts)
+
+        nut.make_tls(Place())
+        return f'CERTPATH {nut.tls_dir(Place()) / "nssdb"}\nCERTIDENT "{nut.TLS_NICKNAME}" "{nut.TLS_DB_PASSWORD}"\n'
 
     def _spawn(self, name, argv):
         log = open(self.logs / f"{name}.log", "ab")
@@ -268,8 +284,9 @@ def namespaces(request):
 
 
 @pytest.fixture(scope="module")
-def nut_server(namespaces, tmp_path_factory):
-    server = NutServer(namespaces, tmp_path_factory.mktemp("publish-nut"))
+def nut_server(namespaces, tmp_path_factory, request):
+    """upsd with ups1 and pdu1; with STARTTLS when the module says NUT_TLS = True."""
+    server = NutServer(namespaces, tmp_path_factory.mktemp("publish-nut"), getattr(request.module, "NUT_TLS", False))
     try:
         server.add_device("ups1", "ups", reload=False)
         server.add_device("pdu1", "pdu", reload=False)

@@ -59,7 +59,7 @@ def test_published_through_avahi_daemon(publisher, browser):
     for view in found.values():
         assert view["server"] == f"{AVAHI_HOST_NAME}.local."
         assert SERVER_ADDRESS in view["addresses"] and not any(a.startswith("127.") for a in view["addresses"])
-        assert view["port"] == 3493 and view["txt"]["protovers"] == "1.3"
+        assert view["port"] == 3493 and view["txt"]["protovers"] == "1.3" and view["txt"]["starttls"] == "no"
     publisher.wait_log("through avahi-daemon")
 
 
