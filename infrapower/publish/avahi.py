@@ -1,31 +1,29 @@
 """The publisher through the host's avahi-daemon, which a Debian server
 with avahi already runs as its one mDNS responder (two responders on one
-host would fight over the host name).  Each service is one `avahi-publish
--s` process: avahi-daemon registers it under its own host name, and
-withdraws it with goodbye packets when the process ends, however it ends
-(a crash of the publisher leaves nothing stale behind)."""
+host would fight over the host name).  It speaks the daemon's D-Bus API
+through avahi's own client library (avahi_client): one entry group per
+service, on the interfaces that hold upsd's addresses, registered under
+the daemon's host name; a new TXT record is announced in place; freeing
+the client, or the process ending however it ends, withdraws everything
+(the daemon sends the goodbyes)."""
 
 import logging
-import os
-import select
 import shutil
-import signal
 import subprocess
-import time
 
 from infrapower.errors import InfrapowerError
+from infrapower.publish import avahi_client
+from infrapower.publish.avahi_client import IF_UNSPEC, PROTO_INET, PROTO_INET6, PROTO_UNSPEC
 
 log = logging.getLogger(__name__)
 
-ESTABLISHED = "Established under name '"
-REGISTER_TIMEOUT = 15.0
-STOP_TIMEOUT = 5.0
+REGISTER_TIMEOUT = 15.0  # probing takes ~1 s; a loaded host, more
 
 
 def daemon_running():
     """Whether an avahi-daemon runs here (`avahi-daemon --check`: its PID
-    file names a live process) and avahi-publish can reach it."""
-    if not (shutil.which("avahi-daemon") and shutil.which("avahi-publish")):
+    file names a live process)."""
+    if not shutil.which("avahi-daemon"):
         return False
     try:
         return subprocess.run(["avahi-daemon", "--check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -34,95 +32,79 @@ def daemon_running():
         return False
 
 
-def _host_name():
-    """avahi-daemon's host name, which it may have changed after a conflict
-    (host-2.local): asked over D-Bus, else the kernel's."""
-    try:
-        reply = subprocess.run(["dbus-send", "--system", "--print-reply=literal", "--dest=org.freedesktop.Avahi", "/",
-                                "org.freedesktop.Avahi.Server.GetHostNameFqdn"],
-                               capture_output=True, text=True, timeout=5)
-        if reply.returncode == 0 and reply.stdout.strip():
-            return reply.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    from infrapower.publish.responder import local_host_name
+def placements(addresses):
+    """[(interface index, protocol)] to publish a service for upsd's
+    addresses: the interfaces that hold them, or everywhere when one is
+    not on this host (--upsd naming another machine's address)."""
+    from infrapower.publish.listen import interface_indexes
 
-    return f"{local_host_name()}.local"
+    indexes = interface_indexes()
+    if not addresses or any(address not in indexes for address in addresses):
+        return [(IF_UNSPEC, PROTO_UNSPEC)]
+    return sorted({(indexes[address], PROTO_INET if address.version == 4 else PROTO_INET6) for address in addresses})
 
 
 class AvahiPublisher:
     kind = "avahi-daemon"
 
     def __init__(self, addresses):
-        self.processes = {}  # (type, name, port) -> (Popen, the TXT it carries, the name avahi gave)
-        self.host_name = _host_name()
+        self.lib = avahi_client.AvahiLibrary()
+        self.connection = None
+        self.groups = {}  # (type, name, port) -> avahi_client.Group
+        self._connect()
 
-    def _start(self, service):
-        argv = ["avahi-publish", "-s", service.name, service.type, str(service.port)]
-        argv += [f"{key}={value}" for key, value in service.txt]
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        # Registered = avahi-daemon says so after probing the name.
-        deadline = time.monotonic() + REGISTER_TIMEOUT
-        seen = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-            text = seen.decode("utf-8", "replace")
-            if ESTABLISHED in text:
-                name = text.split(ESTABLISHED, 1)[1].split("'", 1)[0]
-                return process, name
-        self._stop(process)
-        last = seen.decode("utf-8", "replace").strip().splitlines()
-        raise InfrapowerError(f"avahi-publish could not publish {service.type}: "
-                              f"{last[-1] if last else 'no answer from avahi-daemon'} (is avahi-daemon running?)")
-
-    @staticmethod
-    def _stop(process):
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # avahi-publish frees its entry group: goodbye packets
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout:
-            process.stdout.close()
-
-    def publish(self, services):
-        """Start what is new; a changed TXT (avahi-publish cannot change one
-        in place) or a dead process (avahi-daemon restarted) is published
-        again; returns the names avahi gave."""
-        names = []
-        wanted = {(service.type, service.name, service.port) for service in services}
-        for key in set(self.processes) - wanted:
-            self._stop(self.processes.pop(key)[0])
-        for service in services:
-            key = (service.type, service.name, service.port)
-            current = self.processes.get(key)
-            if current and current[1] == service.txt and current[0].poll() is None:
-                names.append(current[2])
-                continue
-            if current:
-                self._stop(current[0])
-                del self.processes[key]
-            process, name = self._start(service)
-            self.processes[key] = (process, service.txt, name)
-            names.append(name)
-        return names
+    def _connect(self):
+        connection = avahi_client.Connection(self.lib)
+        if not connection.wait_running(REGISTER_TIMEOUT):
+            connection.close()
+            raise InfrapowerError(f"avahi-daemon did not reach its running state within {REGISTER_TIMEOUT:g} s")
+        self.connection = connection
+        self.host_name = connection.host_name() or "?"
 
     def alive(self):
-        return all(process.poll() is None for process, _, _ in self.processes.values())
+        return (self.connection is not None and self.connection.running()
+                and all(group.alive() for group in self.groups.values()))
+
+    def publish(self, services):
+        """Register what is new, update the TXT of what changed, withdraw
+        what went; after a daemon restart everything is registered again.
+        Returns the names the daemon established."""
+        if self.connection is None or not self.connection.running():
+            self._drop_connection()
+            self._connect()
+        wanted = {(service.type, service.name, service.port): service for service in services}
+        for key in list(self.groups):
+            if key not in wanted or not self.groups[key].alive():
+                self.groups.pop(key).free()
+        names = []
+        for key, service in wanted.items():
+            group = self.groups.get(key)
+            if group is None:
+                group = avahi_client.Group(self.connection, service, placements(service.addresses))
+                try:
+                    group.register(REGISTER_TIMEOUT)
+                except InfrapowerError:
+                    group.free()
+                    raise
+                self.groups[key] = group
+            elif group.service.txt != service.txt:
+                group.update_txt(service)
+            names.append(group.name)
+        return names
 
     def withdraw(self):
-        for process, _, _ in self.processes.values():
-            self._stop(process)
-        self.processes.clear()
+        for group in self.groups.values():
+            group.free()
+        self.groups.clear()
+
+    def _drop_connection(self):
+        self.groups.clear()  # the daemon dropped them with the connection
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
     def close(self):
-        self.withdraw()
+        if self.connection is not None:
+            self.withdraw()
+            self._drop_connection()
+

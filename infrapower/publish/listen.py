@@ -29,9 +29,8 @@ class Endpoint:
     poll_host: str
 
 
-def host_addresses(family=None):
-    """Every address configured on this host's interfaces (`ip -j addr`),
-    as ipaddress objects; `family` 4 or 6 keeps one family."""
+def _interface_addresses():
+    """[(address, interface index)] of this host (`ip -j addr`)."""
     try:
         output = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=10,
                                 check=True).stdout
@@ -42,12 +41,21 @@ def host_addresses(family=None):
     for interface in interfaces:
         for info in interface.get("addr_info", ()):
             try:
-                address = ipaddress.ip_address(info["local"])
+                found.append((ipaddress.ip_address(info["local"]), int(interface["ifindex"])))
             except (KeyError, ValueError):
                 continue
-            if family is None or address.version == family:
-                found.append(address)
     return found
+
+
+def host_addresses(family=None):
+    """Every address configured on this host's interfaces, as ipaddress
+    objects; `family` 4 or 6 keeps one family."""
+    return [address for address, _ in _interface_addresses() if family is None or address.version == family]
+
+
+def interface_indexes():
+    """{address: the index of the interface that holds it}."""
+    return dict(_interface_addresses())
 
 
 def publishable(address):

@@ -69,6 +69,24 @@ def test_a_device_added_reaches_the_browser(publisher, browser, nut_server):
              "ups3 in the zeroconf browser")
 
 
+def test_txt_updates_are_in_place(publisher, browser):
+    """The update was announced as a change, never a withdrawal: browsers
+    saw no gap."""
+    ours = [event for event in browser.events if event.get("name", "").startswith(AVAHI_HOST_NAME)]
+    assert ours and not any(event["event"] == "removed" for event in ours), ours
+
+
+def test_an_avahi_daemon_restart_is_survived(publisher, browser, server_avahi, nut_server):
+    assert server_avahi.run("avahi-daemon", "-k").returncode == 0
+    wait_for(lambda: server_avahi.run("avahi-daemon", "--check").returncode != 0, DEADLINE, "avahi-daemon to stop")
+    assert server_avahi.run("avahi-daemon", "-D", "--no-chroot", "--no-rlimits").returncode == 0
+    publisher.wait_log("published again")
+    nut_server.add_device("pdu4", "pdu")
+    wait_for(lambda: sees(browser, {"ups1": "ups", "pdu1": "pdu", "ups3": "ups", "pdu4": "pdu"}), DEADLINE,
+             "pdu4 in the zeroconf browser after avahi-daemon's restart")
+    assert publisher.process.poll() is None
+
+
 def test_sigterm_withdraws_through_avahi(publisher, browser):
     assert publisher.stop() == 0
     assert "Traceback" not in publisher.log()
