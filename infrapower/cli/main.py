@@ -74,10 +74,11 @@ def cmd_lab_fault(args):
 
 
 def cmd_lab_power(args):
-    """Cut or restore mains behind a UPS: the rack's physics follow."""
+    """Cut or restore mains behind a UPS: it goes on battery, drains,
+    then cuts its output (infrapower.lab.rack's UPS physics)."""
     from infrapower.lab import Lab
 
-    Lab(_lab_dir(args)).rack.set_ups(args.ups, args.state == "on")
+    Lab(_lab_dir(args)).rack.set_mains(args.ups, args.state == "on", runtime=args.runtime)
 
 
 def cmd_tables_generate(args):
@@ -117,6 +118,7 @@ def build_parser():
     power = lab_command("power", cmd_lab_power, "cut or restore the mains behind a UPS")
     power.add_argument("ups")
     power.add_argument("state", choices=["on", "off"])
+    power.add_argument("--runtime", type=float, help="seconds a full battery lasts (default 60)")
 
     tables = commands.add_parser("tables", help="fence_snmp_pdu's OID tables").add_subparsers(
         dest="tables_command", required=True

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from infrapower.lab.core import Lab, LabError
-from infrapower.lab.rack import default_topology, feeds, powered_servers, psu_health
+from infrapower.lab.rack import default_topology, feeds, powered_servers, psu_health, ups_charge, ups_status
 
 # Start-up order matters: NUT's snmp-ups needs the PDUs answering.
 COMPONENTS = ("pdus", "bmc", "nut")
@@ -103,7 +103,7 @@ def status(directory=None):
                     "outlet": outlet,
                     "outlet_state": ("pending " if slot.get("pending") else "") + ("on" if slot["on"] else "off"),
                     "ups": ups,
-                    "ups_state": "on" if state["upses"][ups]["on"] else "off",
+                    "ups_state": _ups_text(state["upses"][ups], time.time()),
                     "fed": fed[f"{server}:{psu}"],
                     "fault": state["faults"].get(outlet, {}).get("kind"),
                 }
@@ -113,10 +113,17 @@ def status(directory=None):
     return {"dir": str(lab.dir), "servers": servers, "ports": lab.ports(), "processes": processes}
 
 
+def _ups_text(slot, now):
+    """`OL`, `OB DISCHRG 45%`: what the UPS says, with its charge when it
+    is not full."""
+    charge = ups_charge(slot, now)
+    return ups_status(slot, now) + (f" {charge:.0f}%" if charge < 100 else "")
+
+
 def status_table(report):
     """`lab status` as a person reads it."""
     lines = [f"lab: {report['dir']}"]
-    header = ("server", "power", "psu", "psu health", "outlet", "state", "ups", "mains")
+    header = ("server", "power", "psu", "psu health", "outlet", "state", "ups", "ups status")
     rows = [header]
     for server in report["servers"]:
         for index, feed in enumerate(server["feeds"]):

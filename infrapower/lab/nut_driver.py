@@ -9,10 +9,13 @@ PONG and TRACKING <id> <code>, and pushes SETINFO whenever a value changes.
 So this process is a real peer for a real upsd, with no USB or serial UPS.
 
 It serves, from the lab's rack state (infrapower.lab.rack):
-- a UPS of the topology (`ups1`, `ups2`): ups.status OL / OB DISCHRG /
-  OB DISCHRG LB / OFF (faults `on_battery`, `low_battery`, param `charge`),
-  battery.charge, load.off / load.on (-> Rack.set_ups), beeper.enable /
-  beeper.disable (driver-local, no physics);
+- a UPS of the topology (`ups1`, `ups2`): the rack's UPS physics as NUT
+  shows them: ups.status OL / OL CHRG / OB DISCHRG / OB DISCHRG LB / OFF,
+  battery.charge and battery.runtime falling on battery, input.voltage 0
+  without mains (Rack.set_mains); the faults `on_battery`, `low_battery`
+  (param `charge`) show a battery state without the physics; load.off /
+  load.on (-> Rack.set_ups), beeper.enable / beeper.disable (driver-local,
+  no physics);
 - the test PDU `tpdu` with 4 outlets, outlet 4 not switchable; its outlets
   live in the rack (outlets `tpdu:N`) when the topology has a PDU named
   "tpdu", otherwise inside this process (the rack's physics has no use for a
@@ -54,7 +57,16 @@ import signal
 import time
 from pathlib import Path
 
-from infrapower.lab.rack import Rack, next_due, outlet_names
+from infrapower.lab.rack import (
+    UPS_LOW_BATTERY,
+    UPS_RUNTIME,
+    Rack,
+    next_due,
+    outlet_names,
+    ups_charge,
+    ups_runtime,
+    ups_status,
+)
 from infrapower.nutdriver import dstate
 from infrapower.nutdriver.dstate import STAT_FAILED, STAT_HANDLED, STAT_INVALID, STAT_UNKNOWN, Published
 
@@ -145,21 +157,20 @@ class UpsModel:
         self.beeper = "enabled"
 
     def variables(self, rack_state, fault):
-        on = rack_state["upses"][self.name]["on"]
+        slot = rack_state["upses"][self.name]
+        now = time.time()
+        on, mains = slot["on"], slot.get("mains", True)
         kind = fault.get("kind")
-        charge, runtime = 100, 1800
-        if not on:
-            status = "OFF"
-        elif kind == "on_battery":
-            status = "OB DISCHRG"
-            charge = fault.get("charge", 55)
-            runtime = charge * 18
-        elif kind == "low_battery":
-            status = "OB DISCHRG LB"
-            charge = fault.get("charge", 8)
-            runtime = charge * 18
-        else:
-            status = "OL"
+        # The rack's battery (infrapower.lab.rack): drains on battery, fills on mains.
+        status = ups_status(slot, now)
+        charge = ups_charge(slot, now)
+        runtime = ups_runtime(slot, now)
+        if on and mains and kind in ("on_battery", "low_battery"):
+            # A fault shows a battery state without touching the physics.
+            status = "OB DISCHRG" if kind == "on_battery" else "OB DISCHRG LB"
+            charge = fault.get("charge", 55 if kind == "on_battery" else 8)
+            runtime = charge / 100.0 * slot.get("runtime", UPS_RUNTIME)
+            mains = False
         return {
             "device.type": "ups",
             "device.mfr": "Infrapower Lab",
@@ -169,9 +180,10 @@ class UpsModel:
             "ups.model": "Lab UPS 3000",
             "ups.status": status,
             "ups.load": "35" if on else "0",
-            "battery.charge": str(charge),
-            "battery.runtime": str(runtime),
-            "input.voltage": "0.0" if kind in ("on_battery", "low_battery") else "230.0",
+            "battery.charge": str(int(round(charge))),
+            "battery.charge.low": f"{slot.get('low_battery', UPS_LOW_BATTERY):g}",
+            "battery.runtime": str(int(runtime)),
+            "input.voltage": "230.0" if mains else "0.0",
             "output.voltage": "230.0" if on else "0.0",
             "ups.beeper.status": self.beeper,
         }

@@ -9,6 +9,17 @@ tests can assert order ("both feeds off before either came back").
 
 A switching delay is recorded as a pending change with its due time; whoever
 reads the state next settles it, stamped with the due time, not the read time.
+
+UPS physics: each UPS has its mains (`mains`) apart from its output (`on`).
+Mains gone, the output stays on from a battery whose charge falls linearly
+(full to empty in the UPS's `runtime` seconds, default UPS_RUNTIME), low
+battery below `low_battery` percent; at empty the output goes off
+("depleted") and its load loses power.  Mains back: the output comes back
+on if the battery had cut it (a UPS's auto-restart, not after load.off) and
+the battery recharges (full in `recharge` seconds).  The charge is stored
+with the time it was true (`charge`, `at`) and computed for any later time,
+so the falls to low battery and to empty are due changes like a switching
+delay: settled, and logged, at the time they happen.
 """
 
 import contextlib
@@ -28,6 +39,10 @@ TOPOLOGY_FILE = "rack.json"
 OUTLET_FAULTS = ("stuck_on", "stuck_off", "slow", "silent")
 PSU_FAULTS = ("failed", "absent")
 MAINS_VOLTS = 230.0  # what a powered inlet or PSU input reads
+UPS_RUNTIME = 60.0  # seconds from a full battery to empty at the lab's load
+UPS_LOW_BATTERY = 20.0  # percent of charge: LB below it
+UPS_RECHARGE = 120.0  # seconds from empty to full on mains
+CHARGE_SLACK = 1e-3  # percent: two charges closer than this are one
 
 
 def default_topology():
@@ -117,6 +132,7 @@ class Rack:
 
     def create(self, topology):
         """Everything powered, nothing faulty: a rack as found on a good day."""
+        now = time.time()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / TOPOLOGY_FILE).write_text(json.dumps(topology, indent=1, sort_keys=True))
         state = {
@@ -125,12 +141,11 @@ class Rack:
                 for name, pdu in topology["pdus"].items()
                 for oid in pdu_outlet_ids(name, pdu)
             },
-            "upses": {name: {"on": True} for name in topology["upses"]},
+            "upses": {name: new_ups(spec, now) for name, spec in topology["upses"].items()},
             "chassis": {name: True for name in topology["servers"]},
             "faults": {},
             "derived": {},
         }
-        now = time.time()
         events = _derive(topology, state, now)
         with self._locked():
             self._store(state)
@@ -182,8 +197,8 @@ class Rack:
             for slot in state["outlets"].values():
                 slot.update(on=True, pending=None)
                 slot.pop("then", None)
-            for slot in state["upses"].values():
-                slot["on"] = True
+            for name, slot in state["upses"].items():
+                slot.update(new_ups(topology["upses"][name], now))
             for server in state["chassis"]:
                 state["chassis"][server] = True
 
@@ -225,8 +240,28 @@ class Rack:
         return self.change(mutate)[1]
 
     def set_ups(self, ups, on):
+        """The UPS's output, as load.off/load.on switch it."""
+
         def mutate(topology, state, now):
-            state["upses"][ups]["on"] = on
+            slot = _ups_slot(state, ups)
+            advance_ups(slot, now)
+            slot["on"] = on
+            slot["off_by"] = None if on else "command"
+
+        self.change(mutate)
+
+    def set_mains(self, ups, on, runtime=None):
+        """Mains behind a UPS fail (on battery from now) or come back;
+        `runtime` (seconds, full battery to empty) replaces the UPS's."""
+
+        def mutate(topology, state, now):
+            slot = _ups_slot(state, ups)
+            advance_ups(slot, now)
+            if runtime is not None:
+                slot["runtime"] = float(runtime)
+            slot["mains"] = on
+            if on and slot.get("off_by") == "depleted":
+                slot["on"], slot["off_by"] = True, None
 
         self.change(mutate)
 
@@ -267,9 +302,15 @@ def _settle(topology, state, now):
             for outlet, slot in state["outlets"].items()
             if slot.get("then") and not slot.get("pending") and slot["then"]["due"] <= now
         ]
+        crossings = _ups_dues(state)
+        due += [(at, ups) for ups, (at, _) in crossings.items() if at <= now]
         if not due:
             return events
         at, outlet = min(due)
+        if outlet in crossings:
+            _ups_crossing(state["upses"][outlet], at, crossings[outlet][1])
+            events += _derive(topology, state, at)
+            continue
         slot = state["outlets"][outlet]
         if slot.get("pending"):
             slot["on"] = slot["pending"]["on"]
@@ -288,7 +329,95 @@ def next_due(state):
         for phase in ("pending", "then")
         if slot.get(phase)
     ]
+    dues += [at for at, _ in _ups_dues(state).values()]
     return min(dues, default=float("inf"))
+
+
+# -- UPS batteries -----------------------------------------------------------
+
+
+def new_ups(spec, now):
+    """A UPS on mains with a full battery; `spec` is its topology entry
+    (optional runtime, low_battery, recharge)."""
+    return {
+        "on": True,
+        "off_by": None,
+        "mains": True,
+        "charge": 100.0,
+        "at": now,
+        "runtime": float(spec.get("runtime", UPS_RUNTIME)),
+        "low_battery": float(spec.get("low_battery", UPS_LOW_BATTERY)),
+        "recharge": float(spec.get("recharge", UPS_RECHARGE)),
+    }
+
+
+def _ups_slot(state, ups):
+    try:
+        slot = state["upses"][ups]
+    except KeyError:
+        raise LabError(f"no UPS named {ups!r} in the rack (UPSes: {', '.join(state['upses'])})") from None
+    # A state file written before batteries existed: fill in a full one.
+    for key, value in new_ups({}, slot.get("at", time.time())).items():
+        slot.setdefault(key, value)
+    return slot
+
+
+def _charge_rate(slot):
+    """Percent per second: draining on battery, filling on mains."""
+    if not slot.get("mains", True):
+        return -100.0 / max(slot["runtime"], 1e-3) if slot["on"] else 0.0
+    return 100.0 / max(slot["recharge"], 1e-3)
+
+
+def ups_charge(slot, t):
+    """The battery's charge (percent) at time `t`."""
+    if "charge" not in slot:
+        return 100.0
+    charge = slot["charge"] + _charge_rate(slot) * (t - slot["at"])
+    return min(100.0, max(0.0, charge))
+
+
+def ups_runtime(slot, t):
+    """Seconds of battery left at `t` at the lab's load."""
+    return ups_charge(slot, t) / 100.0 * slot.get("runtime", UPS_RUNTIME)
+
+
+def ups_status(slot, t):
+    """What the UPS reports at `t`: OFF, OL, OL CHRG, OB DISCHRG, OB DISCHRG LB."""
+    if not slot["on"]:
+        return "OFF"
+    charge = ups_charge(slot, t)
+    if not slot.get("mains", True):
+        return "OB DISCHRG LB" if charge <= slot.get("low_battery", UPS_LOW_BATTERY) + CHARGE_SLACK else "OB DISCHRG"
+    return "OL CHRG" if charge < 100.0 else "OL"
+
+
+def advance_ups(slot, t):
+    """Store the charge as of `t`, before anything changes its rate."""
+    slot["charge"], slot["at"] = ups_charge(slot, t), t
+
+
+def _ups_dues(state):
+    """Per UPS on battery: (when, charge) of its next crossing: low
+    battery, then empty."""
+    dues = {}
+    for ups, slot in state["upses"].items():
+        if slot.get("mains", True) or not slot["on"] or "charge" not in slot:
+            continue
+        low = slot["low_battery"]
+        # Epoch seconds carry ~1e-7 s: the charge stored at a crossing is
+        # set to the crossing's value, and compared with some slack.
+        target = low if slot["charge"] > low + CHARGE_SLACK else 0.0
+        dues[ups] = (slot["at"] + (slot["charge"] - target) / -_charge_rate(slot), target)
+    return dues
+
+
+def _ups_crossing(slot, at, charge):
+    """A due crossing: low battery reached, or the battery empty and the
+    output cut."""
+    slot["charge"], slot["at"] = charge, at
+    if charge <= 0.0:
+        slot.update(on=False, off_by="depleted")
 
 
 def feeds(topology, state):
@@ -321,6 +450,17 @@ def powered_servers(topology, state):
     }
 
 
+def battery_level(slot, t):
+    """full, charging, discharging, low or empty: the battery as the power
+    log tells it."""
+    charge = ups_charge(slot, t)
+    if charge <= CHARGE_SLACK and not slot.get("mains", True):
+        return "empty"
+    if not slot.get("mains", True) and slot["on"]:
+        return "low" if charge <= slot.get("low_battery", UPS_LOW_BATTERY) + CHARGE_SLACK else "discharging"
+    return "full" if charge >= 100.0 else "charging"
+
+
 def _derive(topology, state, at):
     """Recompute derived facts; return the transitions as log events."""
     current = {}
@@ -328,6 +468,8 @@ def _derive(topology, state, at):
         current[("outlet", outlet)] = "on" if slot["on"] else "off"
     for ups, slot in state["upses"].items():
         current[("ups", ups)] = "on" if slot["on"] else "off"
+        current[("mains", ups)] = "on" if slot.get("mains", True) else "off"
+        current[("battery", ups)] = battery_level(slot, at)
     for psu, health in psu_health(topology, state).items():
         current[("psu", psu)] = health
     for server, on in powered_servers(topology, state).items():

@@ -4,8 +4,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
+
+from infrapower.lab.core import wait_until
 
 
 def infrapower(*args, check=True):
@@ -35,11 +38,16 @@ def test_up_status_fault_log_down(lab_dir):
 
     infrapower("lab", "fault", "--dir", lab_dir, "outlet", "pdu1:1", "stuck_on")
     assert "[stuck_on]" in infrapower("lab", "status", "--dir", lab_dir).stdout
-    infrapower("lab", "power", "--dir", lab_dir, "ups2", "off")
-    table = infrapower("lab", "status", "--dir", lab_dir).stdout
-    assert "input_lost" in table
+    # Mains gone: on battery, then (a 1 s battery) the output goes off.
+    infrapower("lab", "power", "--dir", lab_dir, "ups2", "off", "--runtime", "1")
+    assert "OB DISCHRG" in infrapower("lab", "status", "--dir", lab_dir).stdout
+    wait_until(
+        lambda: "input_lost" in infrapower("lab", "status", "--dir", lab_dir).stdout,
+        time.monotonic() + 10,
+        "ups2's battery empty",
+    )
     log = infrapower("lab", "log", "--dir", lab_dir).stdout
-    assert "ups    ups2       off" in log
+    assert "mains  ups2       off" in log and "ups    ups2       off" in log
 
     pids = [int(p) for p in (open(os.path.join(lab_dir, "pids", name)).read() for name in os.listdir(os.path.join(lab_dir, "pids")))]
     stopped = infrapower("lab", "down", "--dir", lab_dir)
