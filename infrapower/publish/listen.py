@@ -124,7 +124,10 @@ def from_config_dir(config_dir):
     from infrapower.nutconf.syntax import ConfFile
 
     path = Path(config_dir) / "upsd.conf"
-    conf = ConfFile.read(path, kind="upsd.conf")  # a ConfError names the file
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file: give --config-dir (the directory of upsd.conf) "
+                          "or --upsd HOST:PORT")
+    conf = ConfFile.read(path, kind="upsd.conf")  # a ConfError names the file and line
     listens = [(entry.address, _port(entry.port, f"{path}:{entry.line}") if entry.port else NUT_PORT)
                for entry in listen(conf)]
     for host, _ in listens:

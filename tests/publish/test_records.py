@@ -77,3 +77,43 @@ def test_upsd_option_forms():
         listen.from_upsd_option("192.0.2.1:99999")
     with pytest.raises(ConfigError, match="loopback only"):
         listen.from_upsd_option("127.0.0.1:3493")
+
+
+def publish_cli(*argv, prefix=()):
+    import subprocess
+    import sys
+
+    from conftest import REPO, pack_env
+
+    return subprocess.run([*prefix, sys.executable, "-m", "infrapower.cli.main", "publish", *argv],
+                          capture_output=True, text=True, timeout=60, env=pack_env(), cwd=REPO)
+
+
+def one_line_error(result, wanted):
+    assert result.returncode == 1, result
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("infrapower publish: ") and wanted in result.stderr, result.stderr
+
+
+def test_cli_loopback_only_is_one_line_and_exit_1(tmp_path):
+    (tmp_path / "upsd.conf").write_text("LISTEN 127.0.0.1 3493\n")
+    one_line_error(publish_cli("--config-dir", str(tmp_path)), "loopback only")
+
+
+def test_cli_missing_upsd_conf_is_one_line(tmp_path):
+    one_line_error(publish_cli("--config-dir", str(tmp_path / "none")), "upsd.conf")
+
+
+def test_cli_avahi_asked_for_without_a_daemon_is_one_line(tmp_path):
+    """In a mount namespace whose /run/avahi-daemon is empty: no daemon."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root for a private mount namespace")
+    (tmp_path / "upsd.conf").write_text("LISTEN 192.0.2.1 3493\n")
+    os.makedirs("/run/avahi-daemon", exist_ok=True)
+    prefix = ("unshare", "--mount", "--propagation", "private", "sh", "-c",
+              'mount -t tmpfs tmpfs /run/avahi-daemon && exec "$@"', "sh")
+    one_line_error(publish_cli("--config-dir", str(tmp_path), "--publisher", "avahi", prefix=prefix),
+                   "no avahi-daemon runs here")
