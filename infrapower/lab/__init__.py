@@ -76,8 +76,9 @@ def reset(lab):
     # Imported here: the PDUs' module is only needed once a lab is up.
     from infrapower.lab import pdus
 
-    for name in lab.rack.topology()["pdus"]:
+    for name, pdu in lab.rack.topology()["pdus"].items():
         pdus.set_silent(lab, name, False)
+        pdus.set_reply_delay(lab, name, pdu.get("reply_delay", 0.0))
     lab.rack.reset()
 
 

@@ -13,7 +13,8 @@ where several share the name), `outlets` per unit, `units` (> 1: a daisy
 chain, outlets `pduN:unit.outlet` in the rack), `switch_delay` (pending
 states while switching), `cycle_seconds`, `unswitchable` (outlet numbers,
 or "unit.outlet", the PDU reports as not switchable where its mapping can
-say so) and `anonymous` (a sysObjectID no mapping claims, no model OID).
+say so), `anonymous` (a sysObjectID no mapping claims, no model OID) and
+`reply_delay` (seconds before each request is answered: a slow agent).
 Any mapping whose table has outlets can be simulated.
 """
 
@@ -63,7 +64,35 @@ ANONYMOUS_SYSOID = "1.3.6.1.4.1.99999.1.1"
 # client: net-snmp, fence_apc_snmp) use the empty context.  The launcher
 # maps the empty context to the read community's data, as a real agent
 # serves its one MIB view there.
+#
+# A slow PDU (`reply_delay` in the topology, or `lab fault pdu NAME
+# slow=SECONDS`): every incoming datagram waits that long before snmpsim
+# handles it, in its one thread, so requests queue as on a real PDU whose
+# agent serialises them.  The delay lives in a file beside the PDU's data
+# (REPLY_DELAY_FILE), read again only when it changes.
+REPLY_DELAY_FILE = "reply_delay"
 _SNMPSIM_MAIN = f"""
+import os, time
+from pysnmp.proto import rfc3412
+_delay_file = os.path.join(os.environ["INFRAPOWER_PDU_DIR"], "{REPLY_DELAY_FILE}")
+_delay = [None, 0.0]
+_receive = rfc3412.MsgAndPduDispatcher.receive_message
+def receive_slowly(self, *args, **kwargs):
+    try:
+        stamp = os.stat(_delay_file).st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    if stamp != _delay[0]:
+        try:
+            with open(_delay_file) as handle:
+                _delay[1] = float(handle.read() or 0)
+        except (FileNotFoundError, ValueError):
+            _delay[1] = 0.0
+        _delay[0] = stamp
+    if _delay[1] > 0:
+        time.sleep(_delay[1])
+    return _receive(self, *args, **kwargs)
+rfc3412.MsgAndPduDispatcher.receive_message = receive_slowly
 from pysnmp.entity.rfc3413 import context
 register = context.SnmpContext.register_context_name
 def register_with_empty_context(self, name, *args, **kwargs):
@@ -279,11 +308,16 @@ def build_profile(pdu_name, pdu, topology, table_data=None, extras=None):
     unit_base = daisy.get("unit_base", 0)
     for entry in table["entries"]:
         oid = entry.get("oid") or ""
-        if entry["info"] in ("device.model", "outlet.count", "device.mfr", "device.serial", *INLET_VOLTAGE) \
-                and oid.count("%i") == 1:
+        if entry["info"] in ("device.model", "outlet.count", "device.mfr", "device.serial", "device.count",
+                             *INLET_VOLTAGE) and oid.count("%i") == 1:
             for unit in range(pdu.get("units", 1)):
                 concrete = oid.replace("%i", str(unit + unit_base))
-                if entry["info"] in INLET_VOLTAGE:
+                if entry["info"] == "device.count":
+                    # snmp-ups counts the units by walking this column
+                    # (one row per unit, whatever the value).
+                    if concrete.lstrip(".") not in profile.specs:
+                        profile.add(concrete, TAG_INTEGER, "static", value=unit + 1)
+                elif entry["info"] in INLET_VOLTAGE:
                     _add_inlet(profile, concrete, entry, pdu)
                 elif entry["info"] == "outlet.count":
                     profile.add(concrete, TAG_INTEGER, "static", value=pdu["outlets"])
@@ -358,7 +392,8 @@ def start(lab, names=None):
                 ]
         for variation_dir in variation_dirs:
             argv.append(f"--variation-modules-dir={variation_dir}")
-        lab.spawn(process_name(name), argv, env={"SNMPSIM_ALLOW_ROOT": "true"})
+        set_reply_delay(lab, name, pdu.get("reply_delay", 0.0))
+        lab.spawn(process_name(name), argv, env={"SNMPSIM_ALLOW_ROOT": "true", "INFRAPOWER_PDU_DIR": str(directory)})
 
 
 def _answers(port, community=READ_COMMUNITY, timeout=0.2):
@@ -403,6 +438,21 @@ def wait_ready(lab, deadline, names=None):
 def set_silent(lab, name, silent):
     """The whole PDU stops answering (its SNMP agent is frozen), or resumes."""
     lab.signal(process_name(name), signal.SIGSTOP if silent else signal.SIGCONT)
+
+
+def set_reply_delay(lab, name, seconds):
+    """Every request to the PDU is answered `seconds` later (0: at once),
+    one after another: a slow embedded SNMP agent."""
+    if name not in lab.rack.topology()["pdus"]:
+        raise LabError(f"the lab has no PDU named {name}")
+    path = _pdu_dir(lab, name) / REPLY_DELAY_FILE
+    if seconds and seconds > 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{float(seconds):g}\n")
+        tmp.replace(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def status(lab):
