@@ -141,8 +141,26 @@ def build_parser():
     return parser
 
 
+# The lab's own environment (`make install`): Debian's Python, which runs
+# the packaged `infrapower`, has no snmpsim to simulate the PDUs with.
+LAB_ENVIRONMENT_PYTHON = "/usr/lib/fence-agents-infrapower/lab/bin/python"
+
+
+def _run_lab_in_its_environment(argv):
+    """`infrapower lab ...` from the Debian package re-runs itself in the
+    lab's environment (unless INFRAPOWER_LAB_PYTHON names another)."""
+    import importlib.util
+    import os
+
+    if argv[:1] != ["lab"] or os.environ.get("INFRAPOWER_LAB_PYTHON") or importlib.util.find_spec("snmpsim"):
+        return
+    if os.access(LAB_ENVIRONMENT_PYTHON, os.X_OK):
+        os.execv(LAB_ENVIRONMENT_PYTHON, [LAB_ENVIRONMENT_PYTHON, "-m", "infrapower.cli.main", *argv])
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    _run_lab_in_its_environment(argv)
     if argv[:1] == ["scan"]:  # its start-up is part of its measured speed: the other commands' imports stay out
         from infrapower.scan import cli as scan_cli
 
