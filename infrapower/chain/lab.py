@@ -4,7 +4,8 @@ The lab's upsd reads its own ups.conf, written by infrapower.lab.nut; NUT
 2.8.0's drivers refuse settings they do not know, so `parent =` lines
 cannot go there.  This writes a copy of that ups.conf with a `parent =`
 line per device (each UPS on main, each PDU on its UPS: the lab's wiring)
-and the servers file (each server's PSUs on their outlets, its BMC), into
+and the servers file (each server's PSUs on their outlets, its BMC, and
+the PDUs no upsd serves as SNMP PDUs), into
 `<lab>/chain/`, ready for `infrapower chain --config-dir <lab>/chain`.
 Ports change at every `lab up`: write again after one.
 """
@@ -28,7 +29,7 @@ def write_config(lab, directory=None, other_upsds=(), psu_devices=False):
     `psu_devices`: the spec's form where the lab serves its PSUs as
     ipmi-psu devices: each gets `parent =` its outlet (`@localhost`), and
     its server leaves servers.conf (which keeps the fencing user)."""
-    from infrapower.lab import bmc, nut
+    from infrapower.lab import bmc, nut, pdus
 
     topology = lab.rack.topology()
     target = Path(directory) if directory else lab.path(CHAIN_DIR)
@@ -70,13 +71,23 @@ def write_config(lab, directory=None, other_upsds=(), psu_devices=False):
         *sections,
     ]
     ports = lab.ports()
+    for name, pdu in topology["pdus"].items():
+        if pdu.get("nut", True) or f"snmp:{name}" not in ports:
+            continue
+        # A PDU no upsd serves (`nut: False`): the servers file declares it
+        # as an SNMP PDU, read and switched with fence_snmp_pdu's code.
+        lines += [f"[{name}]", f"\tsnmp = 127.0.0.1:{ports[f'snmp:{name}']}",
+                  f"\tcommunity = {quote(pdus.WRITE_COMMUNITY)}", f"\tparent = {pdu['ups']}", ""]
     for server, spec in topology["servers"].items():
         if server in described:
             continue  # ups.conf's PSU devices describe it
         lines.append(f"[{server}]")
         lines.append(f"\tdesc = {quote(spec.get('role', ''))}")
         for psu, outlet in spec["psus"].items():
-            lines.append(f"\tpsu.{psu} = {outlet}{served_by.get(outlet.split(':')[0], '')}")
+            device, _, number = outlet.partition(":")
+            if not topology["pdus"][device].get("nut", True):
+                outlet = f"{device}:{number.replace('.', ':')}"  # fence_snmp_pdu's unit:outlet
+            lines.append(f"\tpsu.{psu} = {outlet}{served_by.get(device, '')}")
         if f"bmc:{server}" in ports:
             lines.append(f"\tbmc = 127.0.0.1:{ports[f'bmc:{server}']}")
             lines.append(f"\tbmc_username = {quote(bmc.ADMIN_USER)}")

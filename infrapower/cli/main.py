@@ -17,9 +17,19 @@ def cmd_lab_up(args):
 
     started = time.monotonic()
     components = tuple(args.only.split(",")) if args.only else lab.COMPONENTS
-    running = lab.up(_lab_dir(args), components=components)
+    topology, ready = None, lab.READY_SECONDS
+    if args.servers is not None:
+        from infrapower.lab import bigrack
+
+        if args.servers < 1:
+            raise lab.LabError("--servers: give at least 1")
+        topology, ready = bigrack.topology(args.servers), bigrack.ready_seconds(args.servers)
+    running = lab.up(_lab_dir(args), topology=topology, components=components, ready_seconds=ready)
     print(f"lab up in {time.monotonic() - started:.1f} s ({running.dir})", file=sys.stderr)
-    print(lab.status_table(lab.status(running.dir)))
+    if args.servers is not None:
+        print("\n".join(bigrack.summary(running)))
+    else:
+        print(lab.status_table(lab.status(running.dir)))
 
 
 def cmd_lab_status(args):
@@ -57,7 +67,12 @@ def cmd_lab_fault(args):
     elif args.target_type == "pdu":
         from infrapower.lab import pdus
 
-        pdus.set_silent(lab, args.target, kind == "silent")
+        if kind == "slow":  # every request answered SECONDS late (default 50 ms)
+            pdus.set_reply_delay(lab, args.target, params.get("seconds", 0.05))
+        else:
+            pdus.set_silent(lab, args.target, kind == "silent")
+            if kind is None:
+                pdus.set_reply_delay(lab, args.target, 0.0)
     elif args.target_type == "psu":
         from infrapower.lab import bmc
 
@@ -104,6 +119,8 @@ def build_parser():
 
     up = lab_command("up", cmd_lab_up, "start the rack")
     up.add_argument("--only", help="comma-separated components (pdus,bmc,nut)")
+    up.add_argument("--servers", type=int, metavar="N",
+                    help="a rack of N servers (two PSUs each) on as many PDUs and UPSes as needed, instead of the spec's three")
     lab_command("status", cmd_lab_status, "the rack as a table").add_argument("--json", action="store_true")
     lab_command("down", cmd_lab_down, "stop the lab's processes")
     lab_command("log", cmd_lab_log, "every outlet, PSU, UPS and server power transition")
@@ -112,7 +129,7 @@ def build_parser():
     fault.add_argument("target", help="pdu1:3, pdu1, clc:psu1, clc, tpdu ...")
     fault.add_argument(
         "kind",
-        help="outlet: stuck_on, stuck_off, slow=SECONDS, silent; pdu: silent; psu: failed, absent; "
+        help="outlet: stuck_on, stuck_off, slow=SECONDS, silent; pdu: silent, slow=SECONDS (per request); psu: failed, absent; "
         "bmc: down; nut: tracking_failed, stale, gone, slow=SECONDS ...; `clear` clears",
     )
     power = lab_command("power", cmd_lab_power, "cut or restore the mains behind a UPS")

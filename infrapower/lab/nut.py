@@ -154,18 +154,24 @@ def test_driver_devices(topology):
 
 def snmp_devices(lab, topology):
     """{pdu: udp port} for the PDUs whose SNMP simulator is up (registered
-    its port); tpdu, if the topology has it, is the test driver's."""
+    its port); tpdu, if the topology has it, is the test driver's.  A PDU
+    with `nut: False` in the topology is read over SNMP only (no snmp-ups:
+    a big rack's daisy chains, see infrapower.lab.bigrack)."""
     ports = lab.ports()
     return {
         name: ports[f"snmp:{name}"]
-        for name in topology["pdus"]
-        if name != TEST_PDU and f"snmp:{name}" in ports
+        for name, pdu in topology["pdus"].items()
+        if name != TEST_PDU and f"snmp:{name}" in ports and pdu.get("nut", True)
     }
 
 
 def psu_devices(lab, topology):
     """{device: (server, psu number, BMC port)} for every PSU of every
-    server whose BMC is up (registered its port): `clc-psu1`, ..."""
+    server whose BMC is up (registered its port): `clc-psu1`, ...; none
+    where the topology says `nut_psu_devices: False` (a big rack: one
+    driver per PSU would be hundreds of processes)."""
+    if not topology.get("nut_psu_devices", True):
+        return {}
     ports = lab.ports()
     return {
         f"{server}-psu{number}": (server, number, ports[f"bmc:{server}"])
