@@ -24,6 +24,9 @@ SERVER_HOST_NAME = "nutpub-server"
 UPSD, DUMMY_UPS = "/lib/nut/upsd", "/lib/nut/dummy-ups"
 NUT_PORT = 3493
 POLL = 0.1
+# The interpreter that runs `infrapower publish` (default: the tests' own);
+# e.g. one with Debian's older python-zeroconf, to check that one too.
+PUBLISH_PYTHON = os.environ.get("INFRAPOWER_PUBLISH_PYTHON", sys.executable)
 
 
 def run(*argv, check=True, **kwargs):
@@ -169,7 +172,7 @@ class Publisher:
         """`launch`: the argv prefix that puts it in the server's namespaces."""
         self.log_path = directory / "publish.log"
         log = open(self.log_path, "ab")
-        argv = [*launch, sys.executable, "-m", "infrapower.cli.main", "publish", "--config-dir", str(nut.conf),
+        argv = [*launch, PUBLISH_PYTHON, "-m", "infrapower.cli.main", "publish", "--config-dir", str(nut.conf),
                 "--interval", "0.5", *options]
         self.process = subprocess.Popen(argv, env=pack_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                         cwd=REPO)
