@@ -65,7 +65,8 @@ def _arguments(parser):
     buses.add_argument("-S", "--snmp_scan", action="store_true", help="SNMP agents (PDUs, UPSes)")
     buses.add_argument("-O", "--oldnut_scan", action="store_true", help="upsd servers")
     buses.add_argument("-I", "--ipmi_scan", action="store_true", help="BMCs")
-    buses.add_argument("-A", "--avahi_scan", action="store_true", help="mDNS (not in this version)")
+    buses.add_argument("-A", "--avahi_scan", action="store_true",
+                       help="upsd servers published with mDNS (_nut._tcp, _upsd._tcp)")
     snmp = parser.add_argument_group("SNMP")
     snmp.add_argument("-c", "--community", action="append", default=[],
                       help="v1/v2c community, repeatable: every one is tried on every host, the first that "
@@ -139,18 +140,29 @@ def credentials(args):
 def make_plan(args):
     """ScanPlan from the options, or ScanError (one line, exit 2)."""
     from infrapower.ports import IPMI_PORT, NUT_PORT, SNMP_PORT
-    from infrapower.scan.run import BUSES, ScanPlan
+    from infrapower.scan import mdns
+    from infrapower.scan.run import ADDRESS_BUSES, BUSES, ScanPlan
     from infrapower.scan.targets import parse_hosts, parse_ports
 
-    if args.avahi_scan:
-        raise _usage("-A (mDNS) is not implemented yet: scan addresses with -m or -s")
     if not 0 < args.timeout <= 300:
         raise _usage(f"--timeout {args.timeout:g}: give seconds between 0 and 300")
     if not 1 <= args.thread <= MAX_THREADS:
         raise _usage(f"--thread {args.thread}: give 1 to {MAX_THREADS}")
-    hosts = parse_hosts(args.mask_cidr, args.start_ip, args.end_ip, args.max_hosts)
-    chosen = tuple(bus for bus, flag in zip(BUSES, (args.snmp_scan, args.oldnut_scan, args.ipmi_scan)) if flag)
-    buses = chosen or BUSES
+    flags = (args.snmp_scan, args.oldnut_scan, args.ipmi_scan, args.avahi_scan)
+    chosen = tuple(bus for bus, flag in zip(BUSES, flags) if flag)
+    if args.avahi_scan and not mdns.available():
+        raise _usage("-A needs python-zeroconf (Debian: python3-zeroconf; PyPI: zeroconf)")
+    # every network bus by default; mDNS where python-zeroconf is there to browse with
+    buses = chosen or tuple(bus for bus in BUSES if bus != "mdns" or mdns.available())
+    ranged = args.mask_cidr or args.start_ip or args.end_ip
+    if chosen == ("mdns",) and not ranged:
+        hosts = []  # mDNS alone needs no range
+    elif not ranged and not chosen:
+        raise _usage("nothing to scan: give -m/--mask_cidr or -s/--start_ip (and -e/--end_ip), or -A for mDNS")
+    else:
+        hosts = parse_hosts(args.mask_cidr, args.start_ip, args.end_ip, args.max_hosts)
+        if not any(bus in ADDRESS_BUSES for bus in buses):
+            raise _usage("-A browses mDNS, it scans no range: add -S, -O or -I to scan the addresses too")
     ipmi_password = None
     if args.ipmi_user is not None:
         ipmi_password = _secret(args.ipmi_password_file, IPMI_ENV, "--ipmi-password-file") or ""
@@ -231,5 +243,7 @@ def run(args):
     if not args.quiet:
         counts = {kind: sum(1 for r in results if r["kind"] == kind and "error" not in r) for kind in plan.buses}
         found = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        print(f"scanned {len(plan.hosts)} host(s) in {time.monotonic() - started:.1f} s: {found}", file=sys.stderr)
+        scanned = " and ".join(([f"{len(plan.hosts)} host(s)"] if plan.hosts else []) +
+                               (["mDNS"] if "mdns" in plan.buses else []))
+        print(f"scanned {scanned} in {time.monotonic() - started:.1f} s: {found}", file=sys.stderr)
     return 0

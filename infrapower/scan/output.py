@@ -9,7 +9,7 @@ import re
 
 DEFAULT_SECRETS_DIR = "/etc/fence-agents-infrapower/keys"  # infrapower chain --plan's default
 IPMI_PSU_DRIVER = "/lib/nut/ipmi-psu"
-KINDS = {"snmp": "SNMP", "nut": "upsd", "ipmi": "BMC"}
+KINDS = {"snmp": "SNMP", "nut": "upsd", "ipmi": "BMC", "mdns": "mDNS"}
 # snmp-ups (NUT 2.8.0) spells the v3 protocols without dashes.
 _V3_PROTOCOL = {"SHA-224": "SHA224", "SHA-256": "SHA256", "SHA-384": "SHA384", "SHA-512": "SHA512",
                 "AES-192": "AES192", "AES-256": "AES256"}
@@ -36,7 +36,13 @@ def pdus(results):
 
 
 def upsds(results):
-    return [r for r in results if r["kind"] == "nut" and "devices" in r]
+    """upsd servers found on the range or published with mDNS, each once."""
+    found, seen = [], set()
+    for r in results:
+        if r["kind"] in ("nut", "mdns") and "devices" in r and (r["host"], r["port"]) not in seen:
+            seen.add((r["host"], r["port"]))
+            found.append(r)
+    return found
 
 
 def bmcs(results):
@@ -67,9 +73,12 @@ def _snmp_lines(r):
     outlets = r.get("outlets") or []
     if outlets:
         units = f" on {r['units']} daisy-chained units" if r.get("units", 1) > 1 else ""
-        how = "switchable" if r.get("switchable") else "not switchable"
+        locked = [o for o in outlets if r.get("switchable") and o.get("switchable") is False]
+        how = ("not switchable" if not r.get("switchable") else
+               f"switchable but {len(locked)}" if locked else "switchable")
         lines.append(f"{len(outlets)} outlets{units}, {how}: "
-                     + ", ".join(f"{o['id']} {o['name'] or '-'} {o['state']}" for o in outlets))
+                     + ", ".join(f"{o['id']} {o['name'] or '-'} {o['state']}"
+                                 + (" (not switchable)" if o in locked else "") for o in outlets))
     elif r.get("note"):
         lines.append(r["note"])
     return lines + [f"note: {e}" for e in r.get("errors", [])]
@@ -86,6 +95,15 @@ def _nut_lines(r):
         what = d.get("error") or f"{d.get('type', '?')}{extra}, driver {d.get('driver', '?')}"
         lines.append(f"{d['name']}: {what}" + (f" ({d['desc']})" if d.get("desc") else ""))
     return lines
+
+
+def _mdns_lines(r):
+    published = ", ".join(r.get("services", []))
+    head = [f"published as {', '.join(repr(n) for n in r.get('names', []))} ({published})"
+            + (f", host {r['server']}" if r.get("server") else "")] if r.get("names") else []
+    if "error" in r:
+        return head + [f"error: {r['error']}"] if head else [f"error: {r['error']}"]
+    return head + _nut_lines(r)
 
 
 def _ipmi_lines(r):
@@ -106,7 +124,7 @@ def table(results):
     """One block per thing found: kind and address, then indented lines."""
     if not results:
         return "nothing found"
-    writers = {"snmp": _snmp_lines, "nut": _nut_lines, "ipmi": _ipmi_lines}
+    writers = {"snmp": _snmp_lines, "nut": _nut_lines, "ipmi": _ipmi_lines, "mdns": _mdns_lines}
     blocks = []
     for r in results:
         lines = writers[r["kind"]](r)
@@ -238,7 +256,8 @@ def _host_map(outlets):
     """pcmk_host_map from outlets named like hosts (`:` of a daisy
     chain's unit:outlet escaped), else a placeholder."""
     pairs = [f"{o['name']}:{o['id'].replace(':', chr(92) + ':')}" for o in outlets
-             if _HOST_NAME.fullmatch(o.get("name") or "") and not o["name"].lower().startswith("outlet")]
+             if _HOST_NAME.fullmatch(o.get("name") or "") and not o["name"].lower().startswith("outlet")
+             and o.get("switchable") is not False]
     return ";".join(pairs) or "NODE:OUTLET"
 
 

@@ -10,7 +10,8 @@ import threading
 
 from infrapower.scan.targets import address
 
-BUSES = ("snmp", "nut", "ipmi")
+BUSES = ("snmp", "nut", "ipmi", "mdns")
+ADDRESS_BUSES = BUSES[:3]
 
 
 class ScanPlan:
@@ -125,7 +126,7 @@ class _Pool:
 def scan(plan, progress=None):
     """Everything found, as dicts (see infrapower.scan.output), sorted by
     kind, address and port.  Read-only: no SET, no power command."""
-    from infrapower.scan import ipmi, nut, snmp, sweep
+    from infrapower.scan import ipmi, mdns, nut, snmp, sweep
 
     loaded = _Tables()
     pool = _Pool(max(1, plan.threads), progress)
@@ -148,7 +149,7 @@ def scan(plan, progress=None):
     def details_job(kind, host, port, index):
         if kind == "snmp":
             return _snmp_details, (host, port, plan.credentials[index], plan.timeout, loaded)
-        if kind == "nut":
+        if kind in ("nut", "mdns"):
             return nut.probe, (host, port, plan.timeout)
         return ipmi.login, (host, port, plan.ipmi_user, plan.ipmi_password or "", plan.timeout)
 
@@ -168,6 +169,7 @@ def scan(plan, progress=None):
             early[key[:3]] = (index, pool.submit_one(function, *args))
 
     try:
+        browsing = pool.submit_one(mdns.browse, plan.timeout) if "mdns" in plan.buses else None
         futures = pool.submit(v3_jobs)
         swept = len(snmp_sweep) + len(ipmi_sweep) + len(nut_sweep)
         pool.count(0, swept)
@@ -202,6 +204,11 @@ def scan(plan, progress=None):
             results.append(found)
             if "error" not in found:
                 second.append((("snmp", host, port), found.pop("_credential")))
+        if browsing is not None:
+            for found in mdns.results(pool.collect({browsing: "mdns"})["mdns"]):
+                results.append(found)
+                if "error" not in found:  # each upsd published: its devices, as the upsd probe reads them
+                    second.append((("mdns", found["host"], found["port"]), None))
         pending = {}
         for key, index in second:
             started = early.get(key)
@@ -219,7 +226,10 @@ def scan(plan, progress=None):
                                     **outcome})
                 continue
             target = next(r for r in results if r["kind"] == kind and r["host"] == host and r["port"] == port)
-            if kind == "ipmi" and "error" in outcome:
+            if kind == "mdns":
+                target.update(outcome if outcome is not None else
+                              {"error": f"{target['address']} published, but no upsd answers there"})
+            elif kind == "ipmi" and "error" in outcome:
                 target["login_error"] = outcome["error"]
             elif "error" in outcome and kind == "snmp":
                 target["note"] = outcome["error"]

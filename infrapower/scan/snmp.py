@@ -131,7 +131,43 @@ def details(host, port, credential, timeout, document, names):
             result["note"] = str(error)
             return result
         result["outlets"] = [{"id": ident, "name": name, "state": state} for ident, (name, state) in listing.items()]
+        locked = _switchable_outlets(session, view, any(":" in ident for ident in listing))
+        for outlet in result["outlets"]:
+            outlet["switchable"] = result["switchable"] and locked.get(outlet["id"], True)
         result["units"] = len({ident.split(":")[0] for ident in listing}) if any(":" in i for i in listing) else 1
         return result
     finally:
         session.close()
+
+
+def _switchable_outlets(session, view, chained):
+    """{outlet id: False/True} from the PDU's own per-outlet "switchable"
+    column, where the mapping has one that can say no (Eaton, HPE,
+    Raritan PX2 ...); {} elsewhere, or when the column cannot be read."""
+    import re
+
+    from infrapower.snmp.oid import normalise_oid
+
+    template, values = view.get("switchable_oid"), view.get("switchable_map") or {}
+    if not template or "no" not in values.values():
+        return {}
+    template = normalise_oid(template)
+    column = template.split("%i", 1)[0].rstrip(".")
+    try:
+        rows = session.walk([column])[column]
+    except SnmpError:
+        return {}
+    pattern = re.compile(re.escape(template).replace("%i", r"(\d+)"))
+    base = view.get("index_base") or 1
+    unit_first = ((view.get("daisy") or {}).get("index") or 1) == 1
+    places = {}
+    for oid, raw in rows:
+        match = pattern.fullmatch(oid)
+        if not match or values.get(str(raw)) not in ("yes", "no"):
+            continue
+        numbers = [int(group) for group in match.groups()]
+        unit, index = (1, numbers[0]) if len(numbers) == 1 else (numbers if unit_first else numbers[::-1])
+        places[(unit, index - base + 1)] = values[str(raw)] == "yes"
+    first_unit = min((unit for unit, _ in places), default=1)
+    return {(f"{unit - first_unit + 1}:{number}" if chained else str(number)): state
+            for (unit, number), state in places.items()}

@@ -2,7 +2,9 @@
 BMCs on random ports of 127.0.0.1, scanned with explicit ports), plus
 silent and garbage-answering hosts on other loopback addresses; its
 ups.conf started by NUT's own drivers, its pcs commands applied with
-`pcs -f` to a CIB file."""
+`pcs -f` to a CIB file.  The buses are named (-S -O -I): the default adds
+mDNS, which would browse the host's own network (test_scan_netns.py
+browses in namespaces)."""
 
 import json
 import os
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from scan_helpers import scan
+from scan_helpers import PACKAGE_ROOT, scan
 
 from infrapower.lab import bmc as lab_bmc
 from infrapower.lab import pdus as lab_pdus
@@ -39,7 +41,7 @@ def password_file(tmp_path):
 @pytest.fixture
 def full_scan(rack, password_file):
     ports = lab_ports(rack)
-    argv = ["-s", "127.0.0.1", "--snmp-port", ports["snmp"], "-p", ports["nut"], "--ipmi-port", ports["ipmi"],
+    argv = ["-S", "-O", "-I", "-s", "127.0.0.1", "--snmp-port", ports["snmp"], "-p", ports["nut"], "--ipmi-port", ports["ipmi"],
             "-c", "wrong", "-c", lab_pdus.WRITE_COMMUNITY, "-c", lab_pdus.READ_COMMUNITY,
             "--ipmi-user", lab_bmc.ADMIN_USER, "--ipmi-password-file", str(password_file), "-t", "2"]
     return rack, argv
@@ -172,7 +174,7 @@ def test_garbage_answers_are_one_line_each_never_a_traceback():
     garbage = Garbage("127.77.0.2")
     try:
         port_udp, port_tcp = garbage.udp.getsockname()[1], garbage.tcp.getsockname()[1]
-        result = scan("-s", "127.77.0.2", "--snmp-port", str(port_udp), "--ipmi-port", str(port_udp),
+        result = scan("-S", "-O", "-I", "-s", "127.77.0.2", "--snmp-port", str(port_udp), "--ipmi-port", str(port_udp),
                       "-p", str(port_tcp), "-t", "1", "--json")
     finally:
         garbage.close()
@@ -189,7 +191,7 @@ def test_silent_hosts_produce_nothing_within_about_one_timeout():
             sock.bind((f"127.77.1.{index + 1}", 0))
         ports = ",".join(str(s.getsockname()[1]) for s in silent)
         started = time.monotonic()
-        result = scan("-m", "127.77.1.0/29", "--snmp-port", ports, "--ipmi-port", ports, "-t", "1", "-T", "256",
+        result = scan("-S", "-O", "-I", "-m", "127.77.1.0/29", "--snmp-port", ports, "--ipmi-port", ports, "-t", "1", "-T", "256",
                       "-c", "a", "-c", "b", "--json")
         elapsed = time.monotonic() - started
     finally:
@@ -273,15 +275,89 @@ def test_units_of_a_daisy_chain(tmp_path):
     from infrapower import lab as lab_module
 
     topology = {"servers": {"s1": {"role": "test", "psus": {"psu1": "pdu3:1"}}},
-                "pdus": {"pdu3": {"mapping": "eaton_epdu", "outlets": 4, "units": 2, "ups": "ups1", "switch_delay": 0.0}},
+                "pdus": {"pdu3": {"mapping": "eaton_epdu", "outlets": 4, "units": 2, "ups": "ups1", "switch_delay": 0.0,
+                                  "unswitchable": ["2.3"]}},
                 "upses": {"ups1": {}}}
     chained = lab_module.up(tmp_path / "lab", topology=topology, components=("pdus",))
     try:
         result = scan("-s", "127.0.0.1", "-S", "--snmp-port", str(chained.port("snmp:pdu3")), "--json", "-q")
         pcs = scan("-s", "127.0.0.1", "-S", "--snmp-port", str(chained.port("snmp:pdu3")), "--pcs", "-q")
+        table = scan("-s", "127.0.0.1", "-S", "--snmp-port", str(chained.port("snmp:pdu3")), "-q")
     finally:
         lab_module.down(tmp_path / "lab")
     pdu, = json.loads(result.stdout)
     assert pdu["units"] == 2 and len(pdu["outlets"]) == 8 and pdu["model"].endswith("unit 1")
     assert [o["id"] for o in pdu["outlets"]][3:5] == ["1:4", "2:1"]
+    # the PDU's own per-outlet flag: 2:3 is locked, the others switch
+    assert [o["id"] for o in pdu["outlets"] if not o["switchable"]] == ["2:3"] and pdu["switchable"]
+    assert "switchable but 1:" in table.stdout and "2:3 " in table.stdout and "(not switchable)" in table.stdout
     assert "'pcmk_host_map=s1:1\\:1'" in pcs.stdout
+
+
+# -- a PDU that speaks SNMPv3 only ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def v3_only_pdu(lab, tmp_path_factory):
+    """The lab's pdu2 records (eaton_epdu) served by a second snmpsim run
+    with --v3-only: v1/v2c requests are dropped, whatever the community."""
+    import snmpsim
+
+    from infrapower.lab.core import free_port, lab_python
+
+    user = lab_pdus.V3_USER
+    records = Path(lab.path("snmp", "pdu2"))
+    port = free_port("udp")
+    argv = [lab_python(), "-c", lab_pdus._SNMPSIM_MAIN, f"--data-dir={records / 'data'}",
+            f"--cache-dir={tmp_path_factory.mktemp('v3only-cache')}", f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+            f"--variation-module-options=pdu:profile={records / 'profile.json'}", "--logging-method=stderr",
+            "--log-level=error", "--v3-only", f"--v3-user={user['user']}", f"--v3-auth-key={user['auth_key']}",
+            f"--v3-auth-proto={user['auth_proto']}", f"--v3-priv-key={user['priv_key']}",
+            f"--v3-priv-proto={user['priv_proto']}", f"--variation-modules-dir={lab_pdus.MODULES_DIR}",
+            f"--variation-modules-dir={Path(snmpsim.__file__).parent / 'variation'}"]
+    log = open(tmp_path_factory.mktemp("v3only-log") / "snmpsim.log", "wb")
+    # as the lab spawns its own snmpsim (infrapower.lab.pdus.start): the rack's state and the PDU's fault files
+    env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true", "INFRAPOWER_PDU_DIR": str(records),
+           "INFRAPOWER_LAB_DIR": str(lab.dir), "PYTHONPATH": PACKAGE_ROOT}
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_a_v3_only_pdu_is_found_by_its_user_and_not_by_communities(v3_only_pdu, tmp_path):
+    user = lab_pdus.V3_USER
+    auth, priv = tmp_path / "auth", tmp_path / "priv"
+    auth.write_text(user["auth_key"] + "\n")
+    priv.write_text(user["priv_key"] + "\n")
+    argv = ["-S", "-s", "127.0.0.1", "--snmp-port", str(v3_only_pdu), "-c", lab_pdus.READ_COMMUNITY,
+            "-c", lab_pdus.WRITE_COMMUNITY, "-u", user["user"], "-w", user["auth_proto"], "-W", str(auth),
+            "-x", user["priv_proto"], "-X", str(priv), "-t", "2", "--json", "-q"]
+    deadline = time.monotonic() + 60  # snmpsim binds its port only after indexing the records
+
+    while True:
+        result = scan(*argv)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        found = json.loads(result.stdout)
+        if found and found[0].get("outlets") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    pdu, = found
+    assert (pdu["version"], pdu["sec_name"], pdu["mapping"], pdu["conf_mapping"]) == \
+        ("3", user["user"], "eaton_epdu", "eaton_epdu")
+    assert pdu["communities"] == [] and "community" not in pdu and len(pdu["outlets"]) == 8
+    assert user["auth_key"] not in result.stdout + result.stderr and user["priv_key"] not in result.stdout
+    conf = scan(*argv[:-2], "--format", "ups.conf", "-q")
+    assert 'snmp_version = "v3"' in conf.stdout and 'secLevel = "authPriv"' in conf.stdout
+    assert user["priv_key"] not in conf.stdout and "community" not in conf.stdout
+    # communities alone: nothing there
+    alone = scan("-S", "-s", "127.0.0.1", "--snmp-port", str(v3_only_pdu), "-c", lab_pdus.READ_COMMUNITY, "-t", "1",
+                 "--json", "-q")
+    assert json.loads(alone.stdout) == []
