@@ -19,15 +19,17 @@ _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_
 
 
 class AvahiLibrary:
-    """The two shared libraries with their prototypes; AvahiError when they
-    are not installed."""
+    """The two shared libraries with their prototypes; an InfrapowerError
+    when they are not installed (avahi-daemon does not pull them in:
+    avahi-utils does)."""
 
     def __init__(self):
         try:
             self.client = ctypes.CDLL(CLIENT_LIBRARY)
             self.common = ctypes.CDLL(COMMON_LIBRARY)
         except OSError as error:
-            raise InfrapowerError(f"avahi's client library is missing ({error}): install libavahi-client3") from None
+            raise InfrapowerError(f"avahi-daemon runs but its client library is missing ({error}): install "
+                                  "libavahi-client3, or use --publisher zeroconf") from None
         p, i, s, u16 = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint16
         prototypes = {
             (self.common, "avahi_threaded_poll_new"): (p, []),

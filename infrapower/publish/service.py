@@ -30,9 +30,10 @@ def choose_publisher(kind, addresses):
     publisher asked for by name or nothing is an error."""
     from infrapower.publish import avahi
 
-    if kind == "avahi" or (kind == "auto" and avahi.daemon_running()):
-        if kind == "avahi" and not avahi.daemon_running():
-            raise InfrapowerError("--publisher avahi: no avahi-daemon runs here (start it, or use --publisher zeroconf)")
+    running = kind in ("auto", "avahi") and avahi.daemon_running()
+    if kind == "avahi" and not running:
+        raise InfrapowerError("--publisher avahi: no avahi-daemon runs here (start it, or use --publisher zeroconf)")
+    if running:
         return avahi.AvahiPublisher(addresses)
     from infrapower.publish.responder import ResponderPublisher
 
