@@ -128,3 +128,19 @@ def test_sigterm_withdraws_the_records(publisher, browser, avahi_client):
     wait_for(lambda: not any(avahi_browse(avahi_client, kind) for kind in TYPES), DEADLINE,
              "avahi-browse -rpt to see nothing")
     wait_for(lambda: "@" not in nut_scanner(avahi_client), DEADLINE, "nut-scanner -A to find nothing")
+
+
+def test_a_wildcard_listen_publishes_the_veth_address_only(namespaces, tmp_path):
+    """LISTEN 0.0.0.0 read in the server namespace: its veth address, not
+    loopback."""
+    import subprocess
+    import sys
+
+    from conftest import REPO, pack_env
+
+    (tmp_path / "upsd.conf").write_text("LISTEN 0.0.0.0 3493\n")
+    script = ("from infrapower.publish import listen; "
+              f"print([(e.port, [str(a) for a in e.addresses], e.poll_host) for e in listen.from_config_dir({str(tmp_path)!r})])")
+    result = subprocess.run(namespaces.exec_argv(namespaces.server, sys.executable, "-c", script), capture_output=True,
+                            text=True, timeout=60, env=pack_env(), cwd=REPO)
+    assert result.stdout.strip() == f"[(3493, ['{SERVER_ADDRESS}'], '127.0.0.1')]", result
