@@ -14,6 +14,10 @@ from infrapower.publish import txt, upsd
 
 log = logging.getLogger(__name__)
 
+# After a change that left some device's type unknown (its driver still
+# connecting), poll this often for this long, so the record settles soon.
+SETTLE_INTERVAL, SETTLE_SECONDS = 1.0, 30.0
+
 
 @dataclass(frozen=True)
 class Options:
@@ -57,6 +61,7 @@ class Publication:
         self.published = None  # the services as published, or None
         self.away_since = None  # when upsd stopped answering (monotonic)
         self.failure = None  # the publisher's last error, said once
+        self.changed_at = None  # when the record last changed (monotonic)
         self.base_name = options.name or publisher.host_name.split(".")[0]
 
     def poll(self):
@@ -95,6 +100,7 @@ class Publication:
                 self.failure = str(error)
                 return
             self.failure = None
+            self.changed_at = time.monotonic()
             verb = "published" if self.published is None else "updated" if alive else "published again"
             self.published = services
             addresses = sorted({f"{address}:{service.port}" for service in services for address in service.addresses})
@@ -116,10 +122,16 @@ class Publication:
             self.published = None
             log.info("upsd at %s away for %g s: records withdrawn until it answers", self.where, self.options.grace)
 
+    def wait_seconds(self):
+        settling = (self.facts is not None and self.changed_at is not None
+                    and any(kind == upsd.UNKNOWN_TYPE for _, kind in self.facts.devices)
+                    and time.monotonic() - self.changed_at < SETTLE_SECONDS)
+        return min(self.options.interval, SETTLE_INTERVAL) if settling else self.options.interval
+
     def run(self):
         while not self.stop.is_set():
             self.poll()
-            self.stop.wait(self.options.interval)
+            self.stop.wait(self.wait_seconds())
 
 
 def run(options):

@@ -117,3 +117,22 @@ def test_cli_avahi_asked_for_without_a_daemon_is_one_line(tmp_path):
               'mount -t tmpfs tmpfs /run/avahi-daemon && exec "$@"', "sh")
     one_line_error(publish_cli("--config-dir", str(tmp_path), "--publisher", "avahi", prefix=prefix),
                    "no avahi-daemon runs here")
+
+
+def test_polls_sooner_while_a_new_device_type_is_unknown():
+    import threading
+    import time
+
+    from infrapower.publish import service
+
+    class Named:  # what Publication reads of a publisher before any poll
+        host_name = "host.local"
+
+    endpoint = listen.Endpoint(3493, (ipaddress.ip_address("192.0.2.1"),), "192.0.2.1")
+    publication = service.Publication(service.Options((endpoint,), interval=10.0), Named(), threading.Event())
+    publication.facts, publication.changed_at = facts([("ups1", "unknown")]), time.monotonic()
+    assert publication.wait_seconds() == service.SETTLE_INTERVAL
+    publication.changed_at -= service.SETTLE_SECONDS  # a driver that stays away: back to the interval
+    assert publication.wait_seconds() == 10.0
+    publication.facts, publication.changed_at = facts([("ups1", "ups")]), time.monotonic()
+    assert publication.wait_seconds() == 10.0
