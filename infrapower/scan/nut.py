@@ -16,7 +16,12 @@ def _silent(error):
 
 def probe(host, port, timeout):
     """None when nothing listens, else {"devices": [...], "tls": ...} or
-    {"error": one line} for a peer that does not speak NUT."""
+    {"error": one line} for a peer that does not speak NUT.  Every
+    device's variables come in one pipelined round trip (a LIST VAR per
+    device would cost a round trip each, ~40 ms apiece where upsd's
+    replies meet delayed ACKs); the TLS check runs meanwhile."""
+    import threading
+
     from infrapower.nut.client import NutClient, NutSettings
 
     client = NutClient(NutSettings(host, port, timeout))
@@ -24,23 +29,31 @@ def probe(host, port, timeout):
         client.connect()
     except NutError as error:
         return None if _silent(error) else {"error": str(error)}
+    tls = {}
+    checking = threading.Thread(target=lambda: tls.update(answer=tls_offered(host, port, timeout)), daemon=True)
+    checking.start()
     try:
-        devices = []
-        for name, desc in client.list_ups().items():
-            device = {"name": name, "desc": desc}
-            try:
-                variables = client.list_var(name)
-            except NutError as error:
-                device["error"] = str(error)  # e.g. DATA-STALE: the device is still there
-            else:
-                device.update({key: variables[var] for var, key in DEVICE_VARIABLES.items() if variables.get(var)})
-                device["outlets"] = int(device["outlets"]) if str(device.get("outlets", "")).isdigit() else 0
-            devices.append(device)
+        names = client.list_ups()
+        asked = [(name, variable) for name in names for variable in DEVICE_VARIABLES]
+        values = dict(zip(asked, client.get_vars(asked))) if asked else {}
     except NutError as error:
         return {"error": str(error)}
     finally:
         client.close()
-    return {"devices": devices, "tls": tls_offered(host, port, timeout)}
+        checking.join()
+    devices = []
+    for name, desc in names.items():
+        device = {"name": name, "desc": desc}
+        answers = {variable: values[(name, variable)] for variable in DEVICE_VARIABLES}
+        found = {variable: value for variable, value in answers.items() if not isinstance(value, NutError)}
+        failures = [value for value in answers.values() if isinstance(value, NutError) and value.code != "VAR-NOT-SUPPORTED"]
+        if not found and failures:
+            device["error"] = failures[0].code or str(failures[0])  # e.g. DATA-STALE: the device is still there
+        else:
+            device.update({DEVICE_VARIABLES[variable]: value for variable, value in found.items() if value})
+            device["outlets"] = int(device["outlets"]) if str(device.get("outlets", "")).isdigit() else 0
+        devices.append(device)
+    return {"devices": devices, "tls": tls.get("answer", "unknown")}
 
 
 def tls_offered(host, port, timeout):
