@@ -103,17 +103,21 @@ def _owned_marker(lab):
 
 
 def _running_cluster_processes():
-    """(pid, name) of every cluster daemon on the machine."""
+    """(pid, name) of every cluster daemon in this network namespace (one
+    in another, such as the lab's 3-node cluster, cannot clash: corosync's
+    and libqb's sockets are per network namespace)."""
     found = []
+    own_net = os.readlink("/proc/self/ns/net")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             comm = (entry / "comm").read_text().strip()
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
+            net = os.readlink(entry / "ns" / "net")
+        except (FileNotFoundError, ProcessLookupError, IndexError, PermissionError):
             continue
-        if comm in CLUSTER_PROCESSES and state != "Z":
+        if comm in CLUSTER_PROCESSES and state != "Z" and net == own_net:
             found.append((int(entry.name), comm))
     return found
 
