@@ -269,6 +269,9 @@ def test_pcs_commands_apply_to_a_cib_file(full_scan, tmp_path):
         assert applied.returncode == 0, f"{line}: {applied.stderr}"
     config = subprocess.run(["pcs", "-f", str(cib), "stonith", "config"], capture_output=True, text=True)
     assert config.stdout.count("class=stonith") == len(lines)
+    # the CIB with those devices is valid as Pacemaker reads it (schema, agents' metadata, options)
+    verified = subprocess.run(["crm_verify", "--xml-file", str(cib), "-V"], capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_units_of_a_daisy_chain(tmp_path):

@@ -3,6 +3,7 @@ reference codec), and its early ends: an ICMP port-unreachable or a TCP
 reset settles a probe at once, on loopback addresses only."""
 
 import socket
+import sys
 import threading
 import time
 
@@ -132,3 +133,34 @@ def test_answers_come_as_they_arrive():
         agent.close()
     assert found == {"agent": ("ok", ".1.3.6.1.4.1.99999.1")}
     assert seen[0][0] == "agent" and ended - seen[0][1] > 0.5
+
+
+def test_the_progress_bar_only_on_a_terminal():
+    import os
+    import pty
+    import subprocess
+
+    from scan_helpers import PACKAGE_ROOT, scan
+
+    argv = ["-S", "-O", "-I", "-m", "127.78.3.0/29", "-t", "0.3", "--json"]
+    piped = scan(*argv)
+    assert piped.returncode == 0 and "probes" not in piped.stderr and "\r" not in piped.stderr
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "infrapower.cli.main", "scan", *argv], stdout=subprocess.PIPE,
+                                   stderr=slave, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+        os.close(slave)
+        out, _ = process.communicate(timeout=60)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert process.returncode == 0 and out.strip() == b"[]"
+    assert b"\r[" in seen and b"probes" in seen and b"scanned 6 host(s)" in seen
