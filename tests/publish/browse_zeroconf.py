@@ -7,13 +7,13 @@ import json
 import sys
 import threading
 
-from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
+from zeroconf import IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
 
 TYPES = ["_nut._tcp.local.", "_upsd._tcp.local."]
 
 
 def main():
-    zeroconf = Zeroconf()
+    zeroconf = Zeroconf(ip_version=IPVersion.All)  # as Home Assistant with IPv6 on
     lock = threading.Lock()
 
     def emit(record):

@@ -20,6 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_ADDRESS, CLIENT_ADDRESS, PREFIX = "10.231.7.1", "10.231.7.2", 24
+SERVER_ADDRESS6, CLIENT_ADDRESS6, PREFIX6 = "fd00:231::1", "fd00:231::2", 64  # a ULA, only in these namespaces
 SERVER_HOST_NAME = "nutpub-server"
 UPSD, DUMMY_UPS = "/lib/nut/upsd", "/lib/nut/dummy-ups"
 NUT_PORT = 3493
@@ -77,6 +78,10 @@ class Namespaces:
         for ns, interface, address in ((self.server, self.server_if, SERVER_ADDRESS),
                                        (self.client, self.client_if, CLIENT_ADDRESS)):
             run("ip", "-n", ns, "addr", "add", f"{address}/{PREFIX}", "dev", interface)
+        for ns, interface, address in ((self.server, self.server_if, SERVER_ADDRESS6),
+                                       (self.client, self.client_if, CLIENT_ADDRESS6)):
+            # nodad: usable at once (duplicate address detection takes ~1 s)
+            run("ip", "-n", ns, "addr", "add", f"{address}/{PREFIX6}", "dev", interface, "nodad")
             run("ip", "-n", ns, "link", "set", interface, "up")
         return self
 
@@ -94,15 +99,19 @@ class NutServer:
     private NUT_CONFPATH; add_device() adds one as an admin would (ups.conf,
     the driver, upsd reloaded)."""
 
-    def __init__(self, namespaces, directory, tls=False):
+    def __init__(self, namespaces, directory, tls=False, ipv6=False):
+        """upsd listens on loopback and the server's veth address: the IPv4
+        one, or with `ipv6` the IPv6 one only."""
         self.ns = namespaces
+        self.address = f"[{SERVER_ADDRESS6}]" if ipv6 else SERVER_ADDRESS
         self.conf, self.state = directory / "conf", directory / "state"
         for path in (self.conf, self.state):
             path.mkdir(mode=0o700)
         self.env = dict(os.environ, NUT_CONFPATH=str(self.conf), NUT_STATEPATH=str(self.state),
                         NUT_ALTPIDPATH=str(self.state))
         self.drivers, self.upsd, self.logs = {}, None, directory
-        upsd_conf = f"LISTEN 127.0.0.1 {NUT_PORT}\nLISTEN {SERVER_ADDRESS} {NUT_PORT}\n"
+        upsd_conf = (f"LISTEN ::1 {NUT_PORT}\nLISTEN {SERVER_ADDRESS6} {NUT_PORT}\n" if ipv6
+                     else f"LISTEN 127.0.0.1 {NUT_PORT}\nLISTEN {SERVER_ADDRESS} {NUT_PORT}\n")
         if tls:
             upsd_conf += self._tls(directory)
         (self.conf / "upsd.conf").write_text(upsd_conf)
@@ -143,7 +152,7 @@ class NutServer:
             self.wait_devices()
 
     def devices(self):
-        result = run(*self.ns.exec_argv(self.ns.server, "upsc", "-l", f"{SERVER_ADDRESS}:{NUT_PORT}"), check=False)
+        result = run(*self.ns.exec_argv(self.ns.server, "upsc", "-l", f"{self.address}:{NUT_PORT}"), check=False)
         return set(result.stdout.split()) if result.returncode == 0 else None
 
     def wait_devices(self):
@@ -279,7 +288,7 @@ def namespaces(request):
     for tool in ("ip", "unshare", "nsenter", UPSD, DUMMY_UPS, "upsc"):
         if not shutil.which(tool):
             pytest.skip(f"needs {tool}")
-    created = Namespaces("z" if "zeroconf" in request.module.__name__ else "a")
+    created = Namespaces(request.module.__name__.rpartition("_")[2][:2])
     try:
         yield created.create()
     finally:
@@ -288,8 +297,10 @@ def namespaces(request):
 
 @pytest.fixture(scope="module")
 def nut_server(namespaces, tmp_path_factory, request):
-    """upsd with ups1 and pdu1; with STARTTLS when the module says NUT_TLS = True."""
-    server = NutServer(namespaces, tmp_path_factory.mktemp("publish-nut"), getattr(request.module, "NUT_TLS", False))
+    """upsd with ups1 and pdu1; with STARTTLS when the module says NUT_TLS =
+    True, on IPv6 when it says NUT_IPV6 = True."""
+    server = NutServer(namespaces, tmp_path_factory.mktemp("publish-nut"), getattr(request.module, "NUT_TLS", False),
+                       getattr(request.module, "NUT_IPV6", False))
     try:
         server.add_device("ups1", "ups", reload=False)
         server.add_device("pdu1", "pdu", reload=False)
