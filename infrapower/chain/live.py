@@ -72,8 +72,22 @@ def outlet_number(variables, token):
     return matches[0] if len(matches) == 1 else None
 
 
+# Peers read at once.  Every read (a upsd's devices, an SNMP PDU, a BMC)
+# is mostly waiting for answers, so one pool overlaps them all; bounded,
+# because the reads also cost CPU (RMCP+ and SNMP in Python, under one
+# GIL): 200 BMCs in 200 threads read slower than in 16 on 2 cores.
+LIVE_CONCURRENCY = 16
+# A upsd's devices are listed over several connections at once, this many
+# devices each: LIST VAR of a big PDU is hundreds of lines.
+DEVICES_PER_CONNECTION = 4
+
+
 def read(chain, timeout=3.0):
-    """The LiveView of every link of `chain`."""
+    """The LiveView of every link of `chain`: every peer read at once
+    (LIVE_CONCURRENCY), the results then applied in a fixed order, so
+    states and problems do not depend on which answer came first."""
+    from concurrent.futures import ThreadPoolExecutor
+
     view = LiveView()
     view.states[MAIN] = LinkState(OK, "")
     by_upsd = {}
@@ -81,42 +95,111 @@ def read(chain, timeout=3.0):
         # NUT devices: PDUs, UPSes, and ups.conf's PSU devices
         if (link.kind == "device" and link.snmp is None) or (link.kind == "psu" and link.upsd is not None):
             by_upsd.setdefault(link.upsd, []).append(link)
-    for upsd, devices in by_upsd.items():
-        _read_upsd(chain, upsd, devices, view, timeout)
+    snmp_pdus = [link for link in chain.links.values() if link.kind == "device" and link.snmp is not None]
+    outlets_of = {
+        device.id: [link for link in chain.links.values() if link.kind == "outlet" and link.parent == device.id]
+        for device in snmp_pdus
+    }
+    servers = [server for server in chain.servers.values() if server.bmc is not None]
+    _import_readers(by_upsd and _NUT_MODULES, snmp_pdus and _SNMP_MODULES, servers and _IPMI_MODULES)
+    with ThreadPoolExecutor(max_workers=LIVE_CONCURRENCY) as pool:
+        upsd_reads = [
+            (upsd, group, pool.submit(_list_devices, upsd, group, timeout))
+            for upsd, devices in by_upsd.items()
+            for group in _groups(devices, DEVICES_PER_CONNECTION)
+        ]
+        snmp_reads = {d.id: pool.submit(_read_snmp_pdu, d, outlets_of[d.id], timeout) for d in snmp_pdus}
+        bmc_reads = {server.name: pool.submit(_read_power_supplies, server, timeout) for server in servers}
+    unanswered = set()
+    for upsd, devices, future in upsd_reads:
+        _apply_upsd(upsd, by_upsd[upsd], devices, future, view, unanswered)
     _read_outlets(chain, view)
     _read_chassis(chain, view)
-    _read_snmp_pdus(chain, view, timeout)
-    _read_bmcs(chain, view, timeout)
+    _apply_snmp_pdus(snmp_pdus, outlets_of, snmp_reads, view)
+    _apply_bmcs(servers, bmc_reads, view)
     return view
 
 
-def _read_upsd(chain, upsd, devices, view, timeout):
+# What the readers import, their libraries' lazy imports included.  Two
+# reader threads importing along different paths at once can deadlock in
+# Python's import locks, which then hands one of them a partially
+# initialised module (seen: typing); imported first, in one thread, they
+# are only looked up by the readers.
+_NUT_MODULES = ("infrapower.nut.client",)
+_SNMP_MODULES = (
+    "infrapower.tables", "infrapower.chain.snmpconf", "infrapower.snmp.pdu", "infrapower.snmp.session",
+    "pyasn1.codec.ber.decoder", "pyasn1.codec.ber.encoder", "pysnmp.proto.api", "pysnmp.proto.rfc1905",
+    "pyasn1.type.namedtype", "cryptography.hazmat.primitives.ciphers",
+)
+_IPMI_MODULES = (
+    "infrapower.ipmi.chassis", "infrapower.ipmi.psu", "infrapower.ipmi.session", "infrapower.resolve",
+    "pyghmi.ipmi.private.constants", "pyghmi.ipmi.sdr", "cryptography.hazmat.primitives.ciphers",
+)
+
+
+def _import_readers(*groups):
+    import importlib
+
+    for names in groups:
+        for name in names or ():
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass  # the reader that needs it says so, as one problem
+
+
+def _groups(items, size):
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _list_devices(upsd, devices, timeout):
+    """{device link id: its variables, or the NutError listing it gave};
+    a NutError raised when upsd does not answer at all."""
     from infrapower.nut.client import NutClient, NutError, NutSettings
 
+    results = {}
+    with NutClient(NutSettings(upsd.host, upsd.port, timeout)).connect() as client:
+        for device in devices:
+            try:
+                results[device.id] = client.list_var(device.device)
+            except NutError as error:
+                if error.code is None:  # the connection itself failed: nothing more comes
+                    raise
+                results[device.id] = error
+    return results
+
+
+def _apply_upsd(upsd, all_devices, devices, future, view, unanswered):
+    """One connection's devices into the view.  A upsd that does not
+    answer is one problem (at the first line naming one of its devices,
+    said once: `unanswered` remembers), every device of it unknown."""
+    from infrapower.nut.client import NutError
+
     try:
-        client = NutClient(NutSettings(upsd.host, upsd.port, timeout)).connect()
+        results = future.result()
     except NutError as error:
-        origin = min((d.origin for d in devices if d.origin), key=lambda o: (o.path, o.line), default=None)
-        view.problems.append(Problem(origin, f"upsd at {upsd} does not answer: {error}"))
+        if upsd not in unanswered:
+            unanswered.add(upsd)
+            origin = min((d.origin for d in all_devices if d.origin), key=lambda o: (o.path, o.line), default=None)
+            view.problems.append(Problem(origin, f"upsd at {upsd} does not answer: {error}"))
         for device in devices:
             view.states[device.id] = LinkState(UNKNOWN, "no answer", f"upsd at {upsd} does not answer")
         return
-    with client:
-        for device in devices:
-            try:
-                variables = client.list_var(device.device)
-            except NutError as error:
-                if error.code == "UNKNOWN-UPS":
-                    view.problems.append(Problem(device.origin, f"upsd at {upsd} serves no device {device.device!r}"))
-                view.states[device.id] = LinkState(UNKNOWN, error.code or "error", str(error))
-                continue
-            view.variables[device.id] = variables
-            status = variables.get("ups.status", "")
-            if device.kind == "psu":
-                view.states[device.id] = psu_state(status, variables.get("ups.alarm", ""))
-                continue
-            # PDUs publish an empty ups.status: their inlet voltage tells.
-            view.states[device.id] = ups_state(status) if status else pdu_state(_nut_inlet_voltage(variables))
+    for device in devices:
+        variables = results[device.id]
+        if isinstance(variables, NutError):
+            error = variables
+            if error.code == "UNKNOWN-UPS":
+                view.problems.append(Problem(device.origin, f"upsd at {upsd} serves no device {device.device!r}"))
+            view.states[device.id] = LinkState(UNKNOWN, error.code or "error", str(error))
+            continue
+        view.variables[device.id] = variables
+        status = variables.get("ups.status", "")
+        if device.kind == "psu":
+            view.states[device.id] = psu_state(status, variables.get("ups.alarm", ""))
+            continue
+        # PDUs publish an empty ups.status: their inlet voltage tells.
+        view.states[device.id] = ups_state(status) if status else pdu_state(_nut_inlet_voltage(variables))
 
 
 def _nut_inlet_voltage(variables):
@@ -171,9 +254,10 @@ def outlet_state(state):
 
 def _read_snmp_pdu(device, outlet_links, timeout):
     """(mapping name, inlet volts or None, {outlet link id: (number, plug,
-    state) or PduError}) of one
-    SNMP PDU, read as fence_snmp_pdu reads it: one session, the mapping
-    detected (or forced), each outlet's status through the mapping."""
+    state) or PduError}) of one SNMP PDU, read as fence_snmp_pdu reads
+    it: one session, the mapping detected (or forced), every outlet's
+    status through the mapping in as few requests as the PDU takes (one
+    outlet at a time only to tell which outlet a failed read was about)."""
     from infrapower import tables
     from infrapower.chain.snmpconf import session_settings
     from infrapower.snmp import pdu
@@ -184,42 +268,42 @@ def _read_snmp_pdu(device, outlet_links, timeout):
     session = Session(session_settings(dict(config.options), config.host, config.port, timeout))
     try:
         outlets = pdu.Pdu(session, document, pdu.identify(session, document, config.mib))
-        results = {}
+        results, resolved = {}, {}
         for link in outlet_links:
             try:
-                outlet = outlets.resolve(link.outlet)
-                state = outlets.status([link.outlet])[outlet.label]
+                resolved[link.id] = outlets.resolve(link.outlet)
             except pdu.PduError as error:
                 results[link.id] = error
+        try:
+            states = outlets.status([link.outlet for link in outlet_links if link.id in resolved])
+        except pdu.PduError:
+            states = {}
+            for link in outlet_links:
+                if link.id in resolved:
+                    try:
+                        states.update(outlets.status([link.outlet]))
+                    except pdu.PduError as error:
+                        results[link.id] = error
+        for link_id, outlet in resolved.items():
+            if link_id in results:
                 continue
             plug = str(outlet.number) if outlet.unit == 1 else f"{outlet.unit}:{outlet.number}"
-            results[link.id] = (outlet.number, plug, state)
+            results[link_id] = (outlet.number, plug, states[outlet.label])
         return outlets.name, outlets.inlet_voltage(), results
     finally:
         session.close()
 
 
-def _read_snmp_pdus(chain, view, timeout):
-    """Every SNMP PDU of the servers file at once (a dead one costs its
-    full timeout)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _apply_snmp_pdus(devices, outlets_of, reads, view):
+    """Every SNMP PDU of the servers file (a dead one costs its full
+    timeout, read beside the others)."""
     from infrapower.fence import FenceError
     from infrapower.tables import TableError
 
-    devices = [link for link in chain.links.values() if link.kind == "device" and link.snmp is not None]
-    if not devices:
-        return
-    outlets_of = {
-        device.id: [link for link in chain.links.values() if link.kind == "outlet" and link.parent == device.id]
-        for device in devices
-    }
-    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-        futures = {d.id: pool.submit(_read_snmp_pdu, d, outlets_of[d.id], timeout) for d in devices}
     for device in devices:
         where = f"SNMP PDU at {device.snmp}"
         try:
-            mapping, volts, results = futures[device.id].result()
+            mapping, volts, results = reads[device.id].result()
         except (FenceError, TableError, OSError) as error:
             origin = device.extra.get("snmp_origin", device.origin)
             view.problems.append(Problem(origin, f"[{device.id}] {where} gave no outlet states: {error}"))
@@ -294,7 +378,8 @@ PSU_LINK_STATES = {
 
 
 def _read_power_supplies(server, timeout):
-    """A server's PSUs, read the way fence_ipmi_psu reads them."""
+    """A server's PSUs' health, read the way fence_ipmi_psu reads it (the
+    sensors; not the FRU data, which the chain does not show)."""
     from infrapower.ipmi.chassis import open_session
     from infrapower.ipmi.psu import read_power_supplies
     from infrapower.ipmi.session import IpmiSettings
@@ -303,23 +388,17 @@ def _read_power_supplies(server, timeout):
     settings = IpmiSettings(host, port, server.bmc_username, server.bmc_password, login_timeout=timeout,
                             command_timeout=timeout)
     with open_session(settings) as session:
-        return sorted(read_power_supplies(session), key=lambda psu: psu.index)
+        return sorted(read_power_supplies(session, fru=False), key=lambda psu: psu.index)
 
 
-def _read_bmcs(chain, view, timeout):
-    """Every BMC at once (a dead BMC costs its full timeout)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _apply_bmcs(servers, reads, view):
+    """Every BMC's PSU health (a dead BMC costs its full timeout, read
+    beside the others)."""
     from infrapower.fence import FenceError
 
-    servers = [server for server in chain.servers.values() if server.bmc is not None]
-    if not servers:
-        return
-    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        futures = {server.name: pool.submit(_read_power_supplies, server, timeout) for server in servers}
     for server in servers:
         try:
-            supplies = futures[server.name].result()
+            supplies = reads[server.name].result()
         except FenceError as error:
             where = f"{server.bmc[0]}:{server.bmc[1]}"
             view.problems.append(Problem(server.origin, f"[{server.name}] BMC at {where} gave no PSU health: {error}"))
