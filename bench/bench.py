@@ -61,6 +61,12 @@ class Case:
     requests: Optional[Callable[[str], Optional[int]]] = None
     peer_requests: Optional[Callable[[str], Optional[int]]] = None
     verbose_stdin: str = "verbose=1\n"
+    # Run after every run of either command, untimed (e.g. `lab down` after
+    # a timed `lab up`); its failure fails the case.
+    cleanup: Optional[Sequence[str]] = None
+    # Peak memory: one more run (untimed) under /usr/bin/time, whose
+    # maximum resident set size (the command's largest process) is shown.
+    memory: bool = False
 
     def __post_init__(self):
         if self.runs < 1:
@@ -76,6 +82,7 @@ class Timing:
     seconds: list
     failure: Optional[str] = None
     requests: Optional[int] = None  # per action, from the counting run (Case.requests)
+    peak_kib: Optional[int] = None  # maximum resident set size (Case.memory)
 
     @property
     def ok(self):
@@ -146,9 +153,10 @@ def _run_once(argv, stdin, env, timeout):
     return time.perf_counter() - started, proc.returncode, err.decode(errors="replace")
 
 
-def time_command(argv, runs, warmup, stdin=None, env=None, expect_rc=(0,), timeout=120.0):
+def time_command(argv, runs, warmup, stdin=None, env=None, expect_rc=(0,), timeout=120.0, cleanup=None):
     """Warm-up runs, then `runs` timed runs; stops at the first run whose exit
-    code is unexpected, so a broken command is never timed as if it worked."""
+    code is unexpected, so a broken command is never timed as if it worked.
+    `cleanup` runs after each run, untimed."""
     full_env = None
     if env is not None:
         full_env = dict(os.environ)
@@ -161,6 +169,10 @@ def time_command(argv, runs, warmup, stdin=None, env=None, expect_rc=(0,), timeo
             return Timing(seconds, f"cannot run {argv[0]}: {exc.strerror}")
         except subprocess.TimeoutExpired:
             return Timing(seconds, f"run {index + 1} did not finish in {timeout:g} s")
+        finally:
+            if cleanup is not None:
+                subprocess.run([str(a) for a in cleanup], stdin=subprocess.DEVNULL, capture_output=True, env=full_env,
+                               timeout=timeout)
         if rc not in expect_rc:
             tail = " ".join(err.strip().splitlines()[-2:])[:200]
             return Timing(seconds, f"exit {rc} (expected {'/'.join(map(str, expect_rc))})" + (f": {tail}" if tail else ""))
@@ -174,7 +186,8 @@ def run_case(case, progress=None):
     instead each gets its own warm-up and runs back to back."""
     if progress:
         progress(f"{case.name}: ours ({case.warmup} warm-up + {case.runs})")
-    ours = time_command(case.ours, case.runs, case.warmup, case.stdin, case.env, case.expect_rc, case.timeout)
+    ours = time_command(case.ours, case.runs, case.warmup, case.stdin, case.env, case.expect_rc, case.timeout,
+                        case.cleanup)
     peer = None
     if case.peer is not None:
         if progress:
@@ -187,6 +200,7 @@ def run_case(case, progress=None):
             case.peer_env if case.peer_env is not None else case.env,
             case.peer_expect_rc if case.peer_expect_rc is not None else case.expect_rc,
             case.timeout,
+            case.cleanup,
         )
     if case.requests is not None:
         _count(ours, case.ours, case.stdin, case.env, case, case.requests, progress)
@@ -194,7 +208,34 @@ def run_case(case, progress=None):
         peer_stdin = case.peer_stdin if case.peer_stdin is not None else case.stdin
         _count(peer, case.peer, peer_stdin, case.peer_env if case.peer_env is not None else case.env, case,
                case.peer_requests, progress)
+    if case.memory:
+        _peak_memory(ours, case.ours, case.stdin, case.env, case, progress)
+        if peer is not None:
+            _peak_memory(peer, case.peer, case.peer_stdin if case.peer_stdin is not None else case.stdin,
+                         case.peer_env if case.peer_env is not None else case.env, case, progress)
     return Result(case, ours, peer)
+
+
+def _peak_memory(timing, argv, stdin, env, case, progress=None):
+    """One more run, untimed, under /usr/bin/time: its peak RSS (KiB)."""
+    import tempfile
+
+    if not timing.ok:
+        return
+    if progress:
+        progress(f"{case.name}: peak memory ({argv[0]})")
+    full_env = dict(os.environ, **{k: str(v) for k, v in (env or {}).items()})
+    with tempfile.NamedTemporaryFile("r", prefix="bench-rss-") as out:
+        try:
+            _run_once(["/usr/bin/time", "-f", "%M", "-o", out.name, *argv], stdin, full_env, case.timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        finally:
+            if case.cleanup is not None:
+                subprocess.run([str(a) for a in case.cleanup], stdin=subprocess.DEVNULL, capture_output=True,
+                               env=full_env, timeout=case.timeout)
+        text = out.read().strip().splitlines()
+    timing.peak_kib = int(text[-1]) if text and text[-1].isdigit() else None
 
 
 def _count(timing, argv, stdin, env, case, counter, progress=None):
@@ -270,8 +311,9 @@ def _span(timing):
 def format_table(results):
     """A Markdown table, one row per case."""
     rows = [
-        "| case | ours median (ms) | peer median (ms) | ratio | requests ours / peer | min–max ours / peer (ms) | target | verdict |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        "| case | ours median (ms) | peer median (ms) | ratio | requests ours / peer | min–max ours / peer (ms) | target | verdict |"
+        + (" peak RSS ours / peer (MiB) |" if any(r.case.memory for r in results) else ""),
+        "|---|---:|---:|---:|---:|---|---|---|" + ("---:|" if any(r.case.memory for r in results) else ""),
     ]
     for result in results:
         case = result.case
@@ -281,7 +323,9 @@ def format_table(results):
         span = _span(result.ours) + (f" / {_span(result.peer)}" if result.peer else "")
         target = f"≤ {case.target:g}×" if case.target is not None else "–"
         verdict = result.verdict.replace("|", "\\|")
-        rows.append(f"| {case.name} | {ours} | {peer} | {ratio} | {_requests(result)} | {span} | {target} | {verdict} |")
+        memory = f" {_memory(result)} |" if any(r.case.memory for r in results) else ""
+        rows.append(f"| {case.name} | {ours} | {peer} | {ratio} | {_requests(result)} | {span} | {target} | {verdict} |"
+                    + memory)
     return "\n".join(rows)
 
 
@@ -294,9 +338,19 @@ def _requests(result):
     return shown(result.ours) + (f" / {shown(result.peer)}" if result.peer else "")
 
 
+def _memory(result):
+    def shown(timing):
+        return "–" if timing is None or timing.peak_kib is None else f"{timing.peak_kib / 1024:.0f}"
+
+    if not result.case.memory:
+        return "–"
+    return shown(result.ours) + (f" / {shown(result.peer)}" if result.peer else "")
+
+
 def results_json(results):
     def timing(t):
-        return None if t is None else {"seconds": t.seconds, "failure": t.failure, "requests": t.requests}
+        return None if t is None else {"seconds": t.seconds, "failure": t.failure, "requests": t.requests,
+                                       "peak_kib": t.peak_kib}
 
     return [
         {
