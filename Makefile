@@ -85,18 +85,21 @@ tree-files:
 tree-checksum:
 	@$(MAKE) -s --no-print-directory tree-files | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-40
 
-# apt installs the .deb and what it depends on; an unchanged build already
-# installed is left alone.
+# apt installs the .deb and what it depends on.  A build whose files and
+# maintainer scripts are what dpkg has installed (whichever checkout
+# installed it) is left alone.
 install-package: deb
 	@version=$$(dpkg-parsechangelog -l debian/changelog -S Version); \
 	deb=$(DEBDIR)/$(PACKAGE)_$${version}_all.deb; \
 	if [ -L $(BINDIR)/infrapower ]; then rm -f $(BINDIR)/infrapower; fi; \
-	if [ "$$(dpkg-query -W -f='$${Status} $${Version}' $(PACKAGE) 2>/dev/null)" = "install ok installed $$version" ] && \
-	   cmp -s $(DEBDIR)/stamp $(DEBDIR)/installed; then \
-		echo "$(PACKAGE) $$version is installed"; exit 0; fi; \
+	same=$$([ "$$(dpkg-query -W -f='$${Status} $${Version}' $(PACKAGE) 2>/dev/null)" = "install ok installed $$version" ] && echo yes); \
+	for part in md5sums preinst postinst prerm postrm; do \
+		[ -n "$$same" ] || break; \
+		[ "$$(dpkg-deb -I $$deb $$part 2>/dev/null)" = "$$(cat /var/lib/dpkg/info/$(PACKAGE).$$part 2>/dev/null)" ] || same=; \
+	done; \
+	if [ -n "$$same" ]; then echo "$(PACKAGE) $$version is installed (this build)"; exit 0; fi; \
 	$(DEB_ENV) apt-get install -y -q --reinstall --no-install-recommends $$deb > $(DEBDIR)/apt.log 2>&1 || \
 		{ tail -20 $(DEBDIR)/apt.log; echo "apt-get could not install $$deb: see $(DEBDIR)/apt.log"; exit 1; }; \
-	cp $(DEBDIR)/stamp $(DEBDIR)/installed; \
 	rm -rf $(OLD_VENV); \
 	echo "installed $(PACKAGE) $$version ($$deb)"
 
