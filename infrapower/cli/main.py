@@ -30,6 +30,16 @@ def cmd_lab_up(args):
         print("\n".join(bigrack.summary(running)))
     else:
         print(lab.status_table(lab.status(running.dir)))
+    if args.cluster:
+        from infrapower.cli import lab_cluster
+
+        lab_cluster.start(running, fencing=not args.no_fencing)
+
+
+def cmd_lab_node(args):
+    from infrapower.cli import lab_cluster
+
+    return lab_cluster.cmd_lab_node(args, _lab_dir(args))
 
 
 def cmd_lab_status(args):
@@ -86,6 +96,10 @@ def cmd_lab_fault(args):
         from infrapower.lab import nut
 
         nut.set_nut_fault(lab, args.target, kind, **params)
+    elif args.target_type == "node":
+        from infrapower.cli import lab_cluster
+
+        lab_cluster.fault(lab.dir, args.target, kind)
 
 
 def cmd_lab_power(args):
@@ -121,17 +135,22 @@ def build_parser():
     up.add_argument("--only", help="comma-separated components (pdus,bmc,nut)")
     up.add_argument("--servers", type=int, metavar="N",
                     help="a rack of N servers (two PSUs each) on as many PDUs and UPSes as needed, instead of the spec's three")
+    up.add_argument("--cluster", action="store_true", help="also a 3-node Pacemaker cluster (clc, nc1, nc2) fenced by the plan")
+    up.add_argument("--no-fencing", action="store_true", help="with --cluster: leave the cluster without fence devices")
     lab_command("status", cmd_lab_status, "the rack as a table").add_argument("--json", action="store_true")
     lab_command("down", cmd_lab_down, "stop the lab's processes")
     lab_command("log", cmd_lab_log, "every outlet, PSU, UPS and server power transition")
     fault = lab_command("fault", cmd_lab_fault, "inject or clear a fault")
-    fault.add_argument("target_type", choices=["outlet", "pdu", "psu", "bmc", "nut"])
+    fault.add_argument("target_type", choices=["outlet", "pdu", "psu", "bmc", "nut", "node"])
     fault.add_argument("target", help="pdu1:3, pdu1, clc:psu1, clc, tpdu ...")
     fault.add_argument(
         "kind",
         help="outlet: stuck_on, stuck_off, slow=SECONDS, silent; pdu: silent, slow=SECONDS (per request); psu: failed, absent; "
-        "bmc: down; nut: tracking_failed, stale, gone, slow=SECONDS ...; `clear` clears",
+        "bmc: down; nut: tracking_failed, stale, gone, slow=SECONDS ...; node: crash, hang, isolate; `clear` clears",
     )
+    from infrapower.cli import lab_cluster
+
+    lab_cluster.add_commands(lab_command, cmd_lab_node)
     power = lab_command("power", cmd_lab_power, "cut or restore the mains behind a UPS")
     power.add_argument("ups")
     power.add_argument("state", choices=["on", "off"])

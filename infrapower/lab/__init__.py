@@ -60,6 +60,13 @@ def up(directory=None, topology=None, components=COMPONENTS, ready_seconds=READY
 
 def down(directory=None):
     lab = Lab(directory or default_lab_dir())
+    if lab.path("cluster").exists():
+        # The 3-node cluster's nodes are no lab processes of their own:
+        # its power watcher must stop first, then its cgroups and
+        # namespaces go.
+        from infrapower.lab import cluster
+
+        cluster.down(lab)
     names = lab.process_names()
     # The cluster first (it may be fencing), then the watchers that push
     # rack state into the simulators, then the simulators.

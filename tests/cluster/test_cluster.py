@@ -1,0 +1,105 @@
+"""The lab's 3-node cluster: real corosync + Pacemaker nodes in their own
+namespaces, fenced by the survivors through the pack's agents with the
+configuration `infrapower chain --plan` wrote; a node's power is its rack
+server's."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from infrapower.lab import cluster
+from infrapower.lab.core import wait_until
+
+CLI = [sys.executable, "-m", "infrapower.cli.main"]
+
+
+def _server_events(lab, start):
+    return lab.rack.power_log()[start:]
+
+
+def _off_at(events, kind, name):
+    return next((e["t"] for e in events if e["kind"] == kind and e["name"] == name and e["state"] in ("off", "input_lost")), None)
+
+
+def test_three_nodes_joined_each_its_own_machine(cluster_lab):
+    view = cluster.members(cluster_lab, "nc1")
+    assert sorted(view) == ["clc", "nc1", "nc2"]
+    assert all(v["online"] and v["member"] for v in view.values())
+    assert sum(v["dc"] for v in view.values()) == 1
+    for node in cluster.NODES:
+        assert cluster.run(cluster_lab, node, ["hostname"], check=True).stdout.strip() == node
+        # PID 1 of the node is its init, not the machine's.
+        comm = cluster.run(cluster_lab, node, ["cat", "/proc/1/cmdline"], check=True).stdout
+        assert "node_init" in comm
+    print(f"cluster up (3 nodes joined, a DC) in {cluster_lab.cluster_seconds:.1f} s")
+
+
+def test_the_cli_runs_commands_inside_a_node(cluster_lab):
+    result = subprocess.run(
+        CLI + ["lab", "node", "--dir", str(cluster_lab.dir), "nc2", "--", "crm_node", "-n"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "nc2", result.stderr
+    wrong = subprocess.run(
+        CLI + ["lab", "node", "--dir", str(cluster_lab.dir), "nc9", "--", "true"], capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode == 1 and "no cluster node named 'nc9'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_the_lab_is_reachable_from_inside_the_nodes(cluster_lab):
+    """upsd, the SNMP PDUs and the BMCs at the machine's addresses, as the
+    plan's devices name them."""
+    upsd = cluster_lab.port("upsd")
+    status = cluster.run(cluster_lab, "nc1", ["upsc", f"ups1@127.0.0.1:{upsd}", "ups.status"], check=True)
+    assert status.stdout.strip() == "OL"
+    agent = cluster.run(
+        cluster_lab, "clc",
+        ["/usr/sbin/fence_snmp_pdu", "--ip=127.0.0.1", f"--ipport={cluster_lab.port('snmp:pdu1')}",
+         "--community=private", "--snmp-version=1", "--plug=2", "--action=status"],
+    )
+    assert agent.returncode == 0 and "ON" in agent.stdout.upper(), agent.stdout + agent.stderr
+
+
+def test_the_plan_configured_both_feeds_in_one_level_and_the_bmc_in_another(cluster_lab):
+    levels = cluster.run(cluster_lab, "clc", ["pcs", "stonith", "level", "config"], check=True).stdout
+    assert "Level 1 - chain-clc-pdu1-1 chain-clc-nut" in levels.replace(",", " ")
+    assert "Level 2 - chain-clc-ipmi" in levels
+    constraints = cluster.run(cluster_lab, "clc", ["cibadmin", "-Q", "-o", "constraints"], check=True).stdout
+    assert 'rsc="chain-clc-nut"' in constraints and 'node="clc"' in constraints
+    assert not any("password=" in line and "password_script" not in line for line in cluster_lab.fencing_commands)
+
+
+@pytest.mark.parametrize("node,kind", [("nc2", "crash"), ("nc1", "hang"), ("clc", "isolate")])
+def test_a_failed_node_is_fenced_by_the_survivors_and_rejoins(cluster_lab, node, kind):
+    lab = cluster_lab
+    survivor = next(n for n in cluster.NODES if n != node)
+    outlets = list(lab.rack.topology()["servers"][node]["psus"].values())
+    start = len(lab.rack.power_log())
+    faulted = time.time()
+    cluster.fault(lab, node, kind)
+
+    def fenced():
+        events = _server_events(lab, start)
+        return _off_at(events, "server", node)
+
+    off = wait_until(fenced, time.monotonic() + 60, f"{node} fenced ({kind})")
+    events = _server_events(lab, start)
+    # Both feeds were cut (one level: fence_snmp_pdu and fence_nut).
+    for outlet in outlets:
+        assert _off_at(events, "outlet", outlet) is not None, f"{outlet} never off: {events}"
+    print(f"{kind} {node}: fence cut its power {off - faulted:.1f} s after the fault")
+
+    history = lambda: cluster.run(lab, survivor, ["stonith_admin", "--history", node, "--verbose"]).stdout
+    wait_until(lambda: f"reboot of {node} successful" in history(), time.monotonic() + 60, f"{node}'s fencing done")
+    assert any(e["node"] == node and e["event"] == "boot" and e["t"] > off for e in _boot_log(lab))
+    cluster.wait_ready(lab, time.monotonic() + 90)
+
+
+def _boot_log(lab):
+    def booted():
+        log = cluster.power_log(lab)
+        return log if log else None
+
+    return wait_until(booted, time.monotonic() + 30, "cluster power log")
