@@ -27,8 +27,8 @@ class ResponderPublisher:
         try:
             from zeroconf import IPVersion, Zeroconf
         except ImportError:
-            raise InfrapowerError("python-zeroconf is not installed (Debian: python3-zeroconf) and no avahi-daemon "
-                                  "runs: install one of them") from None
+            raise InfrapowerError("python-zeroconf is not installed: install it (Debian: python3-zeroconf), "
+                                  "or run avahi-daemon") from None
         self.host = local_host_name()
         versions = {address.version for address in addresses}
         ip_version = IPVersion.All if versions == {4, 6} else IPVersion.V6Only if versions == {6} else IPVersion.V4Only
