@@ -312,6 +312,19 @@ def pcs_commands(plans, force_levels=False, secrets_dir=DEFAULT_SECRETS_DIR):
     return lines
 
 
+def health_commands(config_dir):
+    """Power-aware node health (docs/cluster.md): the pack's OCF agent as a
+    clone on every node, reading its own power chain from `config_dir`
+    (the same files on every node), and resources leaving a node that
+    turns red while it still runs."""
+    return [
+        "pcs resource create power-health ocf:infrapower:power-health "
+        + shlex.quote(f"config_dir={config_dir}")
+        + " clone",
+        "pcs property set node-health-strategy=migrate-on-red",
+    ]
+
+
 def describe(chain, plans):
     """The plan as a person reads it: per server, what goes off, how."""
     lines = []

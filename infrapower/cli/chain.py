@@ -94,7 +94,8 @@ def _run(args):
             upsd = model.Upsd.parse(args.upsd)
         except ValueError as error:
             raise model.ChainError(f"--upsd {args.upsd}: {error}") from None
-    chain = assemble.load(_config_paths(args), args.ups_conf, args.servers, upsd)
+    config_dir = _config_paths(args)
+    chain = assemble.load(config_dir, args.ups_conf, args.servers, upsd)
     errors = [str(problem) for problem in chain.problems]
     view = None
     if (args.live or args.plan) and not errors:
@@ -119,6 +120,10 @@ def _run(args):
         print("\n".join(plan.describe(chain, plans)))
         secrets_dir = (args.secrets_dir or plan.DEFAULT_SECRETS_DIR).rstrip("/") or "/"
         commands = plan.pcs_commands(plans, force_levels=args.pcs_force, secrets_dir=secrets_dir)
+        if commands:
+            from pathlib import Path
+
+            commands += plan.health_commands(Path(config_dir).resolve())
         files = plan.secret_files(plans, secrets_dir)
         if files and args.write_secrets:
             plan.write_secret_files(files)

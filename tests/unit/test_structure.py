@@ -23,7 +23,7 @@ MAX_LINES = 650
 RUNTIME_MODULES = frozenset({"agent", "fence", "options", "errors", "ports", "resolve", "tables"})
 RUNTIME_PACKAGES = frozenset({"nut", "snmp", "ipmi", "nutdriver"})
 TOOL_MODULES = frozenset({"tables.generate", "tables.cparse", "tables.ctokens", "tables.cpreproc"})
-TOOL_PACKAGES = frozenset({"cli", "lab", "chain", "scan", "nutconf", "publish"})
+TOOL_PACKAGES = frozenset({"cli", "lab", "chain", "scan", "nutconf", "publish", "health"})
 
 # Known modules over MAX_LINES, each being split by a change in progress;
 # remove an entry when its module is split.
