@@ -9,6 +9,8 @@ from infrapower.errors import InfrapowerError, SnmpError
 # (2.8.0) knows; master renamed or added some.
 CONF_NUT_VERSION = "2.8.0"
 IDENTITY = ("device.type", "device.mfr", "device.model", "device.serial")
+# UPS mappings name their maker, model and serial ups.*: the same identity
+_UPS_IDENTITY = {"ups.mfr": "device.mfr", "ups.model": "device.model", "ups.serial": "device.serial"}
 
 
 class Credential:
@@ -80,9 +82,11 @@ def _identity(session, table):
     found, asked = {}, {}
     # A daisy chain's first unit is index 0 or 1 (Eaton numbers its master 0, as Pdu._base probes)
     units = ("0", "1") if (table.get("outlets") or {}).get("daisy") else ("1", "0")
-    for entry in table["entries"]:
-        info = entry["info"]
-        if info not in IDENTITY or info in found or info in asked:
+    entries = table["entries"]
+    device_first = [e for e in entries if e["info"] in IDENTITY] + [e for e in entries if e["info"] in _UPS_IDENTITY]
+    for entry in device_first:
+        info = _UPS_IDENTITY.get(entry["info"], entry["info"])
+        if info in found or info in asked:
             continue
         oid = entry.get("oid")
         if not oid:
