@@ -12,6 +12,7 @@ import time
 import pytest
 from scan_helpers import scan
 
+UPS_COMMUNITY = "ups-ro"  # each agent its own community: every one given is tried on every host
 UPS_CONF = """sysObjectID .1.3.6.1.4.1.3808.1.1.1
 override .1.3.6.1.4.1.3808.1.1.1.1.1.1.0 octet_str "OR1500LCDRM1U"
 override .1.3.6.1.4.1.3808.1.1.1.1.2.3.0 octet_str "CXXKV2000123"
@@ -31,19 +32,20 @@ def agents(tmp_path_factory):
         pytest.skip("needs net-snmp's snmpd and snmpget")
     processes, ports = [], {}
     try:
-        for name, extra in (("ups", UPS_CONF), ("linux", "")):
+        for name, community, extra in (("ups", UPS_COMMUNITY, UPS_CONF), ("linux", "public", "")):
             directory = tmp_path_factory.mktemp(f"snmpd-{name}")
             port = _free_udp_port()
             (directory / "snmpd.conf").write_text(f"agentAddress udp:127.0.0.1:{port}\n"
-                                                  f"rocommunity public 127.0.0.1\n{extra}")
+                                                  f"rocommunity {community} 127.0.0.1\n{extra}")
             processes.append(subprocess.Popen(
                 ["snmpd", "-f", "-C", "-c", str(directory / "snmpd.conf"), "-Lf", str(directory / "log"),
                  f"--persistentDir={directory}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
             ports[name] = port
         deadline = time.monotonic() + 30
-        for port in ports.values():
-            while subprocess.run(["snmpget", "-v1", "-c", "public", "-t", "0.3", "-r", "0", f"127.0.0.1:{port}",
+        for name, port in ports.items():
+            community = UPS_COMMUNITY if name == "ups" else "public"
+            while subprocess.run(["snmpget", "-v1", "-c", community, "-t", "0.3", "-r", "0", f"127.0.0.1:{port}",
                                   ".1.3.6.1.2.1.1.2.0"], capture_output=True).returncode != 0:
                 assert time.monotonic() < deadline, f"snmpd on udp {port} did not start"
                 time.sleep(0.1)
@@ -55,8 +57,9 @@ def agents(tmp_path_factory):
 
 
 def test_a_ups_without_outlets_and_an_unknown_agent(agents):
-    result = scan("-S", "-s", "127.0.0.1", "--snmp-port", f"{agents['ups']},{agents['linux']}", "-t", "2", "--json",
-                  "-q")
+    communities = ("-c", "public", "-c", UPS_COMMUNITY)
+    result = scan("-S", "-s", "127.0.0.1", "--snmp-port", f"{agents['ups']},{agents['linux']}", *communities, "-t", "1",
+                  "--json", "-q")
     assert result.returncode == 0, result.stderr
     found = {r["port"]: r for r in json.loads(result.stdout)}
     ups, linux = found[agents["ups"]], found[agents["linux"]]
@@ -64,11 +67,15 @@ def test_a_ups_without_outlets_and_an_unknown_agent(agents):
     assert ups["model"] == "OR1500LCDRM1U" and ups["note"] == "the cyberpower mapping has no outlets"
     assert not ups["switchable"]
     assert linux["mapping"] is None and linux["sysoid"].startswith(".1.3.6.1.4.1.8072.")
-    table = scan("-S", "-s", "127.0.0.1", "--snmp-port", f"{agents['ups']},{agents['linux']}", "-t", "2", "-q")
+    assert (ups["community"], linux["community"]) == (UPS_COMMUNITY, "public")
+    table = scan("-S", "-s", "127.0.0.1", "--snmp-port", f"{agents['ups']},{agents['linux']}", *communities, "-t", "1",
+                 "-q")
     assert "the cyberpower mapping has no outlets" in table.stdout
     assert f"sysObjectID {linux['sysoid']}: unknown PDU" in table.stdout
     # a UPS is no fence device: snmp-ups gets its section, pcs no command
-    conf = scan("-S", "-s", "127.0.0.1", "--snmp-port", str(agents["ups"]), "-t", "2", "--format", "ups.conf", "-q")
-    assert 'mibs = "cyberpower"' in conf.stdout
-    pcs = scan("-S", "-s", "127.0.0.1", "--snmp-port", str(agents["ups"]), "-t", "2", "--format", "pcs", "-q")
+    conf = scan("-S", "-s", "127.0.0.1", "--snmp-port", str(agents["ups"]), *communities, "-t", "1",
+                "--format", "ups.conf", "-q")
+    assert 'mibs = "cyberpower"' in conf.stdout and f'community = "{UPS_COMMUNITY}"' in conf.stdout
+    pcs = scan("-S", "-s", "127.0.0.1", "--snmp-port", str(agents["ups"]), *communities, "-t", "1", "--format", "pcs",
+               "-q")
     assert "pcs stonith create" not in pcs.stdout
