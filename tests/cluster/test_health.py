@@ -1,0 +1,127 @@
+"""Power-aware node health: the colours for every link state the
+PowerChain knows, the installed OCF agent (meta-data, validate-all), and
+#health-power set on every node of the lab's cluster."""
+
+import os
+import subprocess
+import time
+from xml.etree import ElementTree
+
+import pytest
+
+from infrapower.chain import analysis, assemble
+from infrapower.chain.lab import write_config
+from infrapower.chain.live import DOWN, OK, RISK, UNKNOWN, LinkState
+from infrapower.health.colour import GREEN, RED, YELLOW, colour
+from infrapower.lab import cluster
+from infrapower.lab.core import wait_until
+
+AGENT = "/usr/lib/ocf/resource.d/infrapower/power-health"
+
+ONLINE = LinkState(OK, "OL", "online")
+ON_BATTERY = LinkState(RISK, "OB DISCHRG", "on battery")
+LOW_BATTERY = LinkState(RISK, "OB DISCHRG LB", "on battery, low")
+UPS_OFF = LinkState(DOWN, "OFF", "off")
+PSU_FAILED = LinkState(DOWN, "failed", "failed")
+OUTLET_OFF = LinkState(DOWN, "off", "off")
+NOT_READ = LinkState(UNKNOWN, "?")
+
+
+@pytest.fixture(scope="module")
+def chain(lab, tmp_path_factory):
+    return assemble.load(write_config(lab, tmp_path_factory.mktemp("chain")))
+
+
+def _colour(chain, server, **states):
+    """Every link online/on, but those given (`clc_psu1` for clc:psu1,
+    `pdu2_1` for pdu2:1)."""
+    given = {name.replace("_psu", ":psu").replace("_", ":"): state for name, state in states.items()}
+    all_states = {link_id: ONLINE for link_id in chain.links}
+    all_states.update(given)
+    assessment = analysis.assess_server(chain, server, all_states)
+    unread = [link for feed in assessment.feeds for link in feed.links if all_states[link].level == UNKNOWN]
+    return colour(assessment, unread).colour
+
+
+@pytest.mark.parametrize(
+    "states,expected",
+    [
+        ({}, GREEN),
+        ({"ups2": ON_BATTERY}, YELLOW),  # psu1's feed still healthy
+        ({"ups2": LOW_BATTERY}, YELLOW),
+        ({"ups2": UPS_OFF}, YELLOW),  # one feed left
+        ({"pdu2_1": OUTLET_OFF}, YELLOW),
+        ({"clc_psu1": PSU_FAILED}, YELLOW),
+        ({"clc_psu1": PSU_FAILED, "ups2": ON_BATTERY}, RED),  # the spec's scenario
+        ({"clc_psu1": PSU_FAILED, "ups2": LOW_BATTERY}, RED),
+        ({"ups1": ON_BATTERY, "ups2": ON_BATTERY}, RED),  # every feed on battery
+        ({"ups1": UPS_OFF, "ups2": LOW_BATTERY}, RED),
+        ({"clc_psu1": PSU_FAILED, "ups2": UPS_OFF}, RED),  # no power at all
+        ({"pdu1_1": NOT_READ}, YELLOW),  # not seen: no evidence to move on
+    ],
+)
+def test_colour_of_every_chain_state(chain, states, expected):
+    assert _colour(chain, "clc", **states) == expected
+
+
+def test_other_servers_keep_their_colour(chain):
+    assert _colour(chain, "nc1", clc_psu1=PSU_FAILED, ups2=ON_BATTERY) == YELLOW
+
+
+# -- the installed agent -----------------------------------------------------
+
+
+def _agent(action, **params):
+    env = dict(os.environ, **{f"OCF_RESKEY_{k}": str(v) for k, v in params.items()})
+    env["HA_RSCTMP"] = env.get("HA_RSCTMP", "/tmp")
+    return subprocess.run([AGENT, action], capture_output=True, text=True, timeout=60, env=env)
+
+
+needs_agent = pytest.mark.skipif(not os.access(AGENT, os.X_OK), reason="install the pack first (make install-extras)")
+
+
+@needs_agent
+def test_metadata_is_ocf_1_1():
+    result = _agent("meta-data")
+    assert result.returncode == 0
+    root = ElementTree.fromstring(result.stdout)
+    assert root.get("name") == "power-health" and root.findtext("version") == "1.1"
+    actions = {a.get("name") for a in root.iter("action")}
+    assert {"start", "stop", "monitor", "validate-all", "meta-data"} <= actions
+
+
+@needs_agent
+def test_validate_all(lab, tmp_path):
+    config = write_config(lab, tmp_path / "chain")
+    assert _agent("validate-all", config_dir=config, server="clc").returncode == 0
+    wrong = _agent("validate-all", config_dir=config, server="nc9")
+    assert wrong.returncode == 6 and "no server 'nc9'" in wrong.stderr
+    assert _agent("validate-all", config_dir=tmp_path / "none", server="clc").returncode == 6
+    assert _agent("validate-all", config_dir=config, server="clc", timeout="soon").returncode == 6
+    # A probe of a stopped resource is "not running", not an error.
+    assert _agent("monitor", config_dir=config, server="clc").returncode == 7
+
+
+# -- in the cluster ------------------------------------------------------------
+
+
+def health(lab, via="nc1"):
+    """{node: colour} of #health-power as the cluster has it."""
+    out = cluster.run(lab, via, ["attrd_updater", "-Q", "-A", "-n", "#health-power"]).stdout
+    colours = {}
+    for line in out.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if fields.get("host") and fields.get("value"):
+            colours[fields["host"].strip('"')] = fields["value"].strip('"')
+    return colours
+
+
+@needs_agent
+def test_every_node_is_green_in_a_healthy_rack(cluster_lab):
+    wait_until(
+        lambda: health(cluster_lab) == {n: GREEN for n in cluster.NODES},
+        time.monotonic() + 60,
+        "#health-power green on clc, nc1, nc2",
+    )
+    strategy = cluster.run(cluster_lab, "clc", ["crm_attribute", "-G", "-n", "node-health-strategy", "-q"]).stdout
+    assert strategy.strip() == "migrate-on-red"
