@@ -125,7 +125,7 @@ def test_answers_come_as_they_arrive():
     try:
         probes = {"agent": ("127.78.0.5", agent.getsockname()[1], Credential("1", "public")),
                   "wrong": ("127.78.0.5", agent.getsockname()[1], Credential("1", "other"))}
-        found = sweep.presence(probes, {}, 1.0, lambda key, outcome: seen.append((key, time.monotonic())))
+        found = sweep.presence(probes, {}, 2.0, lambda key, outcome: seen.append((key, time.monotonic())))
         ended = time.monotonic()
     finally:
         stop.set()
