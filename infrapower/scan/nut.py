@@ -63,7 +63,7 @@ def tls_offered(host, port, timeout):
     STARTTLS), or "unknown"."""
     from infrapower.nut.client import NutClient, NutSettings
 
-    client = NutClient(NutSettings(host, port, timeout, tls=True))
+    client = NutClient(NutSettings(host, port, timeout, tls=True, ca=_system_ca_dir()))
     try:
         client.connect()
     except NutError as error:
@@ -73,3 +73,17 @@ def tls_offered(host, port, timeout):
     finally:
         client.close()
     return "verified"
+
+
+def _system_ca_dir():
+    """The system's CA directory (hashed names): OpenSSL then reads only
+    the issuer's certificate, where the default context parses the whole
+    bundle (~25 ms of CPU per scan).  None (the default context) where
+    there is no such directory."""
+    import os
+    import ssl
+
+    capath = ssl.get_default_verify_paths().capath
+    if capath and os.path.isdir(capath) and any(name.endswith(".0") for name in os.listdir(capath)):
+        return capath
+    return None
