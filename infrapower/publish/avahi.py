@@ -76,21 +76,25 @@ class AvahiPublisher:
         for key in list(self.groups):
             if key not in wanted or not self.groups[key].alive():
                 self.groups.pop(key).free()
-        names = []
+        # New services are committed together and probed by the daemon at
+        # the same time (one probing delay, not one per service).
+        new = {}
+        try:
+            for key, service in wanted.items():
+                if key not in self.groups:
+                    new[key] = avahi_client.Group(self.connection, service, placements(service.addresses))
+                    new[key].commit()
+            for group in new.values():
+                group.settle(REGISTER_TIMEOUT)
+        except InfrapowerError:
+            for group in new.values():
+                group.free()
+            raise
+        self.groups.update(new)
         for key, service in wanted.items():
-            group = self.groups.get(key)
-            if group is None:
-                group = avahi_client.Group(self.connection, service, placements(service.addresses))
-                try:
-                    group.register(REGISTER_TIMEOUT)
-                except InfrapowerError:
-                    group.free()
-                    raise
-                self.groups[key] = group
-            elif group.service.txt != service.txt:
-                group.update_txt(service)
-            names.append(group.name)
-        return names
+            if key not in new and self.groups[key].service.txt != service.txt:
+                self.groups[key].update_txt(service)
+        return [self.groups[key].name for key in wanted]
 
     def withdraw(self):
         for group in self.groups.values():

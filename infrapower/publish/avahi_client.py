@@ -178,12 +178,16 @@ class Group:
     def state(self):
         return self.conn.locked(self.lib.entry_group_get_state, self.handle)
 
-    def register(self, timeout, attempts=10):
-        """Add, commit, wait for ESTABLISHED; a name taken on the network
-        gets avahi's alternative ("NAME #2")."""
+    def commit(self):
+        """Add the service and commit: the daemon starts probing the name."""
+        self.changed.clear()
+        self.conn.locked(self._add)
+
+    def settle(self, timeout, attempts=10):
+        """Wait for ESTABLISHED after commit(); a name taken on the network
+        gets avahi's alternative ("NAME #2") and is committed again.
+        Returns the name established."""
         for _ in range(attempts):
-            self.changed.clear()
-            self.conn.locked(self._add)
             deadline = time.monotonic() + timeout
             while True:
                 self.changed.clear()
@@ -199,6 +203,7 @@ class Group:
                 raise InfrapowerError(f"avahi-daemon {what} {self.service.type} {self.name!r} within {timeout:g} s")
             self.name = self.lib.alternative_name(self.name)
             self.conn.locked(self.lib.entry_group_reset, self.handle)
+            self.commit()
         raise InfrapowerError(f"avahi-daemon: every name tried for {self.service.type} is taken")
 
     def update_txt(self, service):
