@@ -145,6 +145,7 @@ def scan(plan, progress=None):
         if "ipmi" in plan.buses:
             ipmi_sweep.update({("ipmi", host, port): (host, port) for port in plan.ipmi_ports})
     early = {}  # (kind, host, port) -> (credential index, future): details started within the presence round
+    early_lock = threading.Lock()  # SNMPv3 answers come from pool threads, the others from the sweep
 
     def details_job(kind, host, port, index):
         if kind == "snmp":
@@ -163,14 +164,21 @@ def scan(plan, progress=None):
             return
         if kind == "ipmi" and (plan.ipmi_user is None or "error" in outcome):
             return
-        started = early.get(key[:3])
-        if started is None or (index is not None and index < started[0]):
-            function, args = details_job(kind, host, port, index)
-            early[key[:3]] = (index, pool.submit_one(function, *args))
+        with early_lock:
+            started = early.get(key[:3])
+            if started is None or (index is not None and index < started[0]):
+                function, args = details_job(kind, host, port, index)
+                early[key[:3]] = (index, pool.submit_one(function, *args))
+
+    def on_v3_answer(key, future):
+        if not future.cancelled() and future.exception() is None and future.result()[0] == "ok":
+            on_answer(key, future.result())
 
     try:
         browsing = pool.submit_one(mdns.browse, plan.timeout) if "mdns" in plan.buses else None
         futures = pool.submit(v3_jobs)
+        for future, key in futures.items():  # an SNMPv3 agent's details start when it answers, within the round
+            future.add_done_callback(lambda done, key=key: on_v3_answer(key, done))
         swept = len(snmp_sweep) + len(ipmi_sweep) + len(nut_sweep)
         pool.count(0, swept)
         first = {}
@@ -179,10 +187,8 @@ def scan(plan, progress=None):
             first.update(sweep.presence(snmp_sweep, ipmi_sweep, plan.timeout, on_answer, nut_sweep,
                                         tick=lambda settled: pool.show(done_before + settled)))
             pool.count(swept)
-        for key, outcome in pool.collect(futures).items():  # v3 answers: details after the round
-            if outcome[0] == "ok":
-                on_answer(key, outcome)
-            first[key] = outcome
+        for key, outcome in pool.collect(futures).items():  # SNMPv3 pings; a probe that raised is its error line
+            first[key] = ("error", outcome["error"]) if isinstance(outcome, dict) else outcome
         results, snmp_found, second = [], {}, []
         for key, outcome in first.items():
             kind, host, port = key[:3]
