@@ -172,7 +172,10 @@ def scan(plan, progress=None):
 
     def on_v3_answer(key, future):
         if not future.cancelled() and future.exception() is None and future.result()[0] == "ok":
-            on_answer(key, future.result())
+            try:
+                on_answer(key, future.result())
+            except RuntimeError:  # the pool already shut down: the scan is ending anyway
+                pass
 
     try:
         browsing = pool.submit_one(mdns.browse, plan.timeout) if "mdns" in plan.buses else None
