@@ -67,6 +67,9 @@ class Case:
     # Peak memory: one more run (untimed) under /usr/bin/time, whose
     # maximum resident set size (the command's largest process) is shown.
     memory: bool = False
+    # Ours and the peer alternate run by run instead of running back to
+    # back: on a shared machine a burst of load then falls on both sides.
+    interleave: bool = False
 
     def __post_init__(self):
         if self.runs < 1:
@@ -184,6 +187,52 @@ def time_command(argv, runs, warmup, stdin=None, env=None, expect_rc=(0,), timeo
 def run_case(case, progress=None):
     """Ours and peer interleaved per run would mix their caches' effects;
     instead each gets its own warm-up and runs back to back."""
+    if case.interleave and case.peer is not None:
+        ours, peer = _interleaved(case, progress)
+    else:
+        ours, peer = _back_to_back(case, progress)
+    if case.requests is not None:
+        _count(ours, case.ours, case.stdin, case.env, case, case.requests, progress)
+    if peer is not None and case.peer_requests is not None:
+        peer_stdin = case.peer_stdin if case.peer_stdin is not None else case.stdin
+        _count(peer, case.peer, peer_stdin, case.peer_env if case.peer_env is not None else case.env, case,
+               case.peer_requests, progress)
+    if case.memory:
+        _peak_memory(ours, case.ours, case.stdin, case.env, case, progress)
+        if peer is not None:
+            _peak_memory(peer, case.peer, case.peer_stdin if case.peer_stdin is not None else case.stdin,
+                         case.peer_env if case.peer_env is not None else case.env, case, progress)
+    return Result(case, ours, peer)
+
+
+def _peer_args(case):
+    return (
+        case.peer_stdin if case.peer_stdin is not None else case.stdin,
+        case.peer_env if case.peer_env is not None else case.env,
+        case.peer_expect_rc if case.peer_expect_rc is not None else case.expect_rc,
+    )
+
+
+def _interleaved(case, progress=None):
+    """One run of ours, one of the peer, and so on; a side that fails
+    stops both (its Timing says why)."""
+    if progress:
+        progress(f"{case.name}: ours and peer alternating ({case.warmup} warm-up + {case.runs} each)")
+    peer_stdin, peer_env, peer_rc = _peer_args(case)
+    ours, peer = Timing([]), Timing([])
+    for index in range(case.warmup + case.runs):
+        for timing, argv, stdin, env, rc in ((ours, case.ours, case.stdin, case.env, case.expect_rc),
+                                             (peer, case.peer, peer_stdin, peer_env, peer_rc)):
+            one = time_command(argv, 1, 0, stdin, env, rc, case.timeout, case.cleanup)
+            if not one.ok:
+                timing.failure = f"run {index + 1}: {one.failure}"
+                return ours, peer
+            if index >= case.warmup:
+                timing.seconds += one.seconds
+    return ours, peer
+
+
+def _back_to_back(case, progress=None):
     if progress:
         progress(f"{case.name}: ours ({case.warmup} warm-up + {case.runs})")
     ours = time_command(case.ours, case.runs, case.warmup, case.stdin, case.env, case.expect_rc, case.timeout,
@@ -202,18 +251,7 @@ def run_case(case, progress=None):
             case.timeout,
             case.cleanup,
         )
-    if case.requests is not None:
-        _count(ours, case.ours, case.stdin, case.env, case, case.requests, progress)
-    if peer is not None and case.peer_requests is not None:
-        peer_stdin = case.peer_stdin if case.peer_stdin is not None else case.stdin
-        _count(peer, case.peer, peer_stdin, case.peer_env if case.peer_env is not None else case.env, case,
-               case.peer_requests, progress)
-    if case.memory:
-        _peak_memory(ours, case.ours, case.stdin, case.env, case, progress)
-        if peer is not None:
-            _peak_memory(peer, case.peer, case.peer_stdin if case.peer_stdin is not None else case.stdin,
-                         case.peer_env if case.peer_env is not None else case.env, case, progress)
-    return Result(case, ours, peer)
+    return ours, peer
 
 
 def _peak_memory(timing, argv, stdin, env, case, progress=None):

@@ -86,13 +86,15 @@ def cases(context):
     return [
         Case(f"{n}× snmp_pdu status at once (one PDU, {n} plugs)", ours=_burst([OURS], plugs, "0,2"),
              peer=_burst([PEER], plugs, "0,2"), stdin=_stdin(pdu, action="status", plug="{plug}"), target=0.8,
-             runs=3, warmup=1, timeout=180, **snmp_counts),
+             runs=3, warmup=1, timeout=180, interleave=True, **snmp_counts),
         Case(f"{n}× snmp_pdu reboot at once (one PDU, {n} plugs)", ours=_burst([OURS], plugs),
              peer=_burst([PEER], plugs), stdin=_stdin(pdu, action="reboot", plug="{plug}", power_timeout=30),
-             target=0.8, runs=3, warmup=1, timeout=300, **snmp_counts),
+             target=0.8, runs=3, warmup=1, timeout=300, interleave=True, **snmp_counts),
         Case(f"{n}× nut status at once through one upsd vs {n}× upsc", ours=_burst([NUT_AGENT], f"1-{n}", "0,2"),
-             peer=_burst(["upsc", f"pdu1@{nut.HOST}:{upsd}", "outlet.{plug}.status"], f"1-{n}"),
-             stdin=nut_options, peer_stdin="", runs=3, warmup=1, timeout=180,
+             # upsc gives up on a connection upsd drops under the burst (seen: 1 of 64,
+             # "Server disconnected"): counted in the figure, not a failed case.
+             peer=_burst(["upsc", f"pdu1@{nut.HOST}:{upsd}", "outlet.{plug}.status"], f"1-{n}", "0,1"),
+             stdin=nut_options, peer_stdin="", runs=3, warmup=1, timeout=180, interleave=True,
              requests=agent_requests("upsd requests")),
         Case("slow PDU (50 ms a request): status", ours=[OURS], peer=[PEER],
              stdin=_stdin(slow_pdu, action="status", plug="5"), target=0.6, runs=5, warmup=1, **snmp_counts),
@@ -102,5 +104,5 @@ def cases(context):
              stdin=_stdin(slow_pdu, action="list-status"), target=0.5, runs=5, warmup=1, **snmp_counts),
         Case("slow PDU (50 ms a request): 8× reboot at once", ours=_burst([OURS], "11-18"),
              peer=_burst([PEER], "11-18"), stdin=_stdin(slow_pdu, action="reboot", plug="{plug}", power_timeout=30),
-             target=0.8, runs=3, warmup=1, timeout=300, **snmp_counts),
+             target=0.8, runs=3, warmup=1, timeout=300, interleave=True, **snmp_counts),
     ]
