@@ -11,7 +11,7 @@ ours polls the chassis state instead.
 import contextlib
 import tempfile
 
-from bench import Case
+from bench import Case, agent_requests
 
 AGENT = "/usr/sbin/fence_ipmi_psu"
 PEER = "/usr/sbin/fence_ipmilan"
@@ -54,6 +54,7 @@ def cases(context=None):
             target=1.0,
             runs=20,
             warmup=2,
+            requests=agent_requests("IPMI requests"),
         ),
         Case(
             "ipmi reboot (onoff) vs fence_ipmilan",
@@ -66,6 +67,7 @@ def cases(context=None):
             runs=5,
             warmup=1,
             timeout=60.0,
+            requests=agent_requests("IPMI requests"),
         ),
         Case(
             "ipmi metadata vs fence_ipmilan",
@@ -84,5 +86,6 @@ def cases(context=None):
             expect_rc=(0,),
             runs=10,
             warmup=1,
+            requests=agent_requests("IPMI requests"),
         ),
     ]

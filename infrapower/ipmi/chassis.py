@@ -7,11 +7,14 @@ the power supplies are infrapower.ipmi.psu, imported only by the actions
 that read them, never by status.
 """
 
+import logging
 from contextlib import contextmanager
 
 from infrapower.errors import FenceError
 from infrapower.fence import EXIT_OK, Outlets
 from infrapower.ipmi.session import NETFN_CHASSIS, CompletionCodeError, IpmiError, Session
+
+log = logging.getLogger(__name__)
 
 # Chassis Control (§28.3) request values.
 CHASSIS_CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03, "diag": 0x04, "soft": 0x05}
@@ -85,7 +88,8 @@ class ChassisPower(Outlets):
             return []
         from infrapower.ipmi.psu import read_power_supplies
 
-        return [f"{psu.name}: {psu.state}" for psu in read_power_supplies(self.session)]
+        # Health only: the FRU data (a dozen requests per PSU) is not shown.
+        return [f"{psu.name}: {psu.state}" for psu in read_power_supplies(self.session, fru=False)]
 
     def extra_action(self, action):
         if action != "diag":
@@ -101,11 +105,13 @@ class ChassisPower(Outlets):
         if self.min_psus:
             from infrapower.ipmi.psu import check_min_psus, read_power_supplies
 
-            check_min_psus(read_power_supplies(self.session), self.min_psus)
+            check_min_psus(read_power_supplies(self.session, fru=False), self.min_psus)
 
 
 @contextmanager
 def open_chassis(settings, min_psus=0):
-    """fence_ipmi_psu's device: a session as `settings` say, closed after."""
+    """fence_ipmi_psu's device: a session as `settings` say, closed after;
+    `-v` shows the round trips it took (login and close included)."""
     with open_session(settings) as session:
         yield ChassisPower(session, min_psus)
+    log.debug("IPMI requests: %d", session.requests)

@@ -206,6 +206,7 @@ class Session:
         self._k1 = self._k2 = None
         self._tag = 0
         self._window = ReplayWindow()
+        self.requests = 0  # round trips so far (login included; retransmissions not counted)
 
     # -- life cycle -------------------------------------------------------
 
@@ -450,6 +451,7 @@ class Session:
         """Send build(), wait for a datagram that match() accepts;
         retransmit on silence, give up at the deadline."""
         retry = _FIRST_RETRY_SECONDS
+        self.requests += 1
         while True:
             now = time.monotonic()
             if now >= deadline:
