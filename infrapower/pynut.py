@@ -8,13 +8,17 @@ What differs, on purpose: every request is bounded by `timeout` (NUT's
 module loops forever on `recv` once upsd closes the connection, and waits
 without bound on a silent one): a closed connection, a silent server, a
 refused connection or a failed TLS handshake is a PyNUTError within the
-timeout, never a hang and never a bare socket error.  Words are quoted the
-way upsd reads them, so a value with a blank is one argument.  `debug`
-never prints the password.  RunUPSCommand and SetRWVar take an optional
-`wait=True` (upsd's TRACKING): "OK" only once the driver reported the
-command done.
+timeout, never a hang.  Such failures are PyNUTTransportError, a
+PyNUTError that is also an OSError (PyNUTTimeout, also a TimeoutError,
+for silence), so a script catching `socket.error` or `socket.timeout`
+around NUT's module catches them here too.  Words are quoted the way upsd
+reads them, so a value with a blank is one argument; an empty word is
+left out, as NUT's module sends it.  `debug` never prints the password.
+RunUPSCommand and SetRWVar take an optional `wait=True` (upsd's
+TRACKING): "OK" only once the driver reported the command done.
 """
 
+import socket
 import time
 
 from infrapower.errors import NutError
@@ -27,6 +31,41 @@ DEFAULT_TIMEOUT = 5.0
 
 class PyNUTError(Exception):
     """Base class for custom exceptions (as NUT's module names it)."""
+
+
+class PyNUTTransportError(PyNUTError, OSError):
+    """upsd could not be reached or talked to (refused, closed, TLS): where
+    NUT's module raises a bare OSError (socket.error), or hangs."""
+
+
+class PyNUTTimeout(PyNUTTransportError, TimeoutError):
+    """upsd stayed silent for the timeout: NUT's module raises
+    socket.timeout there (or hangs, once upsd closed the connection)."""
+
+
+def _transport_error(error, message):
+    """The PyNUT error for a failed exchange (the raw-line API returns
+    upsd's ERR replies, so a NutError here is the transport's): a timeout
+    when the socket timed out (NutClient raises NutError `from None`,
+    keeping the socket error it replaces as the context)."""
+    cause = error if isinstance(error, OSError) else error.__context__
+    return (PyNUTTimeout if isinstance(cause, socket.timeout) else PyNUTTransportError)(message)
+
+
+def _word(value):
+    """A word quoted as upsd reads it; a line break or NUL (a second
+    request smuggled in) is a PyNUTError before anything is sent."""
+    try:
+        return quote(value)
+    except NutError as error:
+        raise PyNUTError(str(error)) from None
+
+
+def _request(command, *words):
+    """One request line: `command` and each word quoted; an empty word is
+    left out, as NUT's module sends it (`LIST VAR ` for ups=""), so upsd
+    answers what it answers NUT's module (ERR INVALID-ARGUMENT)."""
+    return " ".join([command] + [_word(word) for word in words if word != ""])
 
 
 def _bytes(text):
@@ -49,7 +88,7 @@ class PyNUTClient:
                                            password=password or ""))
         self._tracking = False
         context = None
-        if use_ssl or force_ssl or ssl_context is not None:
+        if use_ssl or force_ssl:  # as NUT's module: an ssl_context alone starts no TLS
             context = ssl_context or self._context(cert_verify, ca_file, ca_path, cert_file, key_file, key_pass)
         self._guard(self._connect, context, bool(force_ssl), password)
 
@@ -72,13 +111,17 @@ class PyNUTClient:
         return context
 
     def _guard(self, method, *args):
-        """Every transport failure as a PyNUTError (never a hang, never a
-        bare socket error)."""
+        """Every transport failure as a PyNUTTransportError (never a hang,
+        never a bare socket error)."""
         try:
             return method(*args)
+        except PyNUTError:
+            raise  # already said (a PyNUTTransportError is an OSError too)
         except NutError as error:
-            raise PyNUTError(str(error)) from None
-        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise _transport_error(error, str(error)) from None
+        except OSError as error:  # ssl.SSLError is an OSError
+            raise _transport_error(error, f"upsd at {self._host}:{self._port}: {error}") from None
+        except ValueError as error:
             raise PyNUTError(f"upsd at {self._host}:{self._port}: {error}") from None
 
     def _connect(self, context, required, password):
@@ -89,12 +132,12 @@ class PyNUTClient:
             if refused and required:
                 raise PyNUTError(f"STARTTLS failed but SSL is required: {refused}")
         if self._login is not None:
-            reply = self._client.raw_request(f"USERNAME {quote(self._login)}")
+            reply = self._client.raw_request(_request("USERNAME", self._login))
             if not reply.startswith("OK"):
                 raise PyNUTError(reply)
         if password is not None:
             self._client.hide(password)
-            reply = self._client.raw_request(f"PASSWORD {quote(password)}")
+            reply = self._client.raw_request(f"PASSWORD {_word(password)}")
             if not reply.startswith("OK"):
                 raise PyNUTError(reply)
 
@@ -150,7 +193,7 @@ class PyNUTClient:
             raise PyNUTError(reply)
         end = time.monotonic() + limit
         while True:
-            state = self._client.raw_request(f"GET TRACKING {quote(words[2])}")
+            state = self._client.raw_request(_request("GET TRACKING", words[2]))
             if state == "SUCCESS":
                 return "OK"
             if state != "PENDING":
@@ -181,12 +224,12 @@ class PyNUTClient:
     def GetUPSVars(self, ups=""):
         """{b'variable': b'value'} of a device."""
         self._say(f"GetUPSVars {ups}")
-        return self._pairs(f"LIST VAR {quote(ups)}", 2)
+        return self._pairs(_request("LIST VAR", ups), 2)
 
     def CheckUPSAvailable(self, ups=""):
         """Whether upsd lists commands for the device (True/False)."""
         try:
-            self._list(f"LIST CMD {quote(ups)}")
+            self._list(_request("LIST CMD", ups))
         except PyNUTError as error:
             if str(error).startswith("ERR"):
                 return False
@@ -198,36 +241,36 @@ class PyNUTClient:
         no description)."""
         self._say(f"GetUPSCommands {ups}")
         commands = {}
-        for line in self._list(f"LIST CMD {quote(ups)}"):
+        for line in self._list(_request("LIST CMD", ups)):
             words = split_words(line)
             if len(words) < 3:
                 continue
             name = words[2]
-            reply = split_words(self._ask(f"GET CMDDESC {quote(ups)} {quote(name)}"))
+            reply = split_words(self._ask(_request("GET CMDDESC", ups, name)))
             desc = reply[3] if reply[:1] == ["CMDDESC"] and len(reply) > 3 else name
             commands[_bytes(name)] = _bytes(desc)
         return commands
 
     def GetRWVars(self, ups=""):
         """{b'variable': b'value'} of the writable variables."""
-        return self._pairs(f"LIST RW {quote(ups)}", 2)
+        return self._pairs(_request("LIST RW", ups), 2)
 
     def SetRWVar(self, ups="", var="", value="", wait_interval_sec=None, wait_max_count=None, wait=False):
         """"OK", or PyNUTError with upsd's ERR line; with a wait, "OK" only
         after upsd's TRACKING reports SUCCESS."""
-        return self._ok(f"SET VAR {quote(ups)} {quote(var)} {quote(value)}", wait, wait_interval_sec, wait_max_count)
+        return self._ok(_request("SET VAR", ups, var, value), wait, wait_interval_sec, wait_max_count)
 
     def RunUPSCommand(self, ups="", command="", wait_interval_sec=None, wait_max_count=None, wait=False):
         """"OK", or PyNUTError with upsd's ERR line; with a wait, "OK" only
         after upsd's TRACKING reports SUCCESS."""
         self._say(f"RunUPSCommand {ups} {command}")
-        return self._ok(f"INSTCMD {quote(ups)} {quote(command)}", wait, wait_interval_sec, wait_max_count)
+        return self._ok(_request("INSTCMD", ups, command), wait, wait_interval_sec, wait_max_count)
 
     def DeviceLogin(self, ups=""):
         """LOGIN to a device as upsmon does (needs a user with an upsmon role)."""
         if ups is None or ups not in self.GetUPSNames():
             raise PyNUTError("ERR UNKNOWN-UPS")
-        reply = self._ask(f"LOGIN {quote(ups)}")
+        reply = self._ask(_request("LOGIN", ups))
         if reply.startswith(f"User {self._login}@") and reply.endswith(f"[{ups}]"):
             reply = self._guard(self._client.raw_line)
         if reply != "OK":
@@ -236,10 +279,10 @@ class PyNUTClient:
 
     def FSD(self, ups=""):
         """Set forced shutdown on a device (PRIMARY first, MASTER for older upsd)."""
-        if self._ask(f"PRIMARY {quote(ups)}") != "OK PRIMARY-GRANTED":
-            if self._ask(f"MASTER {quote(ups)}") != "OK MASTER-GRANTED":
+        if self._ask(_request("PRIMARY", ups)) != "OK PRIMARY-GRANTED":
+            if self._ask(_request("MASTER", ups)) != "OK MASTER-GRANTED":
                 raise PyNUTError("ERR ACCESS-DENIED")
-        reply = self._ask(f"FSD {quote(ups)}")
+        reply = self._ask(_request("FSD", ups))
         if reply != "OK FSD-SET":
             raise PyNUTError(reply)
         return "OK"
@@ -258,7 +301,7 @@ class PyNUTClient:
         if ups and ups not in names:
             raise PyNUTError("ERR UNKNOWN-UPS")
         try:
-            rows = self._list(f"LIST CLIENT {quote(ups)}" if ups else "LIST CLIENT")
+            rows = self._list(_request("LIST CLIENT", ups) if ups else "LIST CLIENT")
         except PyNUTError as error:
             if ups is None and str(error) == "ERR INVALID-ARGUMENT":
                 # upsd 2.8.0 wants a device: ask for each one.

@@ -60,6 +60,12 @@ def test_anonymous_reads_with_nut_module_types(upsd):
         anonymous.DeviceLogin("tpdu")
     with pytest.raises(PyNUT.PyNUTError, match=r"^ERR UNKNOWN-UPS$"):
         anonymous.ListClients("nosuch")
+    # The default ups="" is left out of the request, as NUT's module sends
+    # it (`LIST VAR `): upsd's answer is the same.
+    for call in (anonymous.GetUPSVars, anonymous.GetUPSCommands, anonymous.GetRWVars):
+        with pytest.raises(PyNUT.PyNUTError, match=r"^ERR INVALID-ARGUMENT$"):
+            call()
+    assert anonymous.CheckUPSAvailable() is False
 
 
 def test_logged_in_commands_set_and_tracking(upsd, nutlab):
@@ -69,6 +75,10 @@ def test_logged_in_commands_set_and_tracking(upsd, nutlab):
         fencer.RunUPSCommand("tpdu", "outlet.2.load.off")
     with pytest.raises(PyNUT.PyNUTError, match=r"^ERR ACCESS-DENIED$"):
         fencer.SetRWVar("tpdu", "outlet.1.status", "on")
+    # A line break would smuggle in a second request: refused before sending.
+    with pytest.raises(PyNUT.PyNUTError, match="line break"):
+        fencer.RunUPSCommand("tpdu", "outlet.1.load.on\nINSTCMD tpdu outlet.2.load.off")
+    assert fencer.GetUPSVars("tpdu")[b"outlet.2.status"] == b"on"
     # TRACKING: "OK" only once the driver says the command is done.
     assert fencer.RunUPSCommand("tpdu", "outlet.1.load.on", wait=True) == "OK"
     wait_until(lambda: client(upsd).GetUPSVars("tpdu")[b"outlet.1.status"] == b"on", time.monotonic() + 5,
@@ -116,6 +126,29 @@ def test_tls_asked_of_a_upsd_without_it(upsd):
     with pytest.raises(PyNUT.PyNUTError, match=r"^STARTTLS failed but SSL is required: ERR FEATURE-NOT-CONFIGURED"):
         client(upsd, force_ssl=True)
     assert client(upsd, use_ssl=True).GetUPSNames()  # not forced: clear text, as NUT's module does
+
+
+def test_tls_verified_against_the_lab_upsd(nutlab):
+    """The lab's upsd offers STARTTLS with a certificate for 127.0.0.1
+    signed by the lab's CA."""
+    port, tls = nutlab.port("upsd"), nut.tls_files(nutlab)
+    secure = PyNUT.PyNUTClient(nut.HOST, port, timeout=3, force_ssl=True, ca_file=tls["ca"])
+    assert secure._client._sock.version().startswith("TLS")  # the socket really is TLS
+    assert b"tpdu" in secure.GetUPSList()
+    # Another CA: the certificate does not verify, and nothing goes on in clear text.
+    for options in ({"use_ssl": True}, {"force_ssl": True}):
+        with pytest.raises(PyNUT.PyNUTError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            PyNUT.PyNUTClient(nut.HOST, port, timeout=3, ca_file=tls["other_ca"], **options)
+    unverified = PyNUT.PyNUTClient(nut.HOST, port, timeout=3, use_ssl=True, ca_file=tls["other_ca"],
+                                   cert_verify=False)
+    assert unverified._client._sock.version().startswith("TLS") and unverified.GetUPSNames()
+    # As in NUT's module, an ssl_context without use_ssl starts no TLS.
+    import ssl
+
+    context = ssl.create_default_context(cafile=tls["other_ca"])
+    assert not hasattr(PyNUT.PyNUTClient(nut.HOST, port, timeout=3, ssl_context=context)._client._sock, "version")
+    with pytest.raises(PyNUT.PyNUTError, match="certificate verify failed|CERTIFICATE_VERIFY_FAILED"):
+        PyNUT.PyNUTClient(nut.HOST, port, timeout=3, ssl_context=context, use_ssl=True)
 
 
 # -- peers that misbehave ---------------------------------------------------------
@@ -171,30 +204,34 @@ def mid_reply(then):
 
 
 @pytest.mark.parametrize(
-    "script, message",
+    "script, message, family",
     [
-        (mid_reply("close"), "closed the connection"),
-        (mid_reply("hold"), "stopped answering"),
-        (lambda line: (b"", "hold"), "stopped answering"),
+        (mid_reply("close"), "closed the connection", OSError),
+        (mid_reply("hold"), "stopped answering", socket.timeout),
+        (lambda line: (b"", "hold"), "stopped answering", socket.timeout),
     ],
     ids=["hangs up mid-reply", "stops mid-line", "never answers"],
 )
-def test_a_misbehaving_peer_is_an_error_within_the_timeout(script, message):
+def test_a_misbehaving_peer_is_an_error_within_the_timeout(script, message, family):
     peer = Peer(script)
     try:
         started = time.monotonic()
-        with pytest.raises(PyNUT.PyNUTError, match=message):
+        with pytest.raises(PyNUT.PyNUTError, match=message) as error:
             PyNUT.PyNUTClient(nut.HOST, peer.port, timeout=1).GetUPSVars("ups")
         assert time.monotonic() - started < 2.5
+        # What NUT's module raises where it does not hang: a script's
+        # `except socket.timeout` / `except socket.error` still applies.
+        assert isinstance(error.value, family)
     finally:
         peer.close()
 
 
-def test_nobody_listening_is_a_pynut_error():
+def test_nobody_listening_is_a_pynut_error_and_a_socket_error():
     with socket.create_server((nut.HOST, 0)) as taken:
         port = taken.getsockname()[1]
-    with pytest.raises(PyNUT.PyNUTError, match="cannot connect"):
+    with pytest.raises(PyNUT.PyNUTError, match="cannot connect") as error:
         PyNUT.PyNUTClient(nut.HOST, port, timeout=1)
+    assert isinstance(error.value, OSError)  # NUT's module raises ConnectionRefusedError
 
 
 def test_debug_never_prints_the_password(upsd, capsys):
