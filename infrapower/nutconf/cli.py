@@ -23,7 +23,7 @@ from pathlib import Path
 
 from infrapower.nutconf import kinds
 from infrapower.nutconf.fencer import fencer_commands
-from infrapower.nutconf.syntax import ConfError, ConfFile, quote
+from infrapower.nutconf.syntax import ConfError, ConfFile
 
 PASSWORD_ENV = "INFRAPOWER_NUT_PASSWORD"
 USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -199,9 +199,13 @@ def outlet_numbers(text):
 def _password(args, current):
     if args.password_file:
         try:
-            return Path(args.password_file).read_text().rstrip("\r\n")
-        except OSError as error:
-            raise Usage(f"{args.password_file}: {error.strerror or error}") from None
+            password = Path(args.password_file).read_text().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as error:
+            raise Usage(f"{args.password_file}: {getattr(error, 'strerror', None) or error}") from None
+        if not password:
+            # upsd ignores a user without a password: fencing would fail later.
+            raise Usage(f"--password-file {args.password_file} is empty")
+        return password
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
     if current:
@@ -210,7 +214,10 @@ def _password(args, current):
         raise Usage(f"a new user needs a password: --password-file, ${PASSWORD_ENV} or a terminal to ask on")
     import getpass
 
-    return getpass.getpass(f"upsd password for {args.user}: ")
+    password = getpass.getpass(f"upsd password for {args.user}: ")
+    if not password:
+        raise Usage("no password given: upsd ignores a user without one")
+    return password
 
 
 def _plan_commands(args, directory):
@@ -270,8 +277,7 @@ def cmd_add_fencer(args):
     current = conf.sections.get(args.user)
     password = _password(args, current.get("password") if current else None)
     if password is not None:
-        quote(password)  # refuses a line break before anything is written
-        conf.set(args.user, "password", password)
+        conf.set(args.user, "password", password)  # a line break is refused here: nothing written yet
     conf.set_all(args.user, "instcmds", commands)
     conf.set_all(args.user, "actions", ["SET"] if args.set else [])
     conf.write()

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infrapower.errors import ConfigError
+from infrapower.errors import ConfigError, NutError
 from infrapower.nut.words import quote as nut_quote
 from infrapower.nut.words import tokens
 
@@ -28,8 +28,11 @@ KINDS = ("ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "nut.conf", "upss
 DIRECTIVE_KINDS = ("upsd.conf", "upsmon.conf", "upssched.conf")
 # Keys written as directives inside `key = value` files.
 DIRECTIVE_KEYS = {"upsd.users": ("upsmon",)}
-# Files holding passwords: created 0600, and `check` wants them unreadable by others.
+# Files holding passwords: `check` wants them unreadable by others; a new
+# one is 0640 in its directory's group (Debian's /etc/nut is root:nut: upsd
+# reads its files as `nut`).
 SECRET_KINDS = ("ups.conf", "upsd.users", "upsmon.conf", "upsd.conf")
+NEW_SECRET_MODE = 0o640
 
 
 class ConfError(ConfigError):
@@ -177,7 +180,12 @@ class ConfFile:
 
     def _format(self, key, values, indent, like=None):
         values = [values] if isinstance(values, str) else list(values)
-        text = " ".join(quote(value) for value in values)
+        try:
+            text = " ".join(quote(value) for value in values)
+        except NutError:
+            # NUT reads lines: a line break would start another entry.  The
+            # value itself is not shown: it may be a password.
+            raise ConfError(self.path, 0, f"a value for {key} holds a line break or NUL character: refused") from None
         if like is not None:
             assign = like.assign
             spaced = " = " if assign and " =" in self.lines[like.line - 1] else "="
@@ -309,15 +317,17 @@ class ConfFile:
         """Write atomically (a temporary file in the same directory, then a
         rename): a reader sees the old file or the new one, never half.
         An existing file keeps its mode and owner; a new one gets `mode`
-        (default 0600 for files that hold passwords, else 0644)."""
+        (default 0640 in the directory's group for files that hold
+        passwords, else 0644)."""
         # Through a symlink (/etc/nut -> a managed tree): replace its target.
         target = Path(os.path.realpath(path or self.path))
         try:
             previous = target.stat()
         except FileNotFoundError:
             previous = None
+        secret = kind_of(target) in SECRET_KINDS or self.kind in SECRET_KINDS
         if mode is None:
-            mode = 0o600 if kind_of(target) in SECRET_KINDS or self.kind in SECRET_KINDS else 0o644
+            mode = NEW_SECRET_MODE if secret else 0o644
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
@@ -329,6 +339,11 @@ class ConfFile:
                 if (previous.st_uid, previous.st_gid) != (os.geteuid(), os.getegid()):
                     os.chown(temporary, previous.st_uid, previous.st_gid)
             else:
+                group = target.parent.stat().st_gid
+                if secret and group != os.getegid():
+                    # As Debian's nut packages keep /etc/nut (root:nut): upsd
+                    # reads upsd.users and ups.conf after dropping to `nut`.
+                    os.chown(temporary, -1, group)
                 os.chmod(temporary, mode)
             os.replace(temporary, target)
         except OSError as error:

@@ -74,7 +74,7 @@ def test_whole_load_and_set_and_a_second_run_edits_in_place(private_upsd, tmp_pa
     assert user.password == "fence me, now" and user.actions == ["SET"]
     assert user.instcmds == ["outlet.3.load.off", "outlet.3.load.on"]
     assert first.splitlines()[:2] == users.read_text().splitlines()[:2]
-    assert users.stat().st_mode & 0o777 == 0o600  # a new users file holds passwords
+    assert users.stat().st_mode & 0o777 == 0o640  # a new users file holds passwords: none for others
     private_upsd.start()
     with session(private_upsd, "ups-fencer", "fence me, now") as fencer:
         assert fencer.check_set_grant("tpdu") is True
@@ -170,6 +170,17 @@ def test_no_password_anywhere_is_refused_without_a_terminal(tmp_path, capsys, mo
     assert code == 2 and "needs a password" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content, message", [("", "is empty"), ("one\ntwo\n", "line break")],
+                         ids=["empty", "two lines"])
+def test_a_password_file_upsd_cannot_take_is_one_line_and_nothing_written(tmp_path, capsys, content, message):
+    (tmp_path / "pw").write_text(content)
+    code = main(["config", "add-fencer", "--config-dir", str(tmp_path), "--device", "tpdu", "--outlets", "1",
+                 "--password-file", str(tmp_path / "pw")])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and len(error.strip().splitlines()) == 1 and "two" not in error
+    assert not (tmp_path / "upsd.users").exists()
+
+
 def test_password_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("INFRAPOWER_NUT_PASSWORD", "from env")
     assert main(["config", "add-fencer", "--config-dir", str(tmp_path), "--device", "tpdu", "--outlets", "1"]) == 0
@@ -202,3 +213,6 @@ def test_get_set_del_check(tmp_path, capsys):
     assert main(["config", "check", "--config-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().out == f"{tmp_path}/upsd.conf:1: LISTEN port `99999` is not a TCP port\n"
     assert main(["config", "get", str(tmp_path / "missing.conf"), "X"]) == 2
+    capsys.readouterr()
+    assert main(["config", "set", str(ups), "pdu1.desc", "two\nlines"]) == 2
+    assert "line break" in capsys.readouterr().err

@@ -241,8 +241,26 @@ def test_atomic_write_keeps_mode_and_owner(tmp_path):
     assert link.is_symlink() and link.read_text() == path.read_text()
     fresh = tmp_path / "sub"
     fresh.mkdir()
+    if os.geteuid() == 0:
+        os.chown(fresh, -1, 65534)  # as /etc/nut is root:nut
     ConfFile("", fresh / "upsd.users").write()
-    assert stat.S_IMODE((fresh / "upsd.users").stat().st_mode) == 0o600  # it will hold passwords
+    info = (fresh / "upsd.users").stat()
+    # It will hold passwords: none for others; upsd reads it as the directory's group.
+    assert stat.S_IMODE(info.st_mode) == 0o640
+    assert info.st_gid == fresh.stat().st_gid and info.st_uid == os.geteuid()
+    ConfFile("", fresh / "nut.conf").write()
+    assert stat.S_IMODE((fresh / "nut.conf").stat().st_mode) == 0o644
+
+
+def test_a_line_break_in_a_value_is_a_conf_error_not_written(tmp_path):
+    path = tmp_path / "upsd.users"
+    path.write_text(UPSD_USERS)
+    conf = ConfFile.read(path)
+    for value in ("two\nlines", "nul\0", ["LISTEN", "a\rb"]):
+        with pytest.raises(ConfError, match=r"upsd.users:0: a value for password holds a line break") as error:
+            conf.set("fencer", "password", value)
+        assert "lines" not in str(error.value) and "nul" not in str(error.value)  # never the value (a password)
+    assert conf.text() == UPSD_USERS
 
 
 @pytest.mark.parametrize(
