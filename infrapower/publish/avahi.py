@@ -35,7 +35,8 @@ def daemon_running():
 def placements(addresses):
     """[(interface index, protocol)] to publish a service for upsd's
     addresses: the interfaces that hold them, or everywhere when one is
-    not on this host (--upsd naming another machine's address)."""
+    not on this host any more (--upsd takes only this host's addresses,
+    and a wildcard LISTEN the ones it has at start)."""
     from infrapower.publish.listen import interface_indexes
 
     indexes = interface_indexes()

@@ -149,4 +149,12 @@ def from_upsd_option(text):
         host, _, port = text.partition(":")
     if not host:
         raise ConfigError(f"--upsd {text!r}: give HOST:PORT (e.g. 192.0.2.10:3493)")
-    return endpoints_from_listens([(host, _port(port, "--upsd") if port else NUT_PORT)], "--upsd")
+    endpoints = endpoints_from_listens([(host, _port(port, "--upsd") if port else NUT_PORT)], "--upsd")
+    # The records name this host (its .local name, and with avahi-daemon
+    # its own addresses): another machine's upsd would be announced here.
+    here = set(host_addresses())
+    elsewhere = [str(address) for endpoint in endpoints for address in endpoint.addresses if address not in here]
+    if elsewhere:
+        raise ConfigError(f"--upsd {text!r}: {', '.join(elsewhere)} is not an address of this host; "
+                          "run infrapower publish on upsd's own host (the records name the host they come from)")
+    return endpoints

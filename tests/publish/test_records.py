@@ -71,8 +71,15 @@ def test_listen_addresses_and_ports(tmp_path):
 
 
 def test_upsd_option_forms():
-    assert listen.from_upsd_option("192.0.2.1")[0].port == 3493
-    assert listen.from_upsd_option("[2001:db8::1]:3500")[0].addresses == (ipaddress.ip_address("2001:db8::1"),)
+    own = [address for address in listen.host_addresses() if listen.publishable(address)]
+    for address in own[:2]:  # this host's: what publish announces
+        shown = f"[{address}]" if address.version == 6 else str(address)
+        assert listen.from_upsd_option(shown)[0].port == 3493
+        assert listen.from_upsd_option(f"{shown}:3500")[0].addresses == (address,)
+    # Another machine's upsd would be announced under this host's name.
+    for other in ("198.51.100.1", "[2001:db8::1]:3500"):
+        with pytest.raises(ConfigError, match="not an address of this host"):
+            listen.from_upsd_option(other)
     with pytest.raises(ConfigError, match="TCP port"):
         listen.from_upsd_option("192.0.2.1:99999")
     with pytest.raises(ConfigError, match="loopback only"):
