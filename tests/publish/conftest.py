@@ -24,6 +24,7 @@ SERVER_ADDRESS6, CLIENT_ADDRESS6, PREFIX6 = "fd00:231::1", "fd00:231::2", 64  # 
 SERVER_HOST_NAME = "nutpub-server"
 UPSD, DUMMY_UPS = "/lib/nut/upsd", "/lib/nut/dummy-ups"
 NUT_PORT = 3493
+SERVICE_TYPES = ("_nut._tcp", "_upsd._tcp")
 POLL = 0.1
 # The interpreter that runs `infrapower publish` (default: the tests' own);
 # e.g. one with Debian's older python-zeroconf, to check that one too.
@@ -227,6 +228,33 @@ class ZeroconfBrowser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def views(self, host_name):
+        """{service type: the newest resolved view of `host_name`'s
+        service, or None (never seen, or removed since)}."""
+        found = {kind: None for kind in SERVICE_TYPES}
+        for event in list(self.events):
+            kind = event.get("type", "").removesuffix(".local.")
+            if kind in found and event["name"].startswith(host_name):
+                if event["event"] == "removed":
+                    found[kind] = None
+                elif event["event"] in ("added", "updated"):
+                    found[kind] = event
+        return found
+
+    def sees(self, host_name, devices):
+        """The views, once both service types list exactly `devices`."""
+        from infrapower.publish.txt import parse_devices
+
+        found = self.views(host_name)
+        return all(view and parse_devices(view["txt"]) == devices for view in found.values()) and found
+
+
+@pytest.fixture(scope="module")
+def browser(namespaces, tmp_path_factory):
+    client = ZeroconfBrowser(namespaces, tmp_path_factory.mktemp("browser"))
+    yield client
+    client.stop()
 
 
 def server_launch(namespaces):

@@ -6,11 +6,9 @@ SIGTERM."""
 
 import pytest
 
-from conftest import SERVER_ADDRESS, AvahiHost, Publisher, ZeroconfBrowser, wait_for
-from infrapower.publish.txt import parse_devices
+from conftest import SERVER_ADDRESS, AvahiHost, Publisher, wait_for
 
 AVAHI_HOST_NAME = "nutpub-avahi"
-TYPES = ("_nut._tcp", "_upsd._tcp")
 DEADLINE = 40
 
 
@@ -22,35 +20,14 @@ def server_avahi(namespaces):
 
 
 @pytest.fixture(scope="module")
-def browser(namespaces, tmp_path_factory):
-    client = ZeroconfBrowser(namespaces, tmp_path_factory.mktemp("browser"))
-    yield client
-    client.stop()
-
-
-@pytest.fixture(scope="module")
 def publisher(server_avahi, nut_server, browser, tmp_path_factory):
     running = Publisher(server_avahi.argv(), nut_server, tmp_path_factory.mktemp("publisher"))
     yield running
     running.stop()
 
 
-def views(browser):
-    """{type: the newest resolved view of the avahi server's service, or None}."""
-    found = {kind: None for kind in TYPES}
-    for event in list(browser.events):
-        kind = event.get("type", "").removesuffix(".local.")
-        if kind in found and event["name"].startswith(AVAHI_HOST_NAME):
-            if event["event"] == "removed":
-                found[kind] = None
-            elif event["event"] in ("added", "updated"):
-                found[kind] = event
-    return found
-
-
 def sees(browser, devices):
-    found = views(browser)
-    return all(view and parse_devices(view["txt"]) == devices for view in found.values()) and found
+    return browser.sees(AVAHI_HOST_NAME, devices)
 
 
 def test_published_through_avahi_daemon(publisher, browser):
@@ -90,4 +67,4 @@ def test_an_avahi_daemon_restart_is_survived(publisher, browser, server_avahi, n
 def test_sigterm_withdraws_through_avahi(publisher, browser):
     assert publisher.stop() == 0
     assert "Traceback" not in publisher.log()
-    wait_for(lambda: not any(views(browser).values()), DEADLINE, "both removals in the zeroconf browser")
+    wait_for(lambda: not any(browser.views(AVAHI_HOST_NAME).values()), DEADLINE, "both removals in the zeroconf browser")

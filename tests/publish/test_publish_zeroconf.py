@@ -7,19 +7,11 @@ adds; and nothing after SIGTERM.  The tests run in order on one publisher."""
 
 import pytest
 
-from conftest import SERVER_ADDRESS, SERVER_HOST_NAME, NUT_PORT, Publisher, ZeroconfBrowser, server_launch, wait_for
+from conftest import SERVER_ADDRESS, SERVER_HOST_NAME, NUT_PORT, SERVICE_TYPES as TYPES, Publisher, server_launch, wait_for
 from infrapower.publish.txt import parse_devices
 
-TYPES = ("_nut._tcp", "_upsd._tcp")
 NUT_TLS = True  # upsd offers STARTTLS here (the avahi module's does not)
 DEADLINE = 40  # seconds: mDNS announcements and caches, on a loaded 2-core machine
-
-
-@pytest.fixture(scope="module")
-def browser(namespaces, tmp_path_factory):
-    client = ZeroconfBrowser(namespaces, tmp_path_factory.mktemp("browser"))
-    yield client
-    client.stop()
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +22,9 @@ def publisher(namespaces, nut_server, browser, avahi_client, tmp_path_factory):
     running.stop()
 
 
-def latest(browser, service_type):
-    """The newest resolved view of the server's `service_type` the browser
-    printed, or None once it printed its removal."""
-    view = None
-    for event in list(browser.events):
-        if event.get("type") == f"{service_type}.local." and event["name"].startswith(SERVER_HOST_NAME):
-            view = None if event["event"] == "removed" else event if event["event"] in ("added", "updated") else view
-    return view
-
-
 def zeroconf_sees(browser, devices):
-    views = [latest(browser, kind) for kind in TYPES]
-    return all(view and parse_devices(view["txt"]) == devices for view in views) and views
+    views = browser.sees(SERVER_HOST_NAME, devices)
+    return views and list(views.values())
 
 
 def avahi_browse(avahi_client, service_type):
@@ -123,7 +105,7 @@ def test_upsd_restart_is_survived(publisher, browser, nut_server):
 def test_sigterm_withdraws_the_records(publisher, browser, avahi_client):
     assert publisher.stop() == 0
     assert "Traceback" not in publisher.log()
-    wait_for(lambda: all(latest(browser, kind) is None for kind in TYPES), DEADLINE,
+    wait_for(lambda: not any(browser.views(SERVER_HOST_NAME).values()), DEADLINE,
              f"the zeroconf browser to see both removals: {browser.events[-3:]}")
     wait_for(lambda: not any(avahi_browse(avahi_client, kind) for kind in TYPES), DEADLINE,
              "avahi-browse -rpt to see nothing")
