@@ -316,11 +316,13 @@ def health_commands(config_dir):
     """Power-aware node health (docs/cluster.md): the pack's OCF agent as a
     clone on every node, reading its own power chain from `config_dir`
     (the same files on every node), and resources leaving a node that
-    turns red while it still runs."""
+    turns red while it still runs.  The agent itself must stay on a red
+    node (allow-unhealthy-nodes): moved away, it would take the colour with
+    it, and the resources would come back."""
     return [
         "pcs resource create power-health ocf:infrapower:power-health "
         + shlex.quote(f"config_dir={config_dir}")
-        + " clone",
+        + " meta allow-unhealthy-nodes=true clone allow-unhealthy-nodes=true",
         "pcs property set node-health-strategy=migrate-on-red",
     ]
 

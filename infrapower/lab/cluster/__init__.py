@@ -169,6 +169,25 @@ def status(lab):
     }
 
 
+def memory(lab):
+    """{node: bytes}: the proportional set size of its processes (their
+    share of libqb's ring buffers in the node's /dev/shm included: they are
+    mapped)."""
+    from pathlib import Path
+
+    result = {}
+    for node in NODES:
+        total = 0
+        for pid in host.cgroup_pids(lab, node):
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            total += sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:"))
+        result[node] = total
+    return result
+
+
 def power_log(lab):
     import json
 
