@@ -1,6 +1,8 @@
 """One 3-node cluster (clc, nc1, nc2) beside the session's lab, shared by
-every cluster test: it starts once (~10 s, plus its fencing through pcs)
-and goes with every namespace, cgroup and process it made."""
+every cluster test: it starts once per session (~7 s, plus its fencing
+through pcs) and goes, with every namespace, cgroup and process it made,
+as soon as the last test of tests/cluster is done (package scope: the
+rest of the suite does not carry its ~400 MiB)."""
 
 import os
 import shutil
@@ -25,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def three_nodes(lab):
     """The session lab with the cluster up and fenced by the plan."""
     from infrapower.lab import cluster
