@@ -146,6 +146,16 @@ def snmp_parse(data, match):
         return None
 
 
+_FIRST_ID, _IDS = 0x01000000, 0x7E000000
+
+
+def _template(credential):
+    """(head, tail) of this credential's GET around a four-byte request id."""
+    one, other = (snmp_get(credential.version, credential.community, ident) for ident in (_FIRST_ID, _FIRST_ID + 0x10101))
+    start = next(index for index in range(len(one)) if one[index] != other[index]) - 1
+    return one[:start], one[start + 4:]
+
+
 # -- the sweep ----------------------------------------------------------------------
 
 
@@ -171,7 +181,7 @@ class _Sweep:
             if self.on_answer and outcome != REFUSED:
                 self.on_answer(key, outcome)
 
-    def open(self):
+    def open_udp(self):
         for host, *_ in self.datagrams.values():
             family = _family(host)
             if family not in self.udp:
@@ -190,6 +200,8 @@ class _Sweep:
                         continue
                 self.udp[family] = sock
                 self.poller.register(sock, select.POLLIN)
+
+    def connect_all(self):
         _raise_file_limit(len(self.connects) + 64)
         for key, (host, port) in self.connects.items():
             sock = socket.socket(_family(host), socket.SOCK_STREAM)
@@ -284,9 +296,12 @@ def _raise_file_limit(wanted):
 def _run(sweep, timeout, tick=None):
     deadline = time.monotonic() + timeout
     interval = timeout / RESENDS
-    next_send = 0.0
-    sweep.open()
     try:
+        # the datagrams first, then the connects (their sockets cost more to set up)
+        sweep.open_udp()
+        sweep.send_all()
+        next_send = time.monotonic() + interval
+        sweep.connect_all()
         while not sweep.done():
             now = time.monotonic()
             if now >= deadline:
@@ -310,11 +325,14 @@ def presence(snmp_probes, ipmi_probes, timeout, on_answer=None, nut_probes=None,
     answered are left out.  on_answer(key, result) is called as each
     answer comes, so details can start within the round; tick(n) with
     the number of probes settled so far."""
-    requests = {}
+    requests, templates = {}, {}
     base = int.from_bytes(os.urandom(3), "big")
     for index, (key, (host, port, credential)) in enumerate(snmp_probes.items()):
-        request_id = (base + index) % 0x7FFFFFFF
-        requests[key] = (host, port, snmp_get(credential.version, credential.community, request_id),
+        # four-byte request ids (0x01000000..0x7EFFFFFF): one encoding per community, the id spliced in
+        request_id = _FIRST_ID + (base + index) % _IDS
+        head, tail = templates.get((credential.version, credential.community)) or \
+            templates.setdefault((credential.version, credential.community), _template(credential))
+        requests[key] = (host, port, head + request_id.to_bytes(4, "big") + tail,
                          (request_id, credential.community, credential.version), snmp_parse)
     tag = os.urandom(1)[0] & 0xFE  # 0xFF means "no reply expected"
     ping = ping_packet(tag)

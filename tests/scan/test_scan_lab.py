@@ -43,7 +43,7 @@ def full_scan(rack, password_file):
     ports = lab_ports(rack)
     argv = ["-S", "-O", "-I", "-s", "127.0.0.1", "--snmp-port", ports["snmp"], "-p", ports["nut"], "--ipmi-port", ports["ipmi"],
             "-c", "wrong", "-c", lab_pdus.WRITE_COMMUNITY, "-c", lab_pdus.READ_COMMUNITY,
-            "--ipmi-user", lab_bmc.ADMIN_USER, "--ipmi-password-file", str(password_file), "-t", "2"]
+            "--ipmi-user", lab_bmc.ADMIN_USER, "--ipmi-password-file", str(password_file), "-t", "3"]  # a loaded CI machine
     return rack, argv
 
 
@@ -58,6 +58,7 @@ def test_finds_every_pdu_upsd_and_bmc_of_the_lab(full_scan):
     found = json.loads(result.stdout)
     pdus = {r["port"]: r for r in by_kind(found, "snmp")}
     assert set(pdus) == {lab.port("snmp:pdu1"), lab.port("snmp:pdu2")}
+    assert all("mapping" in pdu for pdu in pdus.values()), result.stdout  # a details probe that failed says why
     apc, eaton = pdus[lab.port("snmp:pdu1")], pdus[lab.port("snmp:pdu2")]
     assert (apc["mapping"], eaton["mapping"]) == ("apc_pdu", "eaton_epdu")
     assert apc["conf_mapping"] == "apc_pdu" and apc["type"] == "pdu" and apc["switchable"]
