@@ -53,10 +53,14 @@ def _transport_error(error, message):
 
 
 def _word(value):
-    """A word quoted as upsd reads it; a line break or NUL (a second
-    request smuggled in) is a PyNUTError before anything is sent."""
+    """A word quoted as upsd reads it (upsd parses its socket with the
+    parseconf of its files: a `#` is escaped, or upsd never answers the
+    line); a line break or NUL (a second request smuggled in) is a
+    PyNUTError before anything is sent."""
+    from infrapower.nutconf.syntax import escape_comment_marks
+
     try:
-        return quote(value)
+        return escape_comment_marks(quote(value))
     except NutError as error:
         raise PyNUTError(str(error)) from None
 

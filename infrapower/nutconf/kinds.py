@@ -6,7 +6,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infrapower.nutconf.syntax import SECRET_KINDS, ConfError, ConfFile
+from infrapower.nutconf.syntax import SECRET_KINDS, ConfError, ConfFile, comment_mark_in_quotes
 
 # upsd.users: what `actions` may grant (upsd 2.8.0, user.c).
 USER_ACTIONS = ("SET", "FSD")
@@ -131,7 +131,11 @@ def _unknown(conf, section, known, what):
 def problems(conf, mode=None):
     """What NUT would refuse or silently ignore in one file, as ConfErrors
     (none raised).  `mode`: the file's st_mode, for the secrets check."""
-    found = []
+    found = [
+        ConfError(conf.path, number, "`#` inside quotes: NUT refuses the whole line (write it as \\#)")
+        for number, text in enumerate(conf.lines, start=1)
+        if comment_mark_in_quotes(text)
+    ]
     kind = conf.kind
     if kind == "ups.conf":
         found += _unknown(conf, conf.globals, UPS_CONF_GLOBALS, "global")

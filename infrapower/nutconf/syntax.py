@@ -15,6 +15,7 @@ must, keeping indentation and trailing comments.
 """
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +82,49 @@ def split_line(text, path="<text>", line=0):
 
 
 def quote(value):
-    """A value as NUT reads it back (infrapower.nut.words)."""
-    return nut_quote(value, config=True)
+    """A value as NUT reads it back (infrapower.nut.words), every `#`
+    escaped (see escape_comment_marks)."""
+    return escape_comment_marks(nut_quote(value, config=True))
+
+
+def escape_comment_marks(word):
+    """`word` (as words.quote wrote it) with every unescaped `#` written
+    `\\#`: NUT's parseconf (2.8.0 to 2.8.5) refuses a `#` inside quotes
+    ("Unbalanced word due to unescaped # in quotes": upsd drops the line)
+    and ends the word at a bare one; an escaped one is just a `#`, in
+    quotes or not."""
+    return _UNESCAPED_HASH.sub(r"\1\\#", word)
+
+
+_UNESCAPED_HASH = re.compile(r"(?<!\\)((?:\\\\)*)#")
+
+
+def comment_mark_in_quotes(text):
+    """Whether NUT's parseconf refuses this line for a `#` inside quotes
+    (its states: between words, in a word, in quotes; a backslash takes
+    the next character as it is; `"` opens quotes only at a word's start)."""
+    state, index = "between", 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            state = "quoted" if state == "quoted" else "word"
+            continue
+        if state == "quoted":
+            if char == "#":
+                return True
+            if char == '"':
+                state = "between"
+        elif char == "#":
+            return False  # a comment: the rest of the line is NUT's to skip
+        elif char in " \t\r=":
+            state = "between"
+        elif state == "between" and char == '"':
+            state = "quoted"
+        else:
+            state = "word"
+        index += 1
+    return False
 
 
 def kind_of(path):
@@ -305,10 +347,6 @@ class ConfFile:
             self.remove(name)
 
     # -- write-back ---------------------------------------------------------------
-
-    @property
-    def trailing_newline(self):
-        return not self.ends or self.ends[-1] != ""
 
     def text(self):
         return "".join(line + end for line, end in zip(self.lines, self.ends))

@@ -62,6 +62,25 @@ def test_add_fencer_grants_exactly_the_outlets_and_upsd_loads_it(private_upsd, t
     assert "fence me" not in private_upsd.log()
 
 
+def test_a_password_with_a_comment_mark_is_written_as_upsd_reads_it(private_upsd, tmp_path):
+    """upsd 2.8.0 drops a upsd.users line with `#` inside quotes (and a
+    request line likewise): written escaped, the password works, here
+    through the PyNUT drop-in (which escapes it on the wire too)."""
+    import PyNUT
+
+    password = "fence #1, now"
+    assert add_fencer(tmp_path, "--users", str(private_upsd.users), "--user", "fencer", "--device", "tpdu",
+                      "--outlets", "1", password=password) == 0
+    assert main(["config", "check", str(private_upsd.users)]) == 0
+    private_upsd.start()
+    fencer = PyNUT.PyNUTClient(nut.HOST, private_upsd.port, "fencer", password, timeout=3)
+    assert fencer.RunUPSCommand("tpdu", "outlet.1.load.on") == "OK"
+    wrong = PyNUT.PyNUTClient(nut.HOST, private_upsd.port, "fencer", "fence ", timeout=3)
+    with pytest.raises(PyNUT.PyNUTError, match="^ERR ACCESS-DENIED$"):
+        wrong.RunUPSCommand("tpdu", "outlet.1.load.on")  # what a bare `#` would have cut it to
+    assert "Parse error" not in private_upsd.log()
+
+
 def test_whole_load_and_set_and_a_second_run_edits_in_place(private_upsd, tmp_path):
     users = private_upsd.conf / "upsd.users"
     assert add_fencer(tmp_path, "--users", str(users), "--user", "ups-fencer", "--device", "ups1",

@@ -21,7 +21,7 @@ pollinterval=2
 [ups1]
 \tdriver = usbhid-ups     # the big one
 \tport = auto
-\tdesc = "UPS \\"one\\", rack A # not a comment"
+\tdesc = "UPS \\"one\\", rack A \\# not a comment"
 \tnolock
 
 [pdu1]
@@ -34,7 +34,7 @@ pollinterval=2
 UPSD_USERS = """\
 # fencing users
 [admin]
-\tpassword = "s3cret # not a comment"
+\tpassword = "s3cret \\# not a comment"
 \tactions = SET
 \tactions = FSD
 \tinstcmds = ALL
@@ -61,7 +61,7 @@ UPSMON_CONF = """\
 MONITOR ups1@localhost 1 monuser "pass word" primary
 MONITOR pdu1@nut2.example.com:3493 0 monuser mon secondary
 POLLFREQ 5
-NOTIFYMSG ONBATT "UPS %s on battery # really"
+NOTIFYMSG ONBATT "UPS %s on battery \\# really"
 NOTIFYFLAG ONBATT SYSLOG+WALL
 SHUTDOWNCMD "/sbin/shutdown -h +0"
 """
@@ -126,6 +126,22 @@ def test_values_quotes_escapes_comments_and_typed_devices():
     assert conf.sections["pdu1"].get("community") == "pass word"
     assert conf.sections["ups1"].entry("nolock").value is None
     assert kinds.problems(conf) == []
+
+
+def test_a_comment_mark_inside_quotes_is_flagged_and_never_written():
+    """NUT's parseconf (2.8.0 to 2.8.5) refuses a `#` inside quotes
+    ("Unbalanced word due to unescaped # in quotes": upsd 2.8.0 skips the
+    line, so a password holding `#` would be lost); escaped, it is a `#`."""
+    text = '[fencer]\n\tpassword = "p#ss"\n\tinstcmds = load.off # "a # comment"\n'
+    conf = ConfFile(text, "upsd.users")
+    assert conf.text() == text  # still lossless
+    assert [str(p) for p in kinds.problems(conf)] == [
+        "upsd.users:2: `#` inside quotes: NUT refuses the whole line (write it as \\#)"]
+    conf.set("fencer", "password", "new#pass word")
+    assert conf.lines[1] == '\tpassword = "new\\#pass word"'
+    conf.set("fencer", "password", "bare#")
+    assert conf.lines[1] == '\tpassword = "bare\\#"'
+    assert kinds.users(conf)["fencer"].password == "bare#" and kinds.problems(conf) == []
 
 
 def test_users_repeated_keys_and_upsmon_directive():
