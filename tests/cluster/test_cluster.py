@@ -103,3 +103,24 @@ def _boot_log(lab):
         return log if log else None
 
     return wait_until(booted, time.monotonic() + 30, "cluster power log")
+
+
+def test_the_bmc_level_fences_when_a_pdu_does_not_answer(cluster_lab):
+    """Level 1 needs both PDUs; with PDU1 silent it fails, and Pacemaker
+    falls back to level 2: fence_ipmi_psu powers the chassis off."""
+    from infrapower.lab import pdus
+
+    lab, node = cluster_lab, "nc2"
+    start = len(lab.rack.power_log())
+    pdus.set_silent(lab, "pdu1", True)
+    try:
+        cluster.fault(lab, node, "crash")
+        wait_until(lambda: _off_at(_server_events(lab, start), "server", node), time.monotonic() + 120, f"{node} fenced")
+        events = _server_events(lab, start)
+        # PDU1's outlet never went off: the chassis did.
+        assert _off_at(events, "outlet", "pdu1:3") is None
+        history = lambda: cluster.run(lab, "clc", ["stonith_admin", "--history", node, "--verbose"]).stdout
+        wait_until(lambda: f"reboot of {node} successful" in history(), time.monotonic() + 120, f"{node}'s fencing done")
+    finally:
+        pdus.set_silent(lab, "pdu1", False)
+    cluster.wait_ready(lab, time.monotonic() + 90)
