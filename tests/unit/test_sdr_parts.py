@@ -10,6 +10,15 @@ from infrapower.ipmi import psu
 from infrapower.ipmi.session import NETFN_STORAGE, CompletionCodeError
 
 
+class ReadTooLong(CompletionCodeError):
+    """Completion code 0xCA, without the message pyghmi would word (make
+    check runs without pyghmi)."""
+
+    def __init__(self):
+        self.netfn, self.command, self.code = NETFN_STORAGE, 0x23, 0xCA
+        Exception.__init__(self, "Get SDR: cannot return the number of requested data bytes (0xca)")
+
+
 class PartialSdrBmc:
     """Serves records of `length` bytes, refusing whole-record reads and
     reads longer than `limit` with completion code 0xCA."""
@@ -24,7 +33,7 @@ class PartialSdrBmc:
             return struct.pack("<H", 7)
         reservation, record_id, offset, size = struct.unpack("<HHBB", data)
         if size == 0xFF or size > self.limit:
-            raise CompletionCodeError(netfn, command, 0xCA)
+            raise ReadTooLong()
         self.reads.append(size)
         ids = sorted(self.records)
         following = ids[ids.index(record_id) + 1] if ids.index(record_id) + 1 < len(ids) else 0xFFFF
