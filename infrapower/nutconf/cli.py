@@ -136,16 +136,22 @@ def cmd_get(args):
     return 0 if found else 1
 
 
-def _value(word):
+def _value(word, name):
+    """A VALUE word; `-` reads it from standard input (a pipe, or a
+    terminal prompt that does not echo: it is usually a password)."""
     if word != "-":
         return word
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"{name}: ")
     return sys.stdin.readline().rstrip("\r\n")
 
 
 def cmd_set(args):
     conf = _read(args.file)
     section_name, key = _where(conf, args.name)
-    values = [_value(word) for word in args.values]
+    values = [_value(word, args.name) for word in args.values]
     conf.set(section_name, key, values[0] if len(values) == 1 else values)
     conf.write()
     return 0

@@ -235,3 +235,57 @@ def test_get_set_del_check(tmp_path, capsys):
     capsys.readouterr()
     assert main(["config", "set", str(ups), "pdu1.desc", "two\nlines"]) == 2
     assert "line break" in capsys.readouterr().err
+
+
+def test_set_from_a_terminal_prompts_without_echo(tmp_path):
+    """`set FILE KEY -` on a terminal: a prompt that does not echo (the
+    value is usually a password), never shown on the screen."""
+    import os
+    import pty
+    import select
+    import sys
+    from pathlib import Path
+
+    users = tmp_path / "upsd.users"
+    users.write_text("[mon]\n\tpassword = old\n")
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the command on the terminal
+        try:
+            os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+            os.execv(sys.executable, [sys.executable, "-m", "infrapower.cli.main", "config", "set", str(users),
+                                      "mon.password", "-"])
+        finally:
+            os._exit(127)
+
+    def read(deadline):
+        """What the command printed next, b"" once it ended (EIO)."""
+        if not select.select([terminal], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            raise AssertionError(f"the command printed nothing more (so far: {seen!r})")
+        try:
+            return os.read(terminal, 1024)
+        except OSError:
+            return b""
+
+    seen = b""
+    deadline = time.monotonic() + 20
+    try:
+        while b"mon.password: " not in seen:
+            seen += read(deadline)
+        os.write(terminal, b"typed secret\n")
+        while chunk := read(deadline):
+            seen += chunk
+        while (result := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, "the command did not end"
+            time.sleep(0.05)
+        status = os.waitstatus_to_exitcode(result[1])
+    finally:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:  # still running: a failed test
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # reaped above
+        os.close(terminal)
+    assert status == 0
+    assert b"typed secret" not in seen  # not echoed
+    assert kinds.users(ConfFile.read(users))["mon"].password == "typed secret"
