@@ -50,6 +50,48 @@ class _Tables:
             return self.loaded
 
 
+# What each kind of probe imports, lazily, in its pool thread.  Two threads
+# importing one module graph at once can meet a partially initialised
+# module (importlib breaks the cycle of its per-module locks that way:
+# seen as "partially initialized module 'typing'"), so every probe first
+# imports its kind's modules under one lock of the scan's own.
+_IMPORTS = {
+    "snmp": ("pyasn1.codec.ber.decoder", "pyasn1.codec.ber.encoder", "pysnmp.proto.api", "infrapower.resolve",
+             "infrapower.snmp.session", "infrapower.snmp.usm", "infrapower.snmp.pdu", "infrapower.tables"),
+    "nut": ("ssl", "infrapower.nut.client"),
+    "ipmi": ("infrapower.resolve", "infrapower.ipmi.session", "infrapower.ipmi.chassis", "infrapower.ipmi.psu",
+             "pyghmi.ipmi.private.constants", "pyghmi.ipmi.sdr", "pyghmi.ipmi.fru"),
+    "mdns": ("zeroconf",),
+}
+
+
+class _Imports:
+    """Each kind's modules imported once, one kind at a time."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.done = set()
+
+    def ready(self, kind):
+        import importlib
+
+        with self.lock:
+            if kind in self.done:
+                return
+            self.done.add(kind)
+            for name in _IMPORTS[kind]:
+                try:
+                    importlib.import_module(name)
+                except ImportError:
+                    pass  # the probe itself says what is missing, in its one line
+
+
+def _probe(imports, kind, function, *args):
+    """function(*args) in a pool thread, its kind's imports done first."""
+    imports.ready(kind)
+    return function(*args)
+
+
 def _snmp_details(host, port, credential, timeout, loaded):
     from infrapower.scan.snmp import details
 
@@ -68,8 +110,8 @@ def _sort_key(result):
 class _Pool:
     """A thread pool that counts its work for a progress line."""
 
-    def __init__(self, threads, progress):
-        self.threads, self.progress = threads, progress
+    def __init__(self, threads, progress, imports):
+        self.threads, self.progress, self.imports = threads, progress, imports
         self.pool = None  # started by the first probe (a silent range needs none)
         self.total = self.done = 0
 
@@ -86,12 +128,12 @@ class _Pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, jobs):
-        """[(key, function, args)] -> futures, running."""
-        return {self.submit_one(function, *args): key for key, function, args in jobs}
+        """[(key, function, args)] -> futures, running; key[0] is the kind."""
+        return {self.submit_one(key[0], function, *args): key for key, function, args in jobs}
 
-    def submit_one(self, function, *args):
+    def submit_one(self, kind, function, *args):
         self.total += 1
-        return self.executor.submit(function, *args)
+        return self.executor.submit(_probe, self.imports, kind, function, *args)
 
     def collect(self, futures):
         """{key: result}; a probe that raises is a bug: its one line is
@@ -128,8 +170,8 @@ def scan(plan, progress=None):
     kind, address and port.  Read-only: no SET, no power command."""
     from infrapower.scan import ipmi, mdns, nut, snmp, sweep
 
-    loaded = _Tables()
-    pool = _Pool(max(1, plan.threads), progress)
+    loaded, imports = _Tables(), _Imports()
+    pool = _Pool(max(1, plan.threads), progress, imports)
     v3_jobs, snmp_sweep, ipmi_sweep, nut_sweep = [], {}, {}, {}
     for host in plan.hosts:
         if "snmp" in plan.buses:
@@ -168,7 +210,7 @@ def scan(plan, progress=None):
             started = early.get(key[:3])
             if started is None or (index is not None and index < started[0]):
                 function, args = details_job(kind, host, port, index)
-                early[key[:3]] = (index, pool.submit_one(function, *args))
+                early[key[:3]] = (index, pool.submit_one(kind, function, *args))  # never mdns: its probes follow the browse
 
     def on_v3_answer(key, future):
         if not future.cancelled() and future.exception() is None and future.result()[0] == "ok":
@@ -178,7 +220,7 @@ def scan(plan, progress=None):
                 pass
 
     try:
-        browsing = pool.submit_one(mdns.browse, plan.timeout) if "mdns" in plan.buses else None
+        browsing = pool.submit_one("mdns", mdns.browse, plan.timeout) if "mdns" in plan.buses else None
         futures = pool.submit(v3_jobs)
         for future, key in futures.items():  # an SNMPv3 agent's details start when it answers, within the round
             future.add_done_callback(lambda done, key=key: on_v3_answer(key, done))
@@ -225,7 +267,7 @@ def scan(plan, progress=None):
                 future = started[1]
             else:
                 function, args = details_job(*key, index)
-                future = pool.submit_one(function, *args)
+                future = pool.submit_one("nut" if key[0] == "mdns" else key[0], function, *args)
             pending[future] = key
         for key, outcome in pool.collect(pending).items():
             kind, host, port = key
