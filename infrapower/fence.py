@@ -142,6 +142,14 @@ class Outlets:
         """Tell the device to power-cycle one plug (off, then on by itself)."""
         raise NotImplementedError
 
+    def cycle_all(self, plugs):
+        """Power-cycle every plug (after `check` passed for all): one
+        `cycle` each, unless the device can start them in one request
+        (then the feeds also go down together)."""
+        for plug in plugs:
+            log.debug("power-cycling %s", plug)
+            self.cycle(plug)
+
 
 def overall(states):
     """A node is on while any of its plugs is on; off only when all are off."""
@@ -169,7 +177,8 @@ def switch_verified(outlets, plugs, on, timeout):
 
 
 def cycle_verified(outlets, plugs, timeout, before):
-    """method=cycle: one command per plug, then read back until one read
+    """method=cycle: one command per plug (one request for all where the
+    device can: cycle_all), then read back until one read
     has found every plug without power at once (off, or pending on) and a
     later one every plug on again.  A node with two feeds lost power only
     if both were down in the same read: each plug seen down in a read of
@@ -178,9 +187,7 @@ def cycle_verified(outlets, plugs, timeout, before):
     the command, counts only if every plug was down in it."""
     for plug in plugs:
         outlets.check(plug, False)
-    for plug in plugs:
-        log.debug("power-cycling %s", plug)
-        outlets.cycle(plug)
+    outlets.cycle_all(plugs)
 
     def all_down(states):
         return all(state in ("off", "pending_on") for state in states.values())

@@ -418,6 +418,10 @@ class Pdu(Outlets):
     def cycle(self, plug):
         self._send([plug], "cycle")
 
+    def cycle_all(self, plugs):
+        """One SET for every plug: the cycles start together."""
+        self._send(plugs, "cycle")
+
     def _send(self, plugs, action):
         """SET the mapping's command for `action` (on, off, cycle) on every
         plug in one request; a PDU that refuses a SET of several outlets

@@ -124,3 +124,17 @@ def test_count_shown_for_a_failed_action_too(rack):
     result = run_agent(rack, "pdu1", stdin=dict(action="status", plug="99", verbose=1, **V1))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert re.search(r"SNMP requests: \d+", result.stderr)
+
+
+def test_cycle_of_two_plugs_one_set(rack):
+    """method=cycle of a node's two plugs: one SET starts both cycles (they
+    go down together), then the read-back sees both down in one read and
+    both on again."""
+    result = act(rack, "pdu6", action="reboot", method="cycle", plug="1,2", power_timeout=20, **V1)
+    assert "Success: Rebooted" in result.stdout
+    assert outlet_on(rack, "pdu6:1") and outlet_on(rack, "pdu6:2")
+    total, kinds = requests(result)
+    assert kinds.count("SET") == 1, kinds
+    off_events = [e for e in rack.rack.power_log() if e["kind"] == "outlet" and e["state"] == "off"
+                  and e["name"] in ("pdu6:1", "pdu6:2")]
+    assert len(off_events) == 2 and abs(off_events[0]["t"] - off_events[1]["t"]) < 0.05  # one SET: together
