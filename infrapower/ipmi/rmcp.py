@@ -124,12 +124,12 @@ def wrap_session_packet(suite, session_id, sequence, message, k1, k2, *, iv=None
     says."""
     payload_type = _IPMI_MESSAGE
     if suite.encrypted:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from infrapower.ciphers import Cipher
 
         pad = (-(len(message) + 1)) % _AES_BLOCK
         plain = message + bytes(range(1, pad + 1)) + bytes([pad])
         iv = os.urandom(_AES_BLOCK) if iv is None else iv
-        encryptor = Cipher(algorithms.AES(k2[:_CONFIDENTIALITY_KEY_LENGTH]), modes.CBC(iv)).encryptor()
+        encryptor = Cipher("aes-cbc", k2[:_CONFIDENTIALITY_KEY_LENGTH], iv).encryptor()
         message = iv + encryptor.update(plain) + encryptor.finalize()
         payload_type |= _ENCRYPTED
     if suite.integrity:
@@ -180,10 +180,9 @@ def unwrap_session_packet(suite, data, k1, k2):
     if suite.encrypted:
         if len(payload) < 2 * _AES_BLOCK or len(payload) % _AES_BLOCK:
             return None
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from infrapower.ciphers import Cipher
 
-        decryptor = Cipher(algorithms.AES(k2[:_CONFIDENTIALITY_KEY_LENGTH]),
-                           modes.CBC(payload[:_AES_BLOCK])).decryptor()
+        decryptor = Cipher("aes-cbc", k2[:_CONFIDENTIALITY_KEY_LENGTH], payload[:_AES_BLOCK]).decryptor()
         plain = decryptor.update(payload[_AES_BLOCK:]) + decryptor.finalize()
         pad = plain[-1]
         if pad >= _AES_BLOCK or pad + 1 > len(plain):

@@ -7,7 +7,7 @@ its own timers (~5 s for a dead BMC whatever the caller configured) and
 silently lowers the privilege it was asked for.  A fence agent's `status`
 must beat fence_ipmilan's whole run (~0.2 s), and a dead BMC must fail
 within the configured timeout, so the session is done here: stdlib plus
-`cryptography` (AES) which pyghmi already brings into the environment.
+AES from the system's libcrypto (infrapower.ciphers).
 pyghmi still decodes what the BMC says (FRU areas, SDR records, code
 tables): see infrapower.ipmi.
 

@@ -1,8 +1,9 @@
 """SNMPv3 User-based Security Model (RFC 3414) for infrapower.snmp: keys,
 the authoritative engine's clock as a manager must track it, HMAC and the
 privacy ciphers (RFC 3414 DES, RFC 3826 AES, the Blumenthal draft's
-AES-192/256, RFC 7860's SHA-2).  Stdlib only at import: `cryptography`
-loads when privacy is used, pyasn1 when a message is built or parsed.
+AES-192/256, RFC 7860's SHA-2).  Stdlib only at import: the ciphers
+(infrapower.ciphers) load when privacy is used, pyasn1 when a message is
+built or parsed.
 """
 
 import functools
@@ -198,22 +199,14 @@ class Usm:
 
 
 def cipher(protocol, key, iv):
-    """DES-CBC (RFC 3414 §8) or AES-CFB128 (RFC 3826) from `cryptography`,
-    imported only when privacy is used."""
-    try:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    """DES-CBC (RFC 3414 §8) or AES-CFB128 (RFC 3826), from the system's
+    libcrypto (infrapower.ciphers), loaded only when privacy is used."""
+    from infrapower.ciphers import Cipher, CipherUnavailable
 
-        try:  # cryptography >= 43 keeps these among the "decrepit" ciphers
-            from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-            from cryptography.hazmat.decrepit.ciphers.modes import CFB
-        except ImportError:
-            TripleDES, CFB = algorithms.TripleDES, modes.CFB
-    except ImportError:
-        raise SnmpError("SNMPv3 privacy needs the Python package cryptography") from None
-    if protocol == "DES":
-        # Single DES is TripleDES with one key three times (EDE, K1=K2=K3).
-        return Cipher(TripleDES(key[:8] * 3), modes.CBC(iv))
-    return Cipher(algorithms.AES(key), CFB(iv))
+    try:
+        return Cipher("des-cbc" if protocol == "DES" else "aes-cfb", key, iv)
+    except CipherUnavailable as error:
+        raise SnmpError(f"SNMPv3 privacy: {error}") from None
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,7 +20,7 @@ MAX_LINES = 650
 # PowerChain, the lab or the table generator (slower imports, and a tool's
 # bug must not reach a fence action).  `infrapower.tables` is the loader
 # (tables/__init__.py) only.
-RUNTIME_MODULES = frozenset({"agent", "fence", "options", "errors", "ports", "resolve", "tables"})
+RUNTIME_MODULES = frozenset({"agent", "fence", "options", "errors", "ports", "resolve", "tables", "ciphers"})
 RUNTIME_PACKAGES = frozenset({"nut", "snmp", "ipmi", "nutdriver"})
 TOOL_MODULES = frozenset({"tables.generate", "tables.cparse", "tables.ctokens", "tables.cpreproc"})
 TOOL_PACKAGES = frozenset({"cli", "lab", "chain", "scan", "nutconf", "publish", "health"})
