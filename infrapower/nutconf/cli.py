@@ -26,6 +26,7 @@ from infrapower.nutconf.fencer import fencer_commands
 from infrapower.nutconf.syntax import ConfError, ConfFile
 
 PASSWORD_ENV = "INFRAPOWER_NUT_PASSWORD"
+WRITTEN_KEYS = ("password", "instcmds", "actions")  # what add-fencer writes of a user
 USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
@@ -254,6 +255,21 @@ def _plan_commands(args, directory):
     return grant.commands, 1 if problems or grant.refused else 0
 
 
+def _one_spelling(conf, user):
+    """upsd reads upsd.users keys in any case (`Password` is `password`)
+    and keeps a user's first password line: before add-fencer writes the
+    user, other spellings of what it writes go, and so do all password
+    lines but one when there are several, so the lines written are the ones
+    upsd uses."""
+    section = conf.sections.get(user)
+    if section is None:
+        return
+    for key in {entry.key for entry in section.entries if entry.key.lower() in WRITTEN_KEYS} - set(WRITTEN_KEYS):
+        conf.delete(user, key)
+    if len(kinds.user_entries(conf.sections[user], "password")) > 1:
+        conf.delete(user, "password")
+
+
 def cmd_add_fencer(args):
     if not USER_NAME.fullmatch(args.user):
         raise Usage(f"--user {args.user!r}: letters, digits and . _ @ - only")
@@ -280,10 +296,12 @@ def cmd_add_fencer(args):
             print(f"{ups_conf}:0: no device [{args.device}] here (fine if it is another host's upsd)", file=sys.stderr)
         outlets = outlet_numbers(args.outlets) if args.outlets else None
         commands = fencer_commands(outlets or (), args.cycle)
-    current = conf.sections.get(args.user)
-    password = _password(args, current.get("password") if current else None)
-    if password is not None:
-        conf.set(args.user, "password", password)  # a line break is refused here: nothing written yet
+    current = kinds.users(conf).get(args.user)
+    password = _password(args, current.password if current else None)
+    if password is None:
+        password = current.password  # kept, and written once
+    _one_spelling(conf, args.user)
+    conf.set(args.user, "password", password)  # a line break is refused here: nothing written yet
     conf.set_all(args.user, "instcmds", commands)
     conf.set_all(args.user, "actions", ["SET"] if args.set else [])
     conf.write()

@@ -12,19 +12,21 @@ from infrapower.nutconf.syntax import SECRET_KINDS, ConfError, ConfFile, comment
 USER_ACTIONS = ("SET", "FSD")
 UPSMON_ROLES = ("primary", "secondary", "master", "slave")
 
-# Keys NUT reads, per file: anything else is a misspelling NUT ignores or refuses.
+# Keys NUT reads, per file (upsd 2.8.0 to 2.8.5, upsmon, upssched): anything
+# else is a misspelling NUT ignores or refuses.
 UPS_CONF_GLOBALS = frozenset(
     "chroot driverpath maxstartdelay maxretry retrydelay pollinterval user group synchronous "
     "debug_min LIBUSB_DEBUG".split()
 )
 UPSD_CONF_KEYS = frozenset(
-    "LISTEN MAXAGE STATEPATH MAXCONN CERTFILE CERTPATH CERTIDENT CERTREQUEST DISABLE_WEAK_SSL "
+    "LISTEN MAXAGE STATEPATH DATAPATH MAXCONN CERTFILE CERTPATH CERTIDENT CERTREQUEST DISABLE_WEAK_SSL "
     "TRACKINGDELAY ALLOW_NO_DEVICE ALLOW_NOT_ALL_LISTENERS DEBUG_MIN".split()
 )
 UPSMON_CONF_KEYS = frozenset(
     "MONITOR MINSUPPLIES SHUTDOWNCMD NOTIFYCMD POLLFREQ POLLFREQALERT HOSTSYNC DEADTIME POWERDOWNFLAG "
     "NOTIFYMSG NOTIFYFLAG RBWARNTIME NOCOMMWARNTIME FINALDELAY RUN_AS_USER CERTPATH CERTIDENT CERTHOST "
-    "CERTVERIFY FORCESSL SHUTDOWNEXIT OBLBDURATION OFFDURATION OVERDURATION DEBUG_MIN".split()
+    "CERTVERIFY FORCESSL SHUTDOWNEXIT OBLBDURATION OFFDURATION OVERDURATION DEBUG_MIN ALARMCRITICAL "
+    "POLLFAIL_LOG_THROTTLE_MAX".split()
 )
 UPSSCHED_CONF_KEYS = frozenset("CMDSCRIPT PIPEFN LOCKFN AT".split())
 NUT_CONF_KEYS = frozenset("MODE ALLOW_NO_DEVICE UPSD_OPTIONS UPSMON_OPTIONS POWEROFF_WAIT POWEROFF_QUIET".split())
@@ -81,20 +83,28 @@ def devices(conf):
     }
 
 
+def user_entries(section, key):
+    """A upsd.users user's `key` lines: upsd 2.8.0 reads the keys in any
+    case (strcasecmp: `Password` is `password`)."""
+    return [entry for entry in section.entries if entry.key.lower() == key]
+
+
 def _words(section, key):
-    return [word for entry in section.all(key) for word in entry.args]
+    return [word for entry in user_entries(section, key) for word in entry.args]
 
 
 def users(conf):
+    """{name: User}.  The password is the first one: upsd keeps it and
+    ignores any later password line ("Ignoring duplicate password")."""
     found = {}
     for name, section in conf.sections.items():
-        role = section.entry("upsmon")
+        passwords, roles = user_entries(section, "password"), user_entries(section, "upsmon")
         found[name] = User(
             name,
-            section.get("password"),
+            passwords[0].value if passwords else None,
             [word.upper() for word in _words(section, "actions")],
             _words(section, "instcmds"),
-            role.value if role else None,
+            roles[-1].value if roles else None,
             section.line,
         )
     return found
@@ -146,21 +156,25 @@ def problems(conf, mode=None):
     elif kind == "upsd.users":
         found += [ConfError(conf.path, e.line, "a line outside any [user] section") for e in conf.globals.entries]
         for name, section in conf.sections.items():
-            found += _unknown(conf, section, USER_KEYS, f"key in [{name}]")
+            found += [ConfError(conf.path, entry.line, f"unknown key in [{name}] `{entry.key}`: NUT ignores or refuses it")
+                      for entry in section.entries if entry.key.lower() not in USER_KEYS]
             user = users(conf)[name]
             if not user.password:
                 found.append(ConfError(conf.path, section.line, f"[{name}] has no password: upsd ignores the user"))
-            for entry in section.all("actions"):
+            passwords = user_entries(section, "password")
+            found += [ConfError(conf.path, entry.line, f"a second password for [{name}]: upsd keeps the first "
+                                f"(line {passwords[0].line}) and ignores this one") for entry in passwords[1:]]
+            for entry in user_entries(section, "actions"):
                 for word in entry.args:
                     if word.upper() not in USER_ACTIONS:
                         found.append(ConfError(conf.path, entry.line, f"unknown action `{word}` (SET, FSD)"))
-            for entry in section.all("instcmds"):
+            for entry in user_entries(section, "instcmds"):
                 for word in entry.args:
                     if word.upper() != "ALL" and not all(part for part in word.split(".")):
                         found.append(ConfError(conf.path, entry.line, f"`{word}` is not an instant command name"))
-            role = section.entry("upsmon")
-            if role is not None and (role.value or "") not in UPSMON_ROLES:
-                found.append(ConfError(conf.path, role.line, f"upsmon role `{role.value}` (primary, secondary)"))
+            for role in user_entries(section, "upsmon"):
+                if (role.value or "").lower() not in UPSMON_ROLES:
+                    found.append(ConfError(conf.path, role.line, f"upsmon role `{role.value}` (primary, secondary)"))
     elif kind == "upsd.conf":
         found += _unknown(conf, conf.globals, UPSD_CONF_KEYS, "directive")
         for item in listen(conf):

@@ -81,6 +81,21 @@ def test_a_password_with_a_comment_mark_is_written_as_upsd_reads_it(private_upsd
     assert "Parse error" not in private_upsd.log()
 
 
+def test_the_password_written_is_the_one_upsd_uses(private_upsd, tmp_path):
+    """upsd keeps a user's first password line and reads `Password` as
+    `password`: a new password written after those would be ignored."""
+    private_upsd.users.write_text("[fencer]\n\tPassword = stale\n\tpassword = older\n\tINSTCMDS = load.off\n")
+    assert add_fencer(tmp_path, "--users", str(private_upsd.users), "--device", "tpdu", "--outlets", "1") == 0
+    assert private_upsd.users.read_text() == (
+        "[fencer]\n\tpassword = \"fence me, now\"\n\tinstcmds = outlet.1.load.off\n\tinstcmds = outlet.1.load.on\n")
+    private_upsd.start()
+    with session(private_upsd, "fencer", "fence me, now") as fencer:
+        fencer.instcmd("tpdu", "outlet.1.load.on")  # the new password: accepted
+        with pytest.raises(nut.NutError) as refused:
+            fencer.instcmd("tpdu", "load.off")  # the stale grant went with its spelling
+        assert refused.value.code == "ACCESS-DENIED"
+
+
 def test_whole_load_and_set_and_a_second_run_edits_in_place(private_upsd, tmp_path):
     users = private_upsd.conf / "upsd.users"
     assert add_fencer(tmp_path, "--users", str(users), "--user", "ups-fencer", "--device", "ups1",

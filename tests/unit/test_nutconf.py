@@ -144,6 +144,17 @@ def test_a_comment_mark_inside_quotes_is_flagged_and_never_written():
     assert kinds.users(conf)["fencer"].password == "bare#" and kinds.problems(conf) == []
 
 
+def test_users_keys_in_any_case_and_the_first_password_wins():
+    """upsd 2.8.0 (server/user.c): keys compared with strcasecmp, and a
+    second password line "Ignoring duplicate password"."""
+    conf = ConfFile("[mon]\n\tPassword = first\n\tpassword = second\n\tINSTCMDS = load.off\n"
+                    "\tUpsmon = Primary\n", "upsd.users")
+    user = kinds.users(conf)["mon"]
+    assert (user.password, user.instcmds, user.upsmon) == ("first", ["load.off"], "Primary")
+    assert [str(p) for p in kinds.problems(conf)] == [
+        "upsd.users:3: a second password for [mon]: upsd keeps the first (line 2) and ignores this one"]
+
+
 def test_users_repeated_keys_and_upsmon_directive():
     users = kinds.users(ConfFile(UPSD_USERS, "upsd.users"))
     assert users["admin"].password == "s3cret # not a comment"
