@@ -23,6 +23,7 @@ from infrapower.scan.ipmi import parse_pong, ping_packet
 RESENDS = 3  # sends per datagram within the timeout
 _PACE = 64  # datagrams sent between two looks at the answers
 _RECEIVE_BUFFER = 8 << 20
+_BURST = 4096  # datagrams or ICMP errors read in one look
 SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
 _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, getattr(socket, "IP_RECVERR", 11)),
             socket.AF_INET6: (socket.IPPROTO_IPV6, getattr(socket, "IPV6_RECVERR", 25))}
@@ -250,7 +251,7 @@ class _Sweep:
             self.settle(key, "connected" if code == 0 else REFUSED)
 
     def _datagrams(self, sock):
-        while True:
+        for _ in range(_BURST):  # bounded: the loop goes back to its deadline between bursts
             try:
                 data, address = sock.recvfrom(65535)
             except (BlockingIOError, InterruptedError):
@@ -268,7 +269,7 @@ class _Sweep:
                 self.garbage.update(keys)
 
     def _errors(self, sock):
-        while True:
+        for _ in range(_BURST):
             try:
                 _, _, _, address = sock.recvmsg(512, 512, _MSG_ERRQUEUE)
             except OSError:
