@@ -364,6 +364,15 @@ def test_a_v3_only_pdu_is_found_by_its_user_and_not_by_communities(v3_only_pdu, 
     conf = scan(*argv[:-2], "--format", "ups.conf", "-q")
     assert 'snmp_version = "v3"' in conf.stdout and 'secLevel = "authPriv"' in conf.stdout
     assert user["priv_key"] not in conf.stdout and "community" not in conf.stdout
+    # with the passphrases filled in where the section says, NUT's own snmp-ups reads the PDU over v3
+    if os.geteuid() == 0 and os.path.exists("/lib/nut/snmp-ups"):
+        filled = conf.stdout.replace('# authPassword = "..."', f'authPassword = "{user["auth_key"]}"') \
+            .replace('# privPassword = "..."', f'privPassword = "{user["priv_key"]}"')
+        (tmp_path / "ups.conf").write_text(filled)
+        (tmp_path / "nut.conf").write_text("MODE=standalone\n")
+        section = filled.split("\n[", 1)[1].split("]", 1)[0]
+        dump = _drivers_dump(tmp_path, section, "snmp-ups")
+        assert dump.returncode == 0 and "device.type: pdu" in dump.stdout, dump.stderr[-500:]
     # communities alone: nothing there
     alone = scan("-S", "-s", "127.0.0.1", "--snmp-port", str(v3_only_pdu), "-c", lab_pdus.READ_COMMUNITY, "-t", "1",
                  "--json", "-q")
