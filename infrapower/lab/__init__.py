@@ -118,7 +118,12 @@ def status(directory=None):
             )
         servers.append({"server": server, "role": spec.get("role", ""), "powered": powered[server], "feeds": rows})
     processes = {name: lab.alive(name) for name in lab.process_names()}
-    return {"dir": str(lab.dir), "servers": servers, "ports": lab.ports(), "processes": processes}
+    report = {"dir": str(lab.dir), "servers": servers, "ports": lab.ports(), "processes": processes}
+    if lab.path("cluster", "up").exists():
+        from infrapower.lab import cluster
+
+        report["cluster"] = cluster.status(lab)
+    return report
 
 
 def _ups_text(slot, now):
@@ -158,4 +163,10 @@ def status_table(report):
     )
     ports = ", ".join(f"{name}={port}" for name, port in sorted(report["ports"].items()))
     lines.append(f"ports: {ports}")
+    if "cluster" in report:
+        nodes = [
+            f"{node} {'running' if info['running'] else 'off'}" + (f" [{', '.join(info['faults'])}]" if info["faults"] else "")
+            for node, info in report["cluster"].items()
+        ]
+        lines.append(f"cluster: {', '.join(nodes)} (infrapower lab node NAME -- crm_mon -1)")
     return "\n".join(lines)

@@ -22,7 +22,7 @@ from pathlib import Path
 from infrapower.lab.cluster import host
 from infrapower.lab.cluster.disks import node_dir
 from infrapower.lab.core import Lab
-from infrapower.lab.rack import next_due, powered_servers
+from infrapower.lab.rack import POWER_LOG, next_due, powered_servers
 
 TICK = 0.1
 FAULT_FLAGS = ("crashed", "isolated", "hung")
@@ -64,16 +64,39 @@ class Watcher:
         self.state = lab.rack.read()
         self.stamp = lab.rack.stamp()
         self.stopping = False
+        self.log_offset = self._log_size()
 
     def log(self, node, event):
         entry = {"t": time.time(), "node": node, "event": event}
         with open(self.lab.path("cluster", "power.log"), "a") as out:
             out.write(json.dumps(entry) + "\n")
 
+    def _log_size(self):
+        try:
+            return self.lab.rack.dir.joinpath(POWER_LOG).stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def refresh(self):
+        """Re-read the rack when it changed; returns the servers that lost
+        power since the last read, however briefly (an off and on between
+        two ticks is still a power cut: it shows in the power log)."""
         if next_due(self.state) <= time.time() or self.lab.rack.stamp() != self.stamp:
             self.state = self.lab.rack.read()
             self.stamp = self.lab.rack.stamp()
+        if self._log_size() == self.log_offset:
+            return set()
+        with open(self.lab.rack.dir / POWER_LOG) as log:
+            log.seek(self.log_offset)
+            text = log.read()
+        complete = text[: text.rfind("\n") + 1]
+        self.log_offset += len(complete.encode())
+        lost = set()
+        for line in complete.splitlines():
+            event = json.loads(line) if line.strip() else {}
+            if event.get("kind") == "server" and event.get("state") == "off":
+                lost.add(event["name"])
+        return lost
 
     def boot(self, node):
         cgroup = host.cgroup_dir(self.lab, node)
@@ -113,10 +136,10 @@ class Watcher:
                 del self.procs[node]
 
     def step(self):
-        self.refresh()
+        lost = self.refresh()
         powered = powered_servers(self.lab.rack.topology(), self.state)
         for node in self.nodes:
-            if not powered[node]:
+            if not powered[node] or node in lost:
                 if self.running(node) or any(flag(self.lab, node, n).exists() for n in FAULT_FLAGS):
                     self.power_off(node)
             elif not self.running(node) and not flag(self.lab, node, "crashed").exists():

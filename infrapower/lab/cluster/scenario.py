@@ -40,6 +40,13 @@ def located(lab, via):
     return sorted(line.rsplit(":", 1)[1].strip() for line in out.splitlines() if "is running on" in line)
 
 
+def _fenced(lab, via):
+    """How many times the cluster has fenced HOME (every entry, not only
+    the last: --verbose)."""
+    history = node_run(lab, via, ["stonith_admin", "--history", HOME, "--verbose"]).stdout
+    return history.count(f"of {HOME} successful")
+
+
 def _server_off_at(lab, since):
     for event in lab.rack.power_log():
         if event["t"] >= since and event["kind"] == "server" and event["name"] == HOME and event["state"] == "off":
@@ -63,6 +70,7 @@ def run(lab, say=print, battery_seconds=BATTERY_SECONDS, deadline_seconds=240.0)
         wait_until(lambda: health(lab, via).get(HOME) == "yellow", deadline, f"{HOME} yellow")
         say(f"{HOME}:psu1 failed -> {HOME} yellow (one feed left): {RESOURCE} stays on {located(lab, via)}")
 
+        fenced_before = _fenced(lab, via)
         mains_off = time.time()
         lab.rack.set_mains(UPS, False, runtime=battery_seconds)
         say(f"mains behind {UPS} fail ({battery_seconds:g} s of battery)")
@@ -84,8 +92,7 @@ def run(lab, say=print, battery_seconds=BATTERY_SECONDS, deadline_seconds=240.0)
         figures["margin"] = off - moved
         say(f"  +{off - mains_off:.1f} s {UPS}'s battery empty: {HOME} loses power "
             f"({figures['margin']:.1f} s after {RESOURCE} had left)")
-        history = lambda: node_run(lab, via, ["stonith_admin", "--history", HOME, "--verbose"]).stdout
-        wait_until(lambda: f"of {HOME} successful" in history(), deadline, f"{HOME} fenced")
+        wait_until(lambda: _fenced(lab, via) > fenced_before, deadline, f"{HOME} fenced")
         figures["fenced_after_off"] = time.time() - off
         say(f"  +{time.time() - mains_off:.1f} s the cluster fenced {HOME}; {RESOURCE} on {located(lab, via)}")
 
