@@ -6,7 +6,9 @@ device, ours and the peer in the same run, and a slow-responding PDU.
   peer's wall time, every run correct (bench/burst.py fails the command
   if any copy exits wrong).
 - 64 fence_nut status at once through one upsd (snmp-ups over that PDU),
-  against 64 `upsc` reads of the same outlets (a C client: measured).
+  against 64 `upsc` reads of the same outlets (a C client: measured);
+  64 fence_nut reboots at once (an Eaton ePDU of 64 outlets under
+  snmp-ups) against 64 `upscmd -w` + `upsc` polling scripts.
 - A PDU whose SNMP agent answers each request 50 ms late, one after
   another (the lab's `slow` PDU fault, `reply_delay` in the topology), as
   many embedded agents do: what round trips cost where they are slow.
@@ -17,6 +19,7 @@ Requests: per action, from the first copy's `-v` (bench.py's counting run).
 """
 
 import contextlib
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +40,9 @@ def topologies():
 
     busy = default_topology()
     busy["pdus"]["pdu1"] = dict(APC, outlets=AGENTS_AT_ONCE)
+    # NUT switches no APC outlet: 64 reboots through upsd go to an Eaton ePDU.
+    busy["pdus"]["pdu3"] = {"mapping": "eaton_epdu", "outlets": AGENTS_AT_ONCE, "units": 1, "ups": "ups2",
+                            "switch_delay": 0.0}
     slow = default_topology()
     slow["servers"] = {}
     slow["pdus"] = {"slowpdu": dict(APC, outlets=24, reply_delay=SLOW_REPLY_SECONDS)}
@@ -63,6 +69,22 @@ def session():
 def _stdin(port, **options):
     options = dict({"ip": "127.0.0.1", "ipport": port, "community": "private", "snmp_version": "1"}, **options)
     return "".join(f"{key}={value}\n" for key, value in options.items())
+
+
+def _peer_nut_reboot(target):
+    """What a careful script does with NUT's own tools (as cases_nut.py):
+    `upscmd -w` off, poll `upsc` until it reads off, then the same for on.
+    The admin's password is in argv: upscmd has no other way."""
+    from infrapower.lab import nut
+
+    def switch(state):
+        # $1 is the outlet number: bash's first argument after the script name
+        login = " ".join(shlex.quote(word) for word in ("-u", nut.ADMIN_USER, "-p", nut.ADMIN_PASSWORD, target))
+        read = f'upsc {shlex.quote(target)} "outlet.$1.status"'
+        return (f'upscmd -w {login} "outlet.$1.load.{state}" >/dev/null 2>&1 && '
+                f'until [ "$({read} 2>/dev/null)" = {state} ]; do sleep 0.05; done')
+
+    return ["bash", "-c", f"{switch('off')} && {switch('on')}", "peer-reboot", "{plug}"]
 
 
 def _burst(argv, plugs, expect="0"):
@@ -96,6 +118,11 @@ def cases(context):
              peer=_burst(["upsc", f"pdu1@{nut.HOST}:{upsd}", "outlet.{plug}.status"], f"1-{n}", "0,1"),
              stdin=nut_options, peer_stdin="", runs=3, warmup=1, timeout=180, interleave=True,
              requests=agent_requests("upsd requests")),
+        Case(f"{n}× nut reboot at once through one upsd (snmp-ups pollinterval 1) vs {n}× upscmd -w + upsc polling",
+             # NUT's tools give up now and then under the burst (seen: 1 of 64): counted, as for upsc.
+             ours=_burst([NUT_AGENT], f"1-{n}"), peer=_burst(_peer_nut_reboot(f"pdu3@{nut.HOST}:{upsd}"), f"1-{n}", "0,1"),
+             stdin=nut_options.replace("pdu1:", "pdu3:").replace("action=status", "action=reboot"), peer_stdin="",
+             runs=2, warmup=1, timeout=300, interleave=True, requests=agent_requests("upsd requests")),
         Case("slow PDU (50 ms a request): status", ours=[OURS], peer=[PEER],
              stdin=_stdin(slow_pdu, action="status", plug="5"), target=0.6, runs=5, warmup=1, **snmp_counts),
         Case("slow PDU (50 ms a request): reboot", ours=[OURS], peer=[PEER],
