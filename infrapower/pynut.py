@@ -140,8 +140,9 @@ class PyNUTClient:
             if not reply.startswith("OK"):
                 raise PyNUTError(reply)
         if password is not None:
+            word = _word(password)  # a line break: PyNUTError, before anything is sent
             self._client.hide(password)
-            reply = self._client.raw_request(f"PASSWORD {_word(password)}")
+            reply = self._client.raw_request(f"PASSWORD {word}")
             if not reply.startswith("OK"):
                 raise PyNUTError(reply)
 

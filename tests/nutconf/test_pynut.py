@@ -122,6 +122,12 @@ def test_wrong_password_shows_at_the_first_privileged_command(upsd):
         wrong.RunUPSCommand("tpdu", "outlet.1.load.on")
 
 
+def test_a_line_break_in_the_password_is_refused_not_a_transport_error(upsd):
+    with pytest.raises(PyNUT.PyNUTError, match="line break") as error:
+        PyNUT.PyNUTClient(nut.HOST, upsd.port, "admin", "lab admin\nFSD ups1", timeout=3)
+    assert not isinstance(error.value, OSError)
+
+
 def test_tls_asked_of_a_upsd_without_it(upsd):
     with pytest.raises(PyNUT.PyNUTError, match=r"^STARTTLS failed but SSL is required: ERR FEATURE-NOT-CONFIGURED"):
         client(upsd, force_ssl=True)
