@@ -303,8 +303,15 @@ def cmd_add_fencer(args):
     _one_spelling(conf, args.user)
     conf.set(args.user, "password", password)  # a line break is refused here: nothing written yet
     conf.set_all(args.user, "instcmds", commands)
-    conf.set_all(args.user, "actions", ["SET"] if args.set else [])
+    actions = ["SET"] if args.set else []
+    conf.set_all(args.user, "actions", actions)
     conf.write()
+    # Read back as upsd reads it (first password, keys in any case): the
+    # file must now grant exactly this, or nothing is reported done.
+    written = kinds.users(ConfFile.read(path)).get(args.user)
+    if written is None or (written.password, written.instcmds, written.actions) != (password, commands, actions):
+        print(f"{path}: [{args.user}] does not read back as written: check the file by hand", file=sys.stderr)
+        return 1
     shown = ", ".join(commands[:4]) + (f", ... ({len(commands)} in all)" if len(commands) > 4 else "")
     print(f"{path}: [{args.user}] instcmds {shown}" + ("; actions = SET" if args.set else "; no actions"))
     print("upsd reads it on reload: upsd -c reload (or systemctl reload nut-server)")
