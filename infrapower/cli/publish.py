@@ -21,7 +21,8 @@ def add_parser(subparsers):
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config-dir", default=DEFAULT_CONFIG_DIR,
                        help="where upsd.conf is: its LISTEN lines say what to publish (default %(default)s)")
-    where.add_argument("--upsd", metavar="HOST:PORT", help="where upsd listens on this host, instead of reading upsd.conf")
+    where.add_argument("--upsd", metavar="HOST:PORT",
+                       help="where upsd listens on this host, instead of reading upsd.conf")
     parser.add_argument("--publisher", choices=("auto", "avahi", "zeroconf"), default="auto",
                         help="auto (default): avahi-daemon when it runs, else python-zeroconf")
     parser.add_argument("--name", help="service instance name (default: the host name)")

@@ -156,8 +156,8 @@ def problems(conf, mode=None):
     elif kind == "upsd.users":
         found += [ConfError(conf.path, e.line, "a line outside any [user] section") for e in conf.globals.entries]
         for name, section in conf.sections.items():
-            found += [ConfError(conf.path, entry.line, f"unknown key in [{name}] `{entry.key}`: NUT ignores or refuses it")
-                      for entry in section.entries if entry.key.lower() not in USER_KEYS]
+            found += [ConfError(conf.path, entry.line, f"unknown key in [{name}] `{entry.key}`: NUT ignores or "
+                                "refuses it") for entry in section.entries if entry.key.lower() not in USER_KEYS]
             user = users(conf)[name]
             if not user.password:
                 found.append(ConfError(conf.path, section.line, f"[{name}] has no password: upsd ignores the user"))

@@ -7,7 +7,8 @@ adds; and nothing after SIGTERM.  The tests run in order on one publisher."""
 
 import pytest
 
-from conftest import SERVER_ADDRESS, SERVER_HOST_NAME, NUT_PORT, SERVICE_TYPES as TYPES, Publisher, server_launch, wait_for
+from conftest import NUT_PORT, SERVER_ADDRESS, SERVER_HOST_NAME, Publisher, server_launch, wait_for
+from conftest import SERVICE_TYPES as TYPES
 from infrapower.publish.txt import parse_devices
 
 NUT_TLS = True  # upsd offers STARTTLS here (the avahi module's does not)
