@@ -363,10 +363,15 @@ class ConfFile:
             previous = target.stat()
         except FileNotFoundError:
             previous = None
+        except OSError as error:
+            raise ConfError(target, 0, f"cannot write: {error.strerror or error}") from None
         secret = kind_of(target) in SECRET_KINDS or self.kind in SECRET_KINDS
         if mode is None:
             mode = NEW_SECRET_MODE if secret else 0o644
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        except OSError as error:  # a directory this user may not write in
+            raise ConfError(target, 0, f"cannot write: {error.strerror or error}") from None
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
                 out.write(self.text())
@@ -381,7 +386,10 @@ class ConfFile:
                 if secret and group != os.getegid():
                     # As Debian's nut packages keep /etc/nut (root:nut): upsd
                     # reads upsd.users and ups.conf after dropping to `nut`.
-                    os.chown(temporary, -1, group)
+                    try:
+                        os.chown(temporary, -1, group)
+                    except PermissionError:
+                        pass  # not root, nor in that group: the file stays the writer's
                 os.chmod(temporary, mode)
             os.replace(temporary, target)
         except OSError as error:

@@ -279,6 +279,42 @@ def test_atomic_write_keeps_mode_and_owner(tmp_path):
     assert stat.S_IMODE((fresh / "nut.conf").stat().st_mode) == 0o644
 
 
+def test_a_writer_outside_the_directory_group_still_writes_a_new_secret_file(tmp_path):
+    """Not root and not in the directory's group (a user's file in /tmp):
+    the group stays the writer's, and the file is written."""
+    import shutil
+    import subprocess
+    import sys
+
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run as nobody")
+    shared = Path(tempfile.mkdtemp(prefix="nutconf-shared-", dir="/tmp"))  # pytest's tmp_path is root's alone
+    try:
+        shared.chmod(0o777)  # group root, which nobody is not in
+
+        def as_nobody(path):
+            script = f"from infrapower.nutconf.syntax import ConfFile; ConfFile('', {str(path)!r}).write()"
+            return subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                                   sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                                  env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+
+        result = as_nobody(shared / "upsd.users")
+        assert result.returncode == 0, result.stderr
+        info = (shared / "upsd.users").stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 65534, 0o640)
+        # A path it cannot even look at: one ConfError line, no traceback.
+        result = as_nobody(tmp_path / "upsd.users")
+        assert "ConfError" in result.stderr and "cannot write: Permission denied" in result.stderr
+        assert "PermissionError" not in result.stderr
+        shared.chmod(0o755)  # now nobody may not write in it: the temporary file cannot be made
+        result = as_nobody(shared / "upsd.users")
+        assert "cannot write: Permission denied" in result.stderr and "PermissionError" not in result.stderr
+    finally:
+        shutil.rmtree(shared)
+
+
 def test_a_line_break_in_a_value_is_a_conf_error_not_written(tmp_path):
     path = tmp_path / "upsd.users"
     path.write_text(UPSD_USERS)
