@@ -101,6 +101,9 @@ def run(command):
         except ConfError as error:
             print(error, file=sys.stderr)
             return 2 if error.line == 0 else 1
+        except OSError as error:  # a directory this user may not look into (/etc/nut 0750)
+            print(f"infrapower config: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+            return 2
 
     return guarded
 

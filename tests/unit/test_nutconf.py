@@ -279,9 +279,10 @@ def test_atomic_write_keeps_mode_and_owner(tmp_path):
     assert stat.S_IMODE((fresh / "nut.conf").stat().st_mode) == 0o644
 
 
-def test_a_writer_outside_the_directory_group_still_writes_a_new_secret_file(tmp_path):
+def test_as_nobody_a_new_secret_file_is_written_and_permission_errors_are_one_line(tmp_path):
     """Not root and not in the directory's group (a user's file in /tmp):
-    the group stays the writer's, and the file is written."""
+    the group stays the writer's, and the file is written; a directory it
+    may not write in or look into is one line, never a traceback."""
     import shutil
     import subprocess
     import sys
@@ -311,6 +312,18 @@ def test_a_writer_outside_the_directory_group_still_writes_a_new_secret_file(tmp
         shared.chmod(0o755)  # now nobody may not write in it: the temporary file cannot be made
         result = as_nobody(shared / "upsd.users")
         assert "cannot write: Permission denied" in result.stderr and "PermissionError" not in result.stderr
+        # The command, on a directory nobody may not look into: one line, exit 2.
+        private = tmp_path / "private"
+        private.mkdir(mode=0o700)
+        for argv in (["get", str(private / "ups.conf"), "a.b"], ["check", "--config-dir", str(private)],
+                     ["add-fencer", "--config-dir", str(private), "--device", "d", "--outlets", "1"]):
+            result = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                                     sys.executable, "-m", "infrapower.cli.main", "config", *argv],
+                                    capture_output=True, text=True, timeout=60,
+                                    env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+                                             INFRAPOWER_NUT_PASSWORD="x"))
+            assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, (argv, result.stderr)
+            assert "Permission denied" in result.stderr
     finally:
         shutil.rmtree(shared)
 
