@@ -289,16 +289,18 @@ def test_as_nobody_a_new_secret_file_is_written_and_permission_errors_are_one_li
 
     import tempfile
 
+    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable]
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root to run as nobody")
+    if subprocess.run([*nobody, "-c", "pass"], capture_output=True, timeout=60).returncode != 0:
+        pytest.skip(f"nobody cannot run {sys.executable}")
     shared = Path(tempfile.mkdtemp(prefix="nutconf-shared-", dir="/tmp"))  # pytest's tmp_path is root's alone
     try:
         shared.chmod(0o777)  # group root, which nobody is not in
 
         def as_nobody(path):
             script = f"from infrapower.nutconf.syntax import ConfFile; ConfFile('', {str(path)!r}).write()"
-            return subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                                   sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+            return subprocess.run([*nobody, "-c", script], capture_output=True, text=True, timeout=60,
                                   env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
 
         result = as_nobody(shared / "upsd.users")
@@ -317,8 +319,7 @@ def test_as_nobody_a_new_secret_file_is_written_and_permission_errors_are_one_li
         private.mkdir(mode=0o700)
         for argv in (["get", str(private / "ups.conf"), "a.b"], ["check", "--config-dir", str(private)],
                      ["add-fencer", "--config-dir", str(private), "--device", "d", "--outlets", "1"]):
-            result = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                                     sys.executable, "-m", "infrapower.cli.main", "config", *argv],
+            result = subprocess.run([*nobody, "-m", "infrapower.cli.main", "config", *argv],
                                     capture_output=True, text=True, timeout=60,
                                     env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]),
                                              INFRAPOWER_NUT_PASSWORD="x"))
