@@ -21,6 +21,7 @@ from infrapower.lab.cluster import host
 from infrapower.lab.core import Lab
 
 UDP_IDLE = 120.0  # a client's upstream socket is dropped after this idle time
+SEND_TIMEOUT = 2.0  # seconds a TCP peer may keep the relay waiting to write
 COROSYNC_PORTS = range(5403, 5413)  # knet's ports inside the nodes: never relayed
 
 
@@ -74,7 +75,9 @@ class Relay:
             data = b""
         if data:
             try:
-                sink.setblocking(True)
+                # Bounded: a frozen node that stops reading must not stall
+                # every other node's traffic.
+                sink.settimeout(SEND_TIMEOUT)
                 sink.sendall(data)
                 sink.setblocking(False)
                 return
