@@ -124,7 +124,11 @@ def from_config_dir(config_dir):
     from infrapower.nutconf.syntax import ConfFile
 
     path = Path(config_dir) / "upsd.conf"
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as error:  # a directory this user may not look into (/etc/nut 0750)
+        raise ConfigError(f"{path}: {error.strerror or error}: run as root or as upsd's user") from None
+    if not found:
         raise ConfigError(f"{path}: no such file: give --config-dir (the directory of upsd.conf) "
                           "or --upsd HOST:PORT")
     conf = ConfFile.read(path, kind="upsd.conf")  # a ConfError names the file and line

@@ -111,6 +111,23 @@ def test_cli_missing_upsd_conf_is_one_line(tmp_path):
     one_line_error(publish_cli("--config-dir", str(tmp_path / "none")), "upsd.conf")
 
 
+def test_cli_a_config_dir_it_may_not_read_is_one_line(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    nobody = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run as nobody")
+    if subprocess.run([*nobody, sys.executable, "-c", "pass"], capture_output=True, timeout=60).returncode:
+        pytest.skip(f"nobody cannot run {sys.executable}")
+    private = tmp_path / "private"  # under pytest's tmp_path, which only root may enter
+    private.mkdir()
+    (private / "upsd.conf").write_text("LISTEN 0.0.0.0\n")
+    one_line_error(publish_cli("--config-dir", str(private), prefix=nobody), "Permission denied: run as root")
+
+
 def test_cli_avahi_asked_for_without_a_daemon_is_one_line(tmp_path):
     """In a mount namespace whose /run/avahi-daemon is empty: no daemon."""
     import os

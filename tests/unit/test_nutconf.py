@@ -286,7 +286,6 @@ def test_as_nobody_a_new_secret_file_is_written_and_permission_errors_are_one_li
     import shutil
     import subprocess
     import sys
-
     import tempfile
 
     nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable]
