@@ -30,6 +30,11 @@ class ResponderPublisher:
             raise InfrapowerError("python-zeroconf is not installed: install it (Debian: python3-zeroconf), "
                                   "or run avahi-daemon") from None
         self.host = local_host_name()
+        if self.host.lower() in ("localhost", "localhost6"):
+            # What NUT's own avahi file publishes (NUT issue 2231): a client
+            # resolving it reaches itself, never this upsd.
+            raise InfrapowerError("this host is named localhost: give it a name clients can resolve "
+                                  "(hostnamectl set-hostname NAME), then publish")
         versions = {address.version for address in addresses}
         ip_version = IPVersion.All if versions == {4, 6} else IPVersion.V6Only if versions == {6} else IPVersion.V4Only
         # IPv4 addresses name their interfaces: answer only where upsd listens.

@@ -143,6 +143,22 @@ def test_cli_avahi_asked_for_without_a_daemon_is_one_line(tmp_path):
                    "no avahi-daemon runs here")
 
 
+def test_cli_a_host_named_localhost_is_refused(tmp_path):
+    """The built-in responder would answer for localhost.local, which
+    clients resolve to themselves (NUT issue 2231): one line, exit 1."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root for a UTS namespace")
+    own = [address for address in listen.host_addresses(4) if listen.publishable(address)]
+    if not own:
+        pytest.skip("this host has no non-loopback IPv4 address")
+    prefix = ("unshare", "--uts", "sh", "-c", 'hostname localhost && exec "$@"', "sh")
+    one_line_error(publish_cli("--upsd", str(own[0]), "--publisher", "zeroconf", prefix=prefix),
+                   "this host is named localhost")
+
+
 def test_polls_sooner_while_a_new_device_type_is_unknown():
     import threading
     import time
