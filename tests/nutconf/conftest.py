@@ -48,8 +48,8 @@ class PrivateUpsd:
     def start(self):
         env = dict(os.environ, NUT_CONFPATH=str(self.conf), NUT_STATEPATH=str(nut.state_dir(self.lab)),
                    NUT_ALTPIDPATH=str(self.pids))
-        log = open(self.conf.parent / "upsd.log", "wb")
-        self.process = subprocess.Popen([nut.UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=log)
+        with open(self.conf.parent / "upsd.log", "ab") as log:  # upsd keeps its own copy of the descriptor
+            self.process = subprocess.Popen([nut.UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=log)
 
         def answers():
             if self.process.poll() is not None:

@@ -199,8 +199,9 @@ def test_bad_usage_is_exit_2_with_one_line(tmp_path, capsys, argv, message):
 
 def test_no_password_anywhere_is_refused_without_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("INFRAPOWER_NUT_PASSWORD", raising=False)
-    monkeypatch.setattr("sys.stdin", open("/dev/null"))
-    code = main(["config", "add-fencer", "--config-dir", str(tmp_path), "--device", "tpdu", "--outlets", "1"])
+    with open("/dev/null") as no_terminal:
+        monkeypatch.setattr("sys.stdin", no_terminal)
+        code = main(["config", "add-fencer", "--config-dir", str(tmp_path), "--device", "tpdu", "--outlets", "1"])
     assert code == 2 and "needs a password" in capsys.readouterr().err
 
 

@@ -45,13 +45,6 @@ def dummy_upsd(tmp_path_factory):
     users.set(USER, "upsmon", "primary")
     users.write()
     env = dict(os.environ, NUT_CONFPATH=str(conf), NUT_STATEPATH=str(state), NUT_ALTPIDPATH=str(state))
-    log = open(directory / "nut.log", "wb")
-    processes = [subprocess.Popen([DUMMY_UPS, "-a", name, "-F", "-u", "root"], env=env, stdout=log, stderr=log)
-                 for name in ("dummy", "UPS1")]
-    wait_until(lambda: all((state / f"dummy-ups-{n}").exists() for n in ("dummy", "UPS1")),
-               time.monotonic() + 10, "dummy-ups sockets")
-    processes.append(subprocess.Popen([nut.UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=log))
-
     def ready():
         try:
             return all(PyNUT.PyNUTClient(nut.HOST, port, timeout=1).GetUPSVars(n).get(b"ups.status") == b"OL"
@@ -59,7 +52,15 @@ def dummy_upsd(tmp_path_factory):
         except PyNUT.PyNUTError:
             return False
 
+    processes = []
     try:
+        with open(directory / "nut.log", "wb") as log:  # each process keeps its own copy of the descriptor
+            for name in ("dummy", "UPS1"):
+                processes.append(subprocess.Popen([DUMMY_UPS, "-a", name, "-F", "-u", "root"], env=env, stdout=log,
+                                                  stderr=log))
+            wait_until(lambda: all((state / f"dummy-ups-{n}").exists() for n in ("dummy", "UPS1")),
+                       time.monotonic() + 10, "dummy-ups sockets")
+            processes.append(subprocess.Popen([nut.UPSD, "-F", "-u", "root"], env=env, stdout=log, stderr=log))
         wait_until(ready, time.monotonic() + 10, "upsd serving dummy")
         yield port
     finally:
