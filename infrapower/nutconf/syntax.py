@@ -202,16 +202,18 @@ class ConfFile:
                     )
                 current = self.sections[name] = Section(name, number)
             elif head == "=":
-                raise ConfError(self.path, number, f"`=` without a key: {text.strip()}")
+                # The line itself is never shown: in these files it may hold a password.
+                raise ConfError(self.path, number, "`=` without a key")
             elif len(words) >= 2 and words[1] == "=":
                 args = tuple(words[2:])
                 if "=" in args or (self.strict and len(args) > 1):
-                    raise ConfError(self.path, number, f"expected `key = value`, got: {text.strip()}")
+                    raise ConfError(self.path, number, f"expected `key = value`, got more than one word after "
+                                    f"`{head} =` (quote a value holding blanks or `=`)")
                 current.entries.append(Entry(head, args[0] if args else "", number, args, True))
             elif len(words) == 1:
                 current.entries.append(Entry(head, None, number, (), False))
             elif self.strict:
-                raise ConfError(self.path, number, f"expected `key = value`, got: {text.strip()}")
+                raise ConfError(self.path, number, f"expected `key = value`, got `{head}` without `=`")
             else:
                 current.entries.append(Entry(head, words[1], number, tuple(words[1:]), False))
 

@@ -359,6 +359,15 @@ def test_syntax_errors_say_file_and_line(name, text, line, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("text", ["[a]\n\tpassword = s3cr=et\n", "[a]\n\tpassword = s3cr et x\n", "= s3cret\n",
+                                  "[a]\n\tpassword s3cret\n"])
+def test_a_syntax_error_never_shows_the_value(text):
+    """The message goes to a terminal or a log; the line may hold a password."""
+    with pytest.raises(ConfError) as error:
+        ConfFile(text, "/etc/nut/ups.conf")
+    assert "s3cr" not in str(error.value)
+
+
 @pytest.mark.parametrize(
     "name, text, line, message",
     [
