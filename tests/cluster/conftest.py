@@ -30,9 +30,11 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="package")
 def three_nodes(lab):
     """The session lab with the cluster up and fenced by the plan."""
+    from infrapower import lab as lab_module
     from infrapower.lab import cluster
     from infrapower.lab.cluster import fencing
 
+    lab_module.reset(lab)  # every server powered, whatever earlier tests left
     started = time.monotonic()
     try:
         cluster.up(lab)

@@ -53,6 +53,12 @@ def test_the_cli_runs_commands_inside_a_node(cluster_lab):
         CLI + ["lab", "node", "--dir", str(cluster_lab.dir), "nc9", "--", "true"], capture_output=True, text=True, timeout=60
     )
     assert wrong.returncode == 1 and "no cluster node named 'nc9'" in wrong.stderr and "Traceback" not in wrong.stderr
+    status = subprocess.run(CLI + ["lab", "status", "--dir", str(cluster_lab.dir)], capture_output=True, text=True, timeout=60)
+    assert "cluster: clc running, nc1 running, nc2 running" in status.stdout, status.stdout + status.stderr
+    bad = subprocess.run(
+        CLI + ["lab", "fault", "--dir", str(cluster_lab.dir), "node", "nc1", "explode"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1 and "no node fault 'explode'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_lab_is_reachable_from_inside_the_nodes(cluster_lab):
