@@ -18,6 +18,7 @@ DEFAULT_ATTRIBUTE = "#health-power"
 DEFAULT_TIMEOUT = 3.0
 
 METADATA = """<?xml version="1.0"?>
+<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
 <resource-agent name="power-health" version="1.0">
 <version>1.1</version>
 <longdesc lang="en">
@@ -31,7 +32,7 @@ node while it still runs.
 </longdesc>
 <shortdesc lang="en">Node health from the node's power chain</shortdesc>
 <parameters>
-<parameter name="config_dir" unique-group="config" required="1">
+<parameter name="config_dir" required="1">
 <longdesc lang="en">Directory holding ups.conf (with parent = lines) and servers.conf.</longdesc>
 <shortdesc lang="en">PowerChain configuration directory</shortdesc>
 <content type="string" default="/etc/nut"/>
