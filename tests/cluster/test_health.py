@@ -125,3 +125,16 @@ def test_every_node_is_green_in_a_healthy_rack(cluster_lab):
     )
     strategy = cluster.run(cluster_lab, "clc", ["crm_attribute", "-G", "-n", "node-health-strategy", "-q"]).stdout
     assert strategy.strip() == "migrate-on-red"
+
+
+@needs_agent
+@pytest.mark.skipif(not os.access("/usr/sbin/ocf-tester", os.X_OK), reason="needs ocf-tester (resource-agents)")
+def test_ocf_tester_passes(lab, tmp_path):
+    """resource-agents' own conformance test: metadata against
+    ra-api-1.dtd, start/monitor/stop, probes of a stopped resource."""
+    config = write_config(lab, tmp_path / "chain")
+    result = subprocess.run(
+        ["ocf-tester", "-n", "power-health-test", "-o", f"config_dir={config}", "-o", "server=clc", AGENT],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, HA_RSCTMP=str(tmp_path)),
+    )
+    assert result.returncode == 0 and "passed all tests" in result.stdout + result.stderr, result.stdout + result.stderr
