@@ -14,9 +14,11 @@ command inside a node; `fault(lab, node, kind)` crashes, hangs or
 isolates one.
 """
 
+import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from xml.etree import ElementTree
 
 from infrapower.lab.cluster import disks, host
@@ -173,8 +175,6 @@ def memory(lab):
     """{node: bytes}: the proportional set size of its processes (their
     share of libqb's ring buffers in the node's /dev/shm included: they are
     mapped)."""
-    from pathlib import Path
-
     result = {}
     for node in NODES:
         total = 0
@@ -189,7 +189,5 @@ def memory(lab):
 
 
 def power_log(lab):
-    import json
-
     path = lab.path("cluster", "power.log")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

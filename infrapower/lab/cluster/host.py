@@ -11,6 +11,7 @@ import ctypes
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from infrapower.lab.errors import LabError
@@ -126,13 +127,12 @@ def delete_cgroups(lab, nodes=NODES):
             freeze_cgroup(lab, node, False)
             kill_cgroup(lab, node)
     for node in nodes:
-        _rmdir_when_empty(lab, cgroup_dir(lab, node), node)
-    _rmdir_when_empty(lab, cgroup_dir(lab), None)
+        _rmdir_when_empty(cgroup_dir(lab, node))
+    _rmdir_when_empty(cgroup_dir(lab))
 
 
-def _rmdir_when_empty(lab, path, node):
-    import time
-
+def _rmdir_when_empty(path):
+    """A killed cgroup empties as its processes exit: poll until it can go."""
     deadline = time.monotonic() + 5
     while path.exists():
         try:
