@@ -25,6 +25,9 @@ UPS_OFF = LinkState(DOWN, "OFF", "off")
 PSU_FAILED = LinkState(DOWN, "failed", "failed")
 OUTLET_OFF = LinkState(DOWN, "off", "off")
 NOT_READ = LinkState(UNKNOWN, "?")
+PDU_NO_INPUT = LinkState(DOWN, "0.0 V", "no input")
+FORCED_SHUTDOWN = LinkState(DOWN, "FSD OB LB", "forced shutdown")
+LOW_ON_MAINS = LinkState(RISK, "OL LB", "battery low")
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,11 @@ def _colour(chain, server, **states):
         ({"ups1": UPS_OFF, "ups2": LOW_BATTERY}, RED),
         ({"clc_psu1": PSU_FAILED, "ups2": UPS_OFF}, RED),  # no power at all
         ({"pdu1_1": NOT_READ}, YELLOW),  # not seen: no evidence to move on
+        ({"pdu2": PDU_NO_INPUT}, YELLOW),
+        ({"clc_psu1": PSU_FAILED, "pdu2": PDU_NO_INPUT}, RED),
+        ({"ups2": FORCED_SHUTDOWN}, YELLOW),
+        ({"clc_psu1": PSU_FAILED, "ups2": FORCED_SHUTDOWN}, RED),
+        ({"clc_psu1": PSU_FAILED, "ups2": LOW_ON_MAINS}, RED),  # a battery low on mains: no margin either
     ],
 )
 def test_colour_of_every_chain_state(chain, states, expected):
