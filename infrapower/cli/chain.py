@@ -55,6 +55,9 @@ def _arguments(parser):
                               "with `cat DIR/DEVICE.OPTION` (default: /etc/fence-agents-infrapower/keys)")
     fencing.add_argument("--write-secrets", action="store_true",
                          help="write those key files (mode 0600) into --secrets-dir on this machine")
+    fencing.add_argument("--health", action="store_true",
+                         help="also power-aware node health: the power-health clone reading --config-dir "
+                         "and node-health-strategy=migrate-on-red (docs/cluster.md)")
 
 
 def run(args):
@@ -120,7 +123,7 @@ def _run(args):
         print("\n".join(plan.describe(chain, plans)))
         secrets_dir = (args.secrets_dir or plan.DEFAULT_SECRETS_DIR).rstrip("/") or "/"
         commands = plan.pcs_commands(plans, force_levels=args.pcs_force, secrets_dir=secrets_dir)
-        if commands:
+        if commands and args.health:
             from pathlib import Path
 
             commands += plan.health_commands(Path(config_dir).resolve())

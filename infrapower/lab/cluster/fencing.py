@@ -28,14 +28,14 @@ def keys_dir(lab):
 
 
 def plan_commands(lab):
-    """The `pcs` lines of `infrapower chain --plan` for the running lab
-    (which writes their key files into keys_dir)."""
+    """The `pcs` lines of `infrapower chain --plan --health` for the
+    running lab (which writes their key files into keys_dir)."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     argv = [
         lab_python(), "-m", "infrapower.cli.main", "chain", "--lab", str(lab.dir), "--plan",
-        "--secrets-dir", str(keys_dir(lab)), "--write-secrets",
+        "--secrets-dir", str(keys_dir(lab)), "--write-secrets", "--health",
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=PLAN_TIMEOUT, env=env)
     if proc.returncode != 0:
