@@ -57,10 +57,8 @@ def _word(value):
     parseconf of its files: a `#` is escaped, or upsd never answers the
     line); a line break or NUL (a second request smuggled in) is a
     PyNUTError before anything is sent."""
-    from infrapower.nutconf.syntax import escape_comment_marks
-
     try:
-        return escape_comment_marks(quote(value))
+        return quote(value)
     except NutError as error:
         raise PyNUTError(str(error)) from None
 

@@ -60,15 +60,18 @@ def split_words(line):
 
 
 def quote(value, config=False, always=False):
-    """A word as NUT reads it back: bare when plain, else quoted with `\\`
-    and `"` escaped.  A line break or NUL is refused: NUT reads lines, and
-    one inside a value (from a config file or an option) would smuggle in
-    a second request or entry.  The value is not shown: it may be a
-    password."""
+    """A word as NUT reads it back: bare when plain, else quoted with `\\`,
+    `"` and `#` escaped (NUT's parseconf, which upsd uses for its files,
+    its clients' requests and its drivers' sockets alike, refuses a `#`
+    inside quotes in 2.8.0 to 2.8.5: upsd drops the line and never
+    answers; an escaped one is just a `#`).  A line break or NUL is
+    refused: NUT reads lines, and one inside a value (from a config file
+    or an option) would smuggle in a second request or entry.  The value
+    is not shown: it may be a password."""
     text = str(value)
     if any(char in "\r\n\0" for char in text):
         raise NutError("a value for NUT holds a line break or NUL character: refused (check the configured names and passwords)")
     plain = _PLAIN if config else _PLAIN | {"="}
     if not always and text and all(char in plain for char in text):
         return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("#", "\\#") + '"'

@@ -15,7 +15,6 @@ must, keeping indentation and trailing comments.
 """
 
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,21 +81,9 @@ def split_line(text, path="<text>", line=0):
 
 
 def quote(value):
-    """A value as NUT reads it back (infrapower.nut.words), every `#`
-    escaped (see escape_comment_marks)."""
-    return escape_comment_marks(nut_quote(value, config=True))
-
-
-def escape_comment_marks(word):
-    """`word` (as words.quote wrote it) with every unescaped `#` written
-    `\\#`: NUT's parseconf (2.8.0 to 2.8.5) refuses a `#` inside quotes
-    ("Unbalanced word due to unescaped # in quotes": upsd drops the line)
-    and ends the word at a bare one; an escaped one is just a `#`, in
-    quotes or not."""
-    return _UNESCAPED_HASH.sub(r"\1\\#", word)
-
-
-_UNESCAPED_HASH = re.compile(r"(?<!\\)((?:\\\\)*)#")
+    """A value as NUT reads it back (infrapower.nut.words.quote: every `#`
+    escaped, since NUT's parseconf refuses one inside quotes)."""
+    return nut_quote(value, config=True)
 
 
 def comment_mark_in_quotes(text):

@@ -2,6 +2,7 @@
 upsd loads: the granted outlet commands are accepted, any other command
 and SET are refused with ACCESS-DENIED; the rest of the file survives."""
 
+import subprocess
 import time
 
 import pytest
@@ -78,6 +79,12 @@ def test_a_password_with_a_comment_mark_is_written_as_upsd_reads_it(private_upsd
     wrong = PyNUT.PyNUTClient(nut.HOST, private_upsd.port, "fencer", "fence ", timeout=3)
     with pytest.raises(PyNUT.PyNUTError, match="^ERR ACCESS-DENIED$"):
         wrong.RunUPSCommand("tpdu", "outlet.1.load.on")  # what a bare `#` would have cut it to
+    with session(private_upsd, "fencer", password) as client:  # fence_nut's client (infrapower.nut)
+        assert client.instcmd("tpdu", "outlet.1.load.on") is None
+    agent = subprocess.run(["/usr/sbin/fence_nut"], input=f"ip={nut.HOST}\nipport={private_upsd.port}\n"
+                           f"username=fencer\npassword={password}\nplug=tpdu:1\naction=status\n",
+                           capture_output=True, text=True, timeout=30)
+    assert agent.returncode == 0, agent.stderr  # on: the installed agent logged in with it
     assert "Parse error" not in private_upsd.log()
 
 
