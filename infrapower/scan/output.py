@@ -28,7 +28,13 @@ def _where(result, default_port):
 
 
 def _quoted(value):
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A ups.conf value as NUT reads it back (the pack's one quoter: `\\`,
+    `"` and `#` escaped).  What a device says about itself may hold line
+    breaks or NULs, which would end the line early: they become blanks."""
+    from infrapower.nut.words import quote
+
+    text = "".join(" " if char in "\r\n\0" else char for char in str(value))
+    return quote(text, config=True, always=True)
 
 
 def pdus(results):

@@ -278,3 +278,17 @@ def test_presence_sweep_matches_pongs_by_address_and_ends_in_one_timeout():
     assert "not an ASF presence pong" in found["garbage"]["error"]
     assert "silent" not in found
     assert 0.5 < elapsed < 1.0
+
+
+def test_ups_conf_values_from_a_device_are_written_as_nut_reads_them():
+    """A description a device gives may hold `#`, quotes and line breaks:
+    written with the pack's quoter, NUT's parser reads one line back with
+    the text (line breaks as blanks), never a comment or a second line."""
+    from infrapower.nutconf.syntax import ConfFile
+    from infrapower.scan.output import _quoted
+
+    said = 'PDU #1\nrack "B"\\row'
+    conf = ConfFile(f"[pdu]\n\tdesc = {_quoted(said)}\n\tport = {_quoted('10.0.0.5')}\n", "ups.conf", "ups.conf")
+    assert conf.sections["pdu"].get("desc") == 'PDU #1 rack "B"\\row'
+    assert conf.sections["pdu"].get("port") == "10.0.0.5"
+    assert "\n" not in _quoted(said)
