@@ -146,3 +146,23 @@ def test_ocf_tester_passes(lab, tmp_path):
         capture_output=True, text=True, timeout=300, env=dict(os.environ, HA_RSCTMP=str(tmp_path)),
     )
     assert result.returncode == 0 and "passed all tests" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_plan_prints_the_health_commands_when_asked(lab, tmp_path):
+    """`--plan --health` adds them; a plain `--plan` stays as it was (it is
+    applied line by line by scripts)."""
+    import sys
+
+    config = write_config(lab, tmp_path / "chain")
+
+    def plan(*extra):
+        argv = [sys.executable, "-m", "infrapower.cli.main", "chain", "--config-dir", str(config), "--plan", *extra]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "power-health" not in plan() and "node-health-strategy" not in plan()
+    with_health = plan("--health")
+    assert f"pcs resource create power-health ocf:infrapower:power-health config_dir={config} " in with_health
+    assert "allow-unhealthy-nodes=true" in with_health
+    assert "pcs property set node-health-strategy=migrate-on-red" in with_health
