@@ -104,8 +104,6 @@ SNMP_SETTINGS = (
     ("snmp_timeout", "1"),  # seconds per try
 )
 
-FENCING_OUTLET_COMMANDS = ("load.off", "load.on", "load.cycle")
-DEVICE_COMMANDS = ("load.off", "load.on")
 
 
 def conf_dir(lab, upsd_name="upsd"):
@@ -189,14 +187,14 @@ def device_names(lab):
 def fencer_commands(topology):
     """The fencer's instcmds, one per line in upsd.users: every outlet
     number of every PDU (snmp-ups numbers outlets 1..N per device) and the
-    test PDU, plus whole-device off/on."""
+    test PDU, plus whole-device off/on; `.cycle` too, which the lab's
+    tests send (fence_nut itself never does)."""
+    from infrapower.nutconf.fencer import fencer_commands as granted
+
     counts = {TEST_PDU_OUTLETS}
     for name, pdu in topology["pdus"].items():
         counts.add(len(pdu_outlet_ids(name, pdu)) // max(pdu.get("units", 1), 1))
-    commands = []
-    for number in range(1, max(counts) + 1):
-        commands += [f"outlet.{number}.{cmd}" for cmd in FENCING_OUTLET_COMMANDS]
-    return commands + list(DEVICE_COMMANDS)
+    return granted(range(1, max(counts) + 1), cycle=True, whole_load=True)
 
 
 # -- configuration ----------------------------------------------------------------
