@@ -7,6 +7,7 @@ The chain over a running rack of that size: bench/cases_scale.py.
     python3 bench/bench.py bench/cases_scale_lab.py
 """
 
+import shlex
 import sys
 import tempfile
 
@@ -21,5 +22,7 @@ def cases(context=None):
     return [
         Case(f"lab up --servers {SERVERS} (to every peer answering)",
              ours=lab + ["up", "--dir", directory, "--servers", str(SERVERS)],
-             cleanup=lab + ["down", "--dir", directory], runs=3, warmup=0, timeout=300, memory=True),
+             # down, and the directory gone: each `lab up` starts from nothing.
+             cleanup=["sh", "-c", f'{shlex.join(lab)} down --dir "$0" >/dev/null 2>&1; rm -rf "$0"', directory],
+             runs=3, warmup=0, timeout=300, memory=True),
     ]
