@@ -14,8 +14,11 @@ It serves, from the lab's rack state (infrapower.lab.rack):
   battery.charge and battery.runtime falling on battery, input.voltage 0
   without mains (Rack.set_mains); the faults `on_battery`, `low_battery`
   (param `charge`) show a battery state without the physics; load.off /
-  load.on (-> Rack.set_ups), beeper.enable / beeper.disable (driver-local,
-  no physics);
+  load.on (-> Rack.set_ups), load.off.delay (the output off after
+  ups.delay.shutdown seconds, topology `shutdown_delay`, default 20, counted
+  down in ups.timer.shutdown, -1 when idle; shutdown.stop cancels it;
+  the countdown is the rack's, Rack.schedule_ups_off), beeper.enable /
+  beeper.disable (driver-local, no physics);
 - the test PDU `tpdu` with 4 outlets, outlet 4 not switchable; its outlets
   live in the rack (outlets `tpdu:N`) when the topology has a PDU named
   "tpdu", otherwise inside this process (the rack's physics has no use for a
@@ -52,6 +55,7 @@ by itself (measured ~0.05 s here; it retries a lost driver every 2 s at most).
 """
 
 import argparse
+import math
 import os
 import signal
 import time
@@ -76,6 +80,7 @@ TEST_PDU = "tpdu"
 TEST_PDU_OUTLETS = 4
 UNSWITCHABLE_OUTLETS = (4,)
 DEFAULT_CYCLE_SECONDS = 1.0
+UPS_SHUTDOWN_DELAY = 20.0  # load.off.delay's countdown (NUT's usual ups.delay.shutdown)
 TICK = 0.05  # how often the rack state is checked for changes
 
 FAULT_KINDS = (
@@ -155,6 +160,8 @@ class UpsModel:
         # Not fencing's business: there so that tests can show the fencer
         # user is refused commands the device does support.
         self.beeper = "enabled"
+        spec = rack.topology()["upses"].get(name, {})
+        self.shutdown_delay = float(spec.get("shutdown_delay", UPS_SHUTDOWN_DELAY))
 
     def variables(self, rack_state, fault):
         slot = rack_state["upses"][self.name]
@@ -186,6 +193,9 @@ class UpsModel:
             "input.voltage": "230.0" if mains else "0.0",
             "output.voltage": "230.0" if on else "0.0",
             "ups.beeper.status": self.beeper,
+            # NUT's countdown to an output cut: -1 while none runs.
+            "ups.delay.shutdown": f"{self.shutdown_delay:g}",
+            "ups.timer.shutdown": "-1" if slot.get("off_at") is None else str(max(0, math.ceil(slot["off_at"] - now))),
         }
 
     def commands(self):
@@ -198,6 +208,8 @@ class UpsModel:
         return {
             "load.off": lambda driver: self.rack.set_ups(self.name, False),
             "load.on": lambda driver: self.rack.set_ups(self.name, True),
+            "load.off.delay": lambda driver: self.rack.schedule_ups_off(self.name, self.shutdown_delay),
+            "shutdown.stop": lambda driver: self.rack.schedule_ups_off(self.name, None),
             "beeper.enable": beeper("enabled"),
             "beeper.disable": beeper("disabled"),
         }

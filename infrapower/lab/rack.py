@@ -19,7 +19,8 @@ on if the battery had cut it (a UPS's auto-restart, not after load.off) and
 the battery recharges (full in `recharge` seconds).  The charge is stored
 with the time it was true (`charge`, `at`) and computed for any later time,
 so the falls to low battery and to empty are due changes like a switching
-delay: settled, and logged, at the time they happen.
+delay: settled, and logged, at the time they happen.  So is a delayed
+output cut (NUT's load.off.delay: `off_at`, cancelled by shutdown.stop).
 """
 
 import contextlib
@@ -250,6 +251,15 @@ class Rack:
 
         self.change(mutate)
 
+    def schedule_ups_off(self, ups, delay):
+        """load.off.delay: the output goes off `delay` seconds from now
+        (None: cancel a countdown, as shutdown.stop does)."""
+
+        def mutate(topology, state, now):
+            _ups_slot(state, ups)["off_at"] = None if delay is None else now + delay
+
+        self.change(mutate)
+
     def set_mains(self, ups, on, runtime=None):
         """Mains behind a UPS fail (on battery from now) or come back;
         `runtime` (seconds, full battery to empty) replaces the UPS's."""
@@ -304,9 +314,19 @@ def _settle(topology, state, now):
         ]
         crossings = _ups_dues(state)
         due += [(at, ups) for ups, (at, _) in crossings.items() if at <= now]
+        cuts = _ups_cuts(state)
+        due += [(at, ups) for ups, at in cuts.items() if at <= now]
         if not due:
             return events
         at, outlet = min(due)
+        if cuts.get(outlet) == at:
+            slot = state["upses"][outlet]
+            advance_ups(slot, at)
+            if slot["on"]:  # already off (a battery run out): it stays so, auto-restart kept
+                slot.update(on=False, off_by="command")
+            slot["off_at"] = None
+            events += _derive(topology, state, at)
+            continue
         if outlet in crossings:
             _ups_crossing(state["upses"][outlet], at, crossings[outlet][1])
             events += _derive(topology, state, at)
@@ -330,6 +350,7 @@ def next_due(state):
         if slot.get(phase)
     ]
     dues += [at for at, _ in _ups_dues(state).values()]
+    dues += list(_ups_cuts(state).values())
     return min(dues, default=float("inf"))
 
 
@@ -348,6 +369,7 @@ def new_ups(spec, now):
         "runtime": float(spec.get("runtime", UPS_RUNTIME)),
         "low_battery": float(spec.get("low_battery", UPS_LOW_BATTERY)),
         "recharge": float(spec.get("recharge", UPS_RECHARGE)),
+        "off_at": None,  # a load.off.delay countdown's end (epoch seconds)
     }
 
 
@@ -395,6 +417,11 @@ def ups_status(slot, t):
 def advance_ups(slot, t):
     """Store the charge as of `t`, before anything changes its rate."""
     slot["charge"], slot["at"] = ups_charge(slot, t), t
+
+
+def _ups_cuts(state):
+    """Per UPS counting down to an output cut (load.off.delay): when."""
+    return {ups: slot["off_at"] for ups, slot in state["upses"].items() if slot.get("off_at") is not None}
 
 
 def _ups_dues(state):

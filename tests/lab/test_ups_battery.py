@@ -8,7 +8,7 @@ import time
 import pytest
 
 from infrapower.lab.core import wait_until
-from infrapower.lab.rack import Rack, default_topology, powered_servers, ups_charge, ups_status
+from infrapower.lab.rack import Rack, default_topology, next_due, powered_servers, ups_charge, ups_status
 
 
 @pytest.fixture
@@ -66,6 +66,29 @@ def test_runtime_given_when_mains_fail(bare_rack):
     assert ups_status(slot, time.time()) == "OB DISCHRG" and slot["runtime"] == 1000
 
 
+def test_load_off_delay_cuts_the_output_when_its_countdown_ends(bare_rack):
+    start = time.time()
+    bare_rack.schedule_ups_off("ups2", 0.3)
+    state = bare_rack.read()
+    assert state["upses"]["ups2"]["on"] is True and next_due(state) == pytest.approx(start + 0.3, abs=0.05)
+    wait_until(lambda: not bare_rack.read()["upses"]["ups2"]["on"], time.monotonic() + 5, "ups2 off")
+    off = [t for kind, state_, t in _events(bare_rack, "ups2") if (kind, state_) == ("ups", "off")]
+    # Stamped when the countdown ended, not when the rack was read.
+    assert len(off) == 1 and off[0] - start == pytest.approx(0.3, abs=0.05)
+    slot = bare_rack.read()["upses"]["ups2"]
+    assert slot["off_at"] is None and slot["off_by"] == "command"
+
+
+def test_shutdown_stop_and_reset_cancel_the_countdown(bare_rack):
+    bare_rack.schedule_ups_off("ups2", 30)
+    bare_rack.schedule_ups_off("ups2", None)  # shutdown.stop
+    assert bare_rack.read()["upses"]["ups2"]["off_at"] is None
+    bare_rack.schedule_ups_off("ups1", 30)
+    bare_rack.reset()
+    state = bare_rack.read()
+    assert state["upses"]["ups1"]["off_at"] is None and next_due(state) == float("inf")
+
+
 # -- through upsd ------------------------------------------------------------
 
 
@@ -103,3 +126,27 @@ def test_upsc_sees_the_battery_drain_then_the_output_off(rack):
     back = _wait_upsc(lab, "ups2", lambda v: v["ups.status"] == "OL CHRG", "ups2 OL CHRG")
     assert back["input.voltage"] == "230.0" and int(back["battery.charge"]) < 100
     assert rack.rack.read()["derived"]["psu clc:psu2"] == "ok"
+
+
+def test_upsc_sees_the_load_off_delay_countdown(rack):
+    """NUT's ups.timer.shutdown: -1 idle, counting down after
+    load.off.delay (upscmd, NUT's own client), -1 again after
+    shutdown.stop; the output never went off."""
+    from infrapower.lab import nut
+
+    def upscmd(command):
+        argv = ["upscmd", "-u", nut.ADMIN_USER, "-p", nut.ADMIN_PASSWORD, f"ups2@127.0.0.1:{rack.port('upsd')}", command]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        assert result.returncode == 0, result.stderr
+
+    idle = _upsc(rack, "ups2")
+    assert idle["ups.timer.shutdown"] == "-1" and float(idle["ups.delay.shutdown"]) >= 10
+    try:
+        upscmd("load.off.delay")
+        counting = _wait_upsc(rack, "ups2", lambda v: int(v["ups.timer.shutdown"]) > 0, "ups.timer.shutdown running")
+        assert int(counting["ups.timer.shutdown"]) <= float(idle["ups.delay.shutdown"])
+        assert counting["ups.status"].startswith("OL")
+    finally:
+        upscmd("shutdown.stop")
+    _wait_upsc(rack, "ups2", lambda v: v["ups.timer.shutdown"] == "-1", "ups.timer.shutdown idle again")
+    assert rack.rack.read()["upses"]["ups2"]["on"] is True
