@@ -5,8 +5,16 @@
   healthy feed left), or the chain cannot be read in full (a colour that
   moves resources needs evidence);
 - red: it still runs, but on borrowed time: no live feed is healthy (its
-  last feeds hang on UPSes on battery or low battery), or it has no live
-  feed at all (then whatever still answers for it will not for long).
+  last feeds hang on UPSes on battery or low battery, or are about to be
+  cut), or it has no live feed at all (then whatever still answers for it
+  will not for long).
+
+"About to be cut" is what NUT publishes of a countdown: a UPS (or a
+upsd-served PDU) with `ups.timer.shutdown` or `ups.timer.reboot` running
+(load.off.delay, shutdown.return, shutdown.reboot...), an outlet with
+`outlet.N.timer.shutdown` or `.timer.reboot` running; NUT writes -1 (some
+drivers 0) while none runs.  `ups.status` FSD (upsmon's forced shutdown)
+is already a dead link for the PowerChain (infrapower.chain.live).
 
 With Pacemaker's node-health-strategy=migrate-on-red, red moves every
 resource off the node while it still runs; yellow and green leave them.
@@ -41,6 +49,46 @@ def colour(assessment, unread=()):
     return Health(GREEN, reason)
 
 
+UPS_TIMERS = ("ups.timer.shutdown", "ups.timer.reboot")
+OUTLET_TIMERS = ("timer.shutdown", "timer.reboot")
+
+
+def countdown(variables, names):
+    """Seconds left of the soonest running countdown among `names`, or
+    None (absent, idle: -1 or 0, or not a number)."""
+    running = []
+    for name in names:
+        try:
+            seconds = float(variables.get(name, ""))
+        except ValueError:
+            continue
+        if seconds > 0:
+            running.append(seconds)
+    return min(running, default=None)
+
+
+def about_to_be_cut(chain, view):
+    """{link id: a RISK LinkState} for the links of `chain` that still
+    work in the live `view` but count down to cutting their output."""
+    from infrapower.chain.live import OK, RISK, LinkState
+
+    cuts = {}
+    for link_id, state in view.states.items():
+        link = chain.links.get(link_id)
+        if link is None or state.level != OK:
+            continue
+        if link.kind == "device":
+            seconds = countdown(view.variables.get(link_id, {}), UPS_TIMERS)
+        elif link.kind == "outlet" and link_id in view.outlet_numbers:
+            prefix = f"outlet.{view.outlet_numbers[link_id]}."
+            seconds = countdown(view.variables.get(link.parent, {}), [prefix + name for name in OUTLET_TIMERS])
+        else:
+            continue
+        if seconds is not None:
+            cuts[link_id] = LinkState(RISK, state.text, f"output off in {seconds:.0f} s")
+    return cuts
+
+
 def read(config_dir, server, timeout=3.0):
     """The Health of `server` from the chain in `config_dir`, read live;
     raises infrapower.chain.model.ChainError for a configuration that
@@ -54,7 +102,9 @@ def read(config_dir, server, timeout=3.0):
     if server not in chain.servers:
         raise ChainError(f"no server {server!r} in {config_dir} (servers: {', '.join(chain.servers) or 'none'})")
     view = live.read(chain, timeout)
-    assessment = analysis.assess_server(chain, server, analysis.link_states(view.states, ()))
+    states = dict(view.states)
+    states.update(about_to_be_cut(chain, view))
+    assessment = analysis.assess_server(chain, server, states)
     unread = [
         chain.links[link_id].label
         for feed in assessment.feeds

@@ -26,7 +26,8 @@ Reads this node's power chain live (upsd, SNMP PDUs, its BMC: the
 PowerChain of fence-agents-infrapower, configured by ups.conf with parent =
 lines and servers.conf) and sets the node health attribute to green
 (redundant), yellow (one failure from losing power, or the chain not fully
-read) or red (its last live feeds are on battery, or it has none). Run it
+read) or red (its last live feeds are on battery or about to be cut, or it
+has none). Run it
 as a clone; with node-health-strategy=migrate-on-red, resources leave a red
 node while it still runs.
 </longdesc>
@@ -102,7 +103,11 @@ def _log(text):
 def set_attribute(settings, value):
     argv = ["attrd_updater", "-n", settings.attribute]
     argv += ["-U", value] if value is not None else ["-D"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=15)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        _log(f"attrd_updater: {error}")
+        return False
     if proc.returncode != 0:
         _log(f"attrd_updater: {proc.stderr.strip()}")
     return proc.returncode == 0
@@ -118,6 +123,8 @@ def monitor(settings, update=True):
         health = colour.read(settings.config_dir, settings.server, float(settings.timeout_text))
     except InfrapowerError as error:
         health = colour.Health(colour.YELLOW, f"power chain not read: {error}")
+    except Exception as error:  # an answer no reader expected: no evidence, so never green
+        health = colour.Health(colour.YELLOW, f"power chain not read: {type(error).__name__}: {error}")
     previous = settings.state_file.read_text().strip()
     if health.colour != previous:
         _log(f"{settings.server}: {health.colour}: {health.reason}")
@@ -168,6 +175,16 @@ def stop(settings):
 
 
 def main(argv=None, env=None):
+    """The OCF exit code of one action; whatever goes wrong ends as one
+    logged line and OCF_ERR_GENERIC, never a traceback."""
+    try:
+        return _main(argv, env)
+    except Exception as error:
+        _log(f"{type(error).__name__}: {error}")
+        return OCF_ERR_GENERIC
+
+
+def _main(argv, env):
     argv = sys.argv if argv is None else argv
     env = os.environ if env is None else env
     action = argv[1] if len(argv) > 1 else ""

@@ -11,8 +11,8 @@ import pytest
 
 from infrapower.chain import analysis, assemble
 from infrapower.chain.lab import write_config
-from infrapower.chain.live import DOWN, OK, RISK, UNKNOWN, LinkState
-from infrapower.health.colour import GREEN, RED, YELLOW, colour
+from infrapower.chain.live import DOWN, OK, RISK, UNKNOWN, LinkState, LiveView
+from infrapower.health.colour import GREEN, RED, YELLOW, about_to_be_cut, colour
 from infrapower.lab import cluster
 from infrapower.lab.core import wait_until
 
@@ -72,6 +72,68 @@ def test_colour_of_every_chain_state(chain, states, expected):
     assert _colour(chain, "clc", **states) == expected
 
 
+def _colour_of_view(chain, server, variables, outlet_numbers=None, **states):
+    """As _colour, through a live view whose upsd variables are given
+    (`about to be cut`: NUT's countdowns)."""
+    given = {name.replace("_psu", ":psu").replace("_", ":"): state for name, state in states.items()}
+    view = LiveView(states={link_id: ONLINE for link_id in chain.links}, variables=variables)
+    view.states.update(given)
+    view.outlet_numbers.update(outlet_numbers or {})
+    merged = dict(view.states)
+    merged.update(about_to_be_cut(chain, view))
+    assessment = analysis.assess_server(chain, server, merged)
+    return colour(assessment, []), merged
+
+
+@pytest.mark.parametrize(
+    "variables,outlet_numbers,states,expected",
+    [
+        # UPS2, the last healthy feed, counts down to cutting its output
+        ({"ups2": {"ups.timer.shutdown": "17"}}, {}, {"clc_psu1": PSU_FAILED}, RED),
+        ({"ups2": {"ups.timer.reboot": "5"}}, {}, {"clc_psu1": PSU_FAILED}, RED),
+        ({"ups2": {"ups.timer.shutdown": "17"}}, {}, {}, YELLOW),  # psu1's feed still healthy
+        # idle countdowns: -1 (NUT), 0 (some drivers), nonsense
+        ({"ups2": {"ups.timer.shutdown": "-1"}}, {}, {"clc_psu1": PSU_FAILED}, YELLOW),
+        ({"ups2": {"ups.timer.shutdown": "0"}}, {}, {"clc_psu1": PSU_FAILED}, YELLOW),
+        ({"ups2": {"ups.timer.shutdown": "n/a"}}, {}, {"clc_psu1": PSU_FAILED}, YELLOW),
+        # clc's own outlet on PDU2 counts down; another outlet's does not matter
+        ({"pdu2": {"outlet.1.timer.shutdown": "9"}}, {"pdu2:1": 1}, {"clc_psu1": PSU_FAILED}, RED),
+        ({"pdu2": {"outlet.2.timer.shutdown": "9"}}, {"pdu2:1": 1}, {"clc_psu1": PSU_FAILED}, YELLOW),
+        ({}, {}, {}, GREEN),
+        ({"ups1": {"ups.timer.shutdown": "-1"}, "ups2": {"ups.timer.shutdown": "-1"}}, {}, {}, GREEN),
+    ],
+)
+def test_about_to_be_cut(chain, variables, outlet_numbers, states, expected):
+    health, merged = _colour_of_view(chain, "clc", variables, outlet_numbers, **states)
+    assert health.colour == expected, health.reason
+    if expected == RED:
+        assert "output off in" in health.reason
+
+
+def test_a_countdown_served_by_upsd_turns_the_node_red(lab, tmp_path):
+    """The read as the agent does it: clc's PSU1 failed, UPS2 (its last
+    feed) on mains but counting down to a cut (load.off.delay), read
+    from the real upsd: red before the cut, with the seconds said."""
+    from infrapower import lab as lab_module
+    from infrapower.health.colour import read
+    from infrapower.lab import bmc
+
+    config = write_config(lab, tmp_path / "chain")
+    try:
+        bmc.set_psu_fault(lab, "clc", "psu1", "failed")
+        assert read(config, "clc").colour == YELLOW
+        lab.rack.schedule_ups_off("ups2", 120)
+        health = wait_until(
+            lambda: (lambda h: h if h.colour == RED else None)(read(config, "clc")), time.monotonic() + 30, "clc red"
+        )
+        assert "ups2" in health.reason and "output off in" in health.reason, health.reason
+        assert lab.rack.read()["upses"]["ups2"]["on"] is True
+    finally:
+        lab.rack.schedule_ups_off("ups2", None)
+        bmc.set_psu_fault(lab, "clc", "psu1", None)
+        lab_module.reset(lab)
+
+
 def test_other_servers_keep_their_colour(chain):
     assert _colour(chain, "nc1", clc_psu1=PSU_FAILED, ups2=ON_BATTERY) == YELLOW
 
@@ -108,6 +170,22 @@ def test_validate_all(lab, tmp_path):
     assert _agent("validate-all", config_dir=config, server="clc", timeout="soon").returncode == 6
     # A probe of a stopped resource is "not running", not an error.
     assert _agent("monitor", config_dir=config, server="clc").returncode == 7
+
+
+@needs_agent
+def test_the_agent_logs_one_line_when_attrd_updater_cannot_run(lab, tmp_path):
+    """No attrd_updater on the PATH: start still reads the chain and says
+    why the colour was not set, in one line, never a traceback."""
+    config = write_config(lab, tmp_path / "chain")
+    env = {
+        "PATH": str(tmp_path), "HA_RSCTMP": str(tmp_path),
+        "OCF_RESKEY_config_dir": str(config), "OCF_RESKEY_server": "clc",
+    }
+    result = subprocess.run([AGENT, "start"], capture_output=True, text=True, timeout=60, env=env)
+    assert "Traceback" not in result.stderr and "attrd_updater:" in result.stderr, result.stderr
+    assert result.returncode == 0
+    stop = subprocess.run([AGENT, "stop"], capture_output=True, text=True, timeout=60, env=env)
+    assert stop.returncode == 0 and "Traceback" not in stop.stderr
 
 
 # -- in the cluster ------------------------------------------------------------
