@@ -6,17 +6,22 @@ import time
 
 
 def start(running, fencing=True):
-    """After `lab up`: the cluster, then its fencing from the plan."""
+    """After `lab up`: the cluster, then its fencing from the plan;
+    returns (seconds until every node joined, the pcs commands applied).
+    tests/cluster's fixture starts its cluster with it."""
     from infrapower.lab import cluster
     from infrapower.lab.cluster import fencing as cluster_fencing
 
     started = time.monotonic()
     cluster.up(running)
-    print(f"cluster up in {time.monotonic() - started:.1f} s: {', '.join(cluster.NODES)}", file=sys.stderr)
+    seconds = time.monotonic() - started
+    print(f"cluster up in {seconds:.1f} s: {', '.join(cluster.NODES)}", file=sys.stderr)
+    commands = []
     if fencing:
         started = time.monotonic()
         commands = cluster_fencing.apply(running)
         print(f"fencing applied in {time.monotonic() - started:.1f} s ({len(commands)} pcs commands)", file=sys.stderr)
+    return seconds, commands
 
 
 def cmd_lab_node(args, lab_dir):

@@ -29,17 +29,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="package")
 def three_nodes(lab):
-    """The session lab with the cluster up and fenced by the plan."""
+    """The session lab with the cluster up and fenced by the plan, started
+    as `infrapower lab up --cluster` starts it once the rack is up."""
     from infrapower import lab as lab_module
+    from infrapower.cli import lab_cluster
     from infrapower.lab import cluster
-    from infrapower.lab.cluster import fencing
 
     lab_module.reset(lab)  # every server powered, whatever earlier tests left
-    started = time.monotonic()
     try:
-        cluster.up(lab)
-        lab.cluster_seconds = time.monotonic() - started
-        lab.fencing_commands = fencing.apply(lab)
+        lab.cluster_seconds, lab.fencing_commands = lab_cluster.start(lab)
         yield lab
     finally:
         cluster.down(lab)

@@ -59,6 +59,22 @@ def test_the_cli_runs_commands_inside_a_node(cluster_lab):
         CLI + ["lab", "fault", "--dir", str(cluster_lab.dir), "node", "nc1", "explode"], capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 1 and "no node fault 'explode'" in bad.stderr and "Traceback" not in bad.stderr
+    # `lab up --cluster` over a running lab: one line, nothing started twice
+    again = subprocess.run(
+        CLI + ["lab", "up", "--dir", str(cluster_lab.dir), "--cluster"], capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 1 and "already up" in again.stderr and "Traceback" not in again.stderr
+    assert all(info["running"] for info in cluster.status(cluster_lab).values())
+
+
+def test_lab_up_cluster_is_what_the_fixture_ran():
+    """`infrapower lab up --cluster` = the rack (tests/lab/test_cli), then
+    lab_cluster.start, which started this package's cluster."""
+    from infrapower.cli.main import build_parser
+
+    args = build_parser().parse_args(["lab", "up", "--cluster"])
+    assert args.cluster and not args.no_fencing
+    assert build_parser().parse_args(["lab", "up", "--cluster", "--no-fencing"]).no_fencing
 
 
 def test_the_lab_is_reachable_from_inside_the_nodes(cluster_lab):
@@ -73,6 +89,52 @@ def test_the_lab_is_reachable_from_inside_the_nodes(cluster_lab):
          "--community=private", "--snmp-version=1", "--plug=2", "--action=status"],
     )
     assert agent.returncode == 0 and "ON" in agent.stdout.upper(), agent.stdout + agent.stderr
+
+
+def test_the_relay_carries_a_port_the_lab_adds_later(cluster_lab):
+    """A peer started after the cluster (its port written to ports.json)
+    is reachable from inside the nodes at the same 127.0.0.1:PORT."""
+    import json
+    import socket
+    import threading
+
+    from infrapower.lab.core import PORTS_FILE
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"late peer\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    probe = f"import socket; print(socket.create_connection(('127.0.0.1', {port}), 5).recv(64).decode().strip())"
+    try:
+        cluster_lab.set_port("test:late-peer", port)
+        for node in cluster.NODES:
+            wait_until(
+                lambda node=node: cluster.run(cluster_lab, node, ["python3", "-c", probe], timeout=20).stdout.strip()
+                == "late peer",
+                time.monotonic() + 30,
+                f"port {port} relayed into {node}",
+            )
+    finally:
+        ports = cluster_lab.ports()
+        ports.pop("test:late-peer", None)
+        cluster_lab.path(PORTS_FILE).write_text(json.dumps(ports, indent=1, sort_keys=True))
+        stop.set()
+        thread.join(5)
+        server.close()
 
 
 def test_the_plan_configured_both_feeds_in_one_level_and_the_bmc_in_another(cluster_lab):

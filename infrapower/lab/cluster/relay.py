@@ -7,10 +7,13 @@ namespace, a TCP listener and a UDP socket on 127.0.0.1 at each lab port
 127.0.0.1: so the fencing configuration the PowerChain writes for the lab
 (127.0.0.1:PORT) works unchanged inside the nodes, as pacemaker-fenced
 runs the agents there.  The listeners belong to the nodes' named
-namespaces, which outlive power cuts, so this process never restarts.
+namespaces, which outlive power cuts, so this process never restarts; a
+port the lab adds later (a simulator started after the cluster) is
+picked up when ports.json changes.
 """
 
 import argparse
+import json
 import selectors
 import signal
 import socket
@@ -18,7 +21,7 @@ import time
 from pathlib import Path
 
 from infrapower.lab.cluster import host
-from infrapower.lab.core import Lab
+from infrapower.lab.core import PORTS_FILE, Lab
 
 UDP_IDLE = 120.0  # a client's upstream socket is dropped after this idle time
 SEND_TIMEOUT = 2.0  # seconds a TCP peer may keep the relay waiting to write
@@ -27,24 +30,64 @@ COROSYNC_PORTS = range(5403, 5413)  # knet's ports inside the nodes: never relay
 
 class Relay:
     def __init__(self, lab, nodes):
+        self.lab, self.nodes = lab, nodes
         self.selector = selectors.DefaultSelector()
         self.udp_clients = {}  # (listener fileno, client address) -> upstream socket
         self.udp_used = {}  # the same keys -> when last used (monotonic)
         self.stopping = False
-        ports = sorted({p for p in lab.ports().values() if isinstance(p, int) and p not in COROSYNC_PORTS})
-        for node in nodes:
-            with host.InNetns(host.node_ns(lab, node)):
-                for port in ports:
-                    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    tcp.bind(("127.0.0.1", port))
-                    tcp.listen(16)
-                    tcp.setblocking(False)
-                    self.selector.register(tcp, selectors.EVENT_READ, ("accept", port))
-                    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    udp.bind(("127.0.0.1", port))
-                    udp.setblocking(False)
-                    self.selector.register(udp, selectors.EVENT_READ, ("udp-in", port))
+        self.relayed = set()  # ports listened on in every node
+        self.ports_stamp = None  # ports.json as last read
+        self.listen_to_new_ports(strict=True)
+
+    def listen_to_new_ports(self, strict=False):
+        """Listen, in every node, on the lab's ports not relayed yet;
+        read only when ports.json changed.  A port that cannot be bound
+        raises when `strict` (at start: the cluster must not come up
+        without it), else is said on the relay's log."""
+        path = self.lab.path(PORTS_FILE)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if stamp == self.ports_stamp:
+            return
+        try:
+            ports = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return  # caught mid-write: read again next time
+        self.ports_stamp = stamp
+        new = sorted(
+            {p for p in ports.values() if isinstance(p, int) and p not in COROSYNC_PORTS} - self.relayed
+        )
+        for node in self.nodes:
+            with host.InNetns(host.node_ns(self.lab, node)):
+                for port in new:
+                    try:
+                        self.listen(port)
+                    except OSError as error:
+                        if strict:
+                            raise
+                        print(f"relay: {node}: port {port}: {error}", flush=True)
+        self.relayed.update(new)
+
+    def listen(self, port):
+        """A TCP listener and a UDP socket at 127.0.0.1:`port` in the
+        current network namespace."""
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind(("127.0.0.1", port))
+            tcp.listen(16)
+            udp.bind(("127.0.0.1", port))
+        except OSError:
+            tcp.close()
+            udp.close()
+            raise
+        for sock, kind in ((tcp, "accept"), (udp, "udp-in")):
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ, (kind, port))
 
     # -- TCP -----------------------------------------------------------------
 
@@ -142,6 +185,7 @@ class Relay:
         print("relay: listening", flush=True)
         while not self.stopping:
             self.drop_idle()
+            self.listen_to_new_ports()
             for key, _ in self.selector.select(timeout=0.5):
                 kind, extra = key.data
                 if kind == "accept":
