@@ -63,13 +63,26 @@ def up(lab, deadline=None):
 
 
 def down(lab):
-    """Power every node off and remove the cluster's cgroups and namespaces."""
+    """Power every node off and remove the cluster's cgroups and namespaces:
+    every step is tried, the first failure raised after the others ran
+    (a cgroup that would not empty must not leave the relay and the
+    namespaces behind)."""
     stopped = [name for name in PROCESSES if lab.pid(name) is not None]
-    lab.stop("cluster-power")  # first: it would boot the nodes again
-    host.delete_cgroups(lab)
-    lab.stop("cluster-relay")
-    host.delete_network(lab)
-    lab.path("cluster", "up").unlink(missing_ok=True)
+    steps = (
+        lambda: lab.stop("cluster-power"),  # first: it would boot the nodes again
+        lambda: host.delete_cgroups(lab),
+        lambda: lab.stop("cluster-relay"),
+        lambda: host.delete_network(lab),
+        lambda: lab.path("cluster", "up").unlink(missing_ok=True),
+    )
+    failure = None
+    for step in steps:
+        try:
+            step()
+        except Exception as error:  # noqa: BLE001 - raised below, after the rest of the clean-up
+            failure = failure or error
+    if failure is not None:
+        raise failure
     return stopped
 
 
@@ -82,7 +95,10 @@ def run(lab, node, argv, timeout=60, check=False, capture=True):
     if pid is None:
         raise LabError(f"cluster node {node} is not running (no power, or crashed)")
     argv = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", *[str(a) for a in argv]]
-    proc = subprocess.run(argv, capture_output=capture, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(argv, capture_output=capture, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{node}: {' '.join(argv[10:])}: no end after {timeout:g} s (a hung node?)") from None
     if check and proc.returncode != 0:
         raise LabError(f"{node}: {' '.join(argv[10:])}: {(proc.stderr or proc.stdout or '').strip()}")
     return proc
