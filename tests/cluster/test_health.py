@@ -193,13 +193,9 @@ def test_the_agent_logs_one_line_when_attrd_updater_cannot_run(lab, tmp_path):
 
 def health(lab, via="nc1"):
     """{node: colour} of #health-power as the cluster has it."""
-    out = cluster.run(lab, via, ["attrd_updater", "-Q", "-A", "-n", "#health-power"]).stdout
-    colours = {}
-    for line in out.splitlines():
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if fields.get("host") and fields.get("value"):
-            colours[fields["host"].strip('"')] = fields["value"].strip('"')
-    return colours
+    from infrapower.lab.cluster import scenario
+
+    return scenario.health(lab, via)
 
 
 @needs_agent
