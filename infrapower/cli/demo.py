@@ -132,15 +132,14 @@ def _cluster_scenario(lab):
     if os.geteuid() != 0 or os.environ.get("INFRAPOWER_DEMO_CLUSTER") == "0":
         print("\n== the cluster scenario: skipped (needs root; INFRAPOWER_DEMO_CLUSTER=0 skips it)")
         return 0
+    from infrapower.cli import lab_cluster
     from infrapower.lab import cluster
-    from infrapower.lab.cluster import fencing, scenario
+    from infrapower.lab.cluster import scenario
 
     print("\n== a 3-node cluster (clc, nc1, nc2) beside the rack, fenced by the plan (infrapower lab up --cluster)")
-    started = time.monotonic()
     try:
-        cluster.up(lab)
-        print(f"   joined with a DC in {time.monotonic() - started:.1f} s")
-        commands = fencing.apply(lab)
+        seconds, commands = lab_cluster.start(lab)  # what `lab up --cluster` runs once the rack is up
+        print(f"   joined with a DC in {seconds:.1f} s")
         print("   " + "\n   ".join(commands))
         print("\n== the spec's scenario: clc's PSU1 fails, then the mains behind UPS2")
         figures = scenario.run(lab, say=lambda text: print("   " + text))
