@@ -1,5 +1,5 @@
 """Power-aware node health: the colours for every link state the
-PowerChain knows, the installed OCF agent (meta-data, validate-all), and
+PowerChain knows (NUT's countdowns to a cut: tests/unit/test_health_colour), the installed OCF agent (meta-data, validate-all), and
 #health-power set on every node of the lab's cluster."""
 
 import os
@@ -11,8 +11,8 @@ import pytest
 
 from infrapower.chain import analysis, assemble
 from infrapower.chain.lab import write_config
-from infrapower.chain.live import DOWN, OK, RISK, UNKNOWN, LinkState, LiveView
-from infrapower.health.colour import GREEN, RED, YELLOW, about_to_be_cut, colour
+from infrapower.chain.live import DOWN, OK, RISK, UNKNOWN, LinkState
+from infrapower.health.colour import GREEN, RED, YELLOW, colour
 from infrapower.lab import cluster
 from infrapower.lab.core import wait_until
 
@@ -70,44 +70,6 @@ def _colour(chain, server, **states):
 )
 def test_colour_of_every_chain_state(chain, states, expected):
     assert _colour(chain, "clc", **states) == expected
-
-
-def _colour_of_view(chain, server, variables, outlet_numbers=None, **states):
-    """As _colour, through a live view whose upsd variables are given
-    (`about to be cut`: NUT's countdowns)."""
-    given = {name.replace("_psu", ":psu").replace("_", ":"): state for name, state in states.items()}
-    view = LiveView(states={link_id: ONLINE for link_id in chain.links}, variables=variables)
-    view.states.update(given)
-    view.outlet_numbers.update(outlet_numbers or {})
-    merged = dict(view.states)
-    merged.update(about_to_be_cut(chain, view))
-    assessment = analysis.assess_server(chain, server, merged)
-    return colour(assessment, []), merged
-
-
-@pytest.mark.parametrize(
-    "variables,outlet_numbers,states,expected",
-    [
-        # UPS2, the last healthy feed, counts down to cutting its output
-        ({"ups2": {"ups.timer.shutdown": "17"}}, {}, {"clc_psu1": PSU_FAILED}, RED),
-        ({"ups2": {"ups.timer.reboot": "5"}}, {}, {"clc_psu1": PSU_FAILED}, RED),
-        ({"ups2": {"ups.timer.shutdown": "17"}}, {}, {}, YELLOW),  # psu1's feed still healthy
-        # idle countdowns: -1 (NUT), 0 (some drivers), nonsense
-        ({"ups2": {"ups.timer.shutdown": "-1"}}, {}, {"clc_psu1": PSU_FAILED}, YELLOW),
-        ({"ups2": {"ups.timer.shutdown": "0"}}, {}, {"clc_psu1": PSU_FAILED}, YELLOW),
-        ({"ups2": {"ups.timer.shutdown": "n/a"}}, {}, {"clc_psu1": PSU_FAILED}, YELLOW),
-        # clc's own outlet on PDU2 counts down; another outlet's does not matter
-        ({"pdu2": {"outlet.1.timer.shutdown": "9"}}, {"pdu2:1": 1}, {"clc_psu1": PSU_FAILED}, RED),
-        ({"pdu2": {"outlet.2.timer.shutdown": "9"}}, {"pdu2:1": 1}, {"clc_psu1": PSU_FAILED}, YELLOW),
-        ({}, {}, {}, GREEN),
-        ({"ups1": {"ups.timer.shutdown": "-1"}, "ups2": {"ups.timer.shutdown": "-1"}}, {}, {}, GREEN),
-    ],
-)
-def test_about_to_be_cut(chain, variables, outlet_numbers, states, expected):
-    health, merged = _colour_of_view(chain, "clc", variables, outlet_numbers, **states)
-    assert health.colour == expected, health.reason
-    if expected == RED:
-        assert "output off in" in health.reason
 
 
 def test_a_countdown_served_by_upsd_turns_the_node_red(lab, tmp_path):
