@@ -1,6 +1,8 @@
 """Power-aware node health: the colours for every link state the
-PowerChain knows (NUT's countdowns to a cut: tests/unit/test_health_colour), the installed OCF agent (meta-data, validate-all), and
-#health-power set on every node of the lab's cluster."""
+PowerChain knows (NUT's countdowns to a cut: tests/unit/test_health_colour,
+and one read from the lab's upsd here), the installed OCF agent
+(meta-data, validate-all), and #health-power set on every node of the
+lab's cluster."""
 
 import os
 import subprocess
