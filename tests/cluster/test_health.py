@@ -83,9 +83,10 @@ def test_a_countdown_served_by_upsd_turns_the_node_red(lab, tmp_path):
     from infrapower.lab import bmc
 
     config = write_config(lab, tmp_path / "chain")
+    lab_module.reset(lab)  # whatever earlier tests left
     try:
         bmc.set_psu_fault(lab, "clc", "psu1", "failed")
-        assert read(config, "clc").colour == YELLOW
+        wait_until(lambda: read(config, "clc").colour == YELLOW, time.monotonic() + 30, "clc yellow")
         lab.rack.schedule_ups_off("ups2", 120)
         health = wait_until(
             lambda: (lambda h: h if h.colour == RED else None)(read(config, "clc")), time.monotonic() + 30, "clc red"
