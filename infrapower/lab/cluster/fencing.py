@@ -21,6 +21,7 @@ from infrapower.lab.core import LabError, lab_python
 
 PLAN_TIMEOUT = 60.0
 PCS_TIMEOUT = 60.0
+START_SECONDS = 60.0  # every fence device started (its first monitor passed)
 
 
 def keys_dir(lab):
@@ -93,11 +94,37 @@ def constraint_commands(commands):
 
 def apply(lab, via="clc", extra=()):
     """Configure fencing in the running cluster; returns the commands
-    applied (pcs lines, as a person would type them)."""
+    applied (pcs lines, as a person would type them) once every fence
+    device they create runs (read back from crm_mon)."""
+    import time
+
     commands = plan_commands(lab) + bmc_commands(lab)
     commands += constraint_commands(commands) + list(extra)
     apply_commands(lab, commands, via)
+    wait_started(lab, sorted(device_targets(commands)), time.monotonic() + START_SECONDS, via)
     return commands
+
+
+def started_devices(lab, via):
+    """The resources crm_mon shows started and not failed, as `via` sees them."""
+    from xml.etree import ElementTree
+
+    mon = ElementTree.fromstring(run(lab, via, ["crm_mon", "-1", "--output-as=xml"], check=True, timeout=20).stdout)
+    return {
+        resource.get("id")
+        for resource in mon.iter("resource")
+        if resource.get("role") == "Started" and resource.get("failed") != "true"
+    }
+
+
+def wait_started(lab, devices, deadline, via="clc"):
+    """Until every one of `devices` runs: applied is not working."""
+    from infrapower.lab.core import wait_until
+
+    def missing():
+        return sorted(set(devices) - started_devices(lab, via))
+
+    wait_until(lambda: not missing(), deadline, f"fence devices started ({', '.join(devices)})")
 
 
 def apply_commands(lab, commands, via="clc"):
