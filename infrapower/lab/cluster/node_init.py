@@ -94,6 +94,12 @@ class Init:
             )
             self.spawn("pacemakerd", ["pacemakerd", "-f"], env)
             self.log("cluster stack started")
+        elif not self.stopping:
+            # Halting makes the node boot again (the power watcher boots a
+            # powered node that is not running): a retry, not a node that
+            # runs forever without its cluster stack.
+            self.log("corosync not ready in 30 s: halting")
+            self.stopping = True
         while not self.stopping:
             self.reap()
             time.sleep(0.2)
