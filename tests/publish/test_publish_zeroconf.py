@@ -5,9 +5,14 @@ avahi-daemon, and NUT's own nut-scanner -A.  Each must see the address,
 the port, the server's real host name, the devices; the device an admin
 adds; and nothing after SIGTERM.  The tests run in order on one publisher."""
 
+import subprocess
+import sys
+
 import pytest
 
-from conftest import NUT_PORT, SERVER_ADDRESS, SERVER_HOST_NAME, Publisher, server_launch, wait_for
+# Bound at collection, while "conftest" is this directory's: the whole suite
+# loads every directory's conftest.py under that one module name.
+from conftest import NUT_PORT, REPO, SERVER_ADDRESS, SERVER_HOST_NAME, Publisher, pack_env, server_launch, wait_for
 from conftest import SERVICE_TYPES as TYPES
 from infrapower.publish.txt import parse_devices
 
@@ -116,11 +121,6 @@ def test_sigterm_withdraws_the_records(publisher, browser, avahi_client):
 def test_a_wildcard_listen_publishes_the_veth_address_only(namespaces, tmp_path):
     """LISTEN 0.0.0.0 read in the server namespace: its veth address, not
     loopback."""
-    import subprocess
-    import sys
-
-    from conftest import REPO, pack_env
-
     (tmp_path / "upsd.conf").write_text("LISTEN 0.0.0.0 3493\n")
     script = ("from infrapower.publish import listen; "
               f"print([(e.port, [str(a) for a in e.addresses], e.poll_host) for e in listen.from_config_dir({str(tmp_path)!r})])")

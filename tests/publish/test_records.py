@@ -3,9 +3,14 @@
 refusal (no root, no peer)."""
 
 import ipaddress
+import subprocess
+import sys
 
 import pytest
 
+# Bound at collection, while "conftest" is this directory's: the whole suite
+# loads every directory's conftest.py under that one module name.
+from conftest import REPO, pack_env
 from infrapower.errors import ConfigError
 from infrapower.publish import listen, txt
 from infrapower.publish.upsd import UpsdFacts
@@ -87,11 +92,6 @@ def test_upsd_option_forms():
 
 
 def publish_cli(*argv, prefix=()):
-    import subprocess
-    import sys
-
-    from conftest import REPO, pack_env
-
     return subprocess.run([*prefix, sys.executable, "-m", "infrapower.cli.main", "publish", *argv],
                           capture_output=True, text=True, timeout=60, env=pack_env(), cwd=REPO)
 
