@@ -121,10 +121,16 @@ def wait_started(lab, devices, deadline, via="clc"):
     """Until every one of `devices` runs: applied is not working."""
     from infrapower.lab.core import wait_until
 
-    def missing():
-        return sorted(set(devices) - started_devices(lab, via))
+    missing = list(devices)
 
-    wait_until(lambda: not missing(), deadline, f"fence devices started ({', '.join(devices)})")
+    def all_started():
+        missing[:] = sorted(set(devices) - started_devices(lab, via))
+        return not missing
+
+    try:
+        wait_until(all_started, deadline, "every fence device started")
+    except LabError as error:
+        raise LabError(f"fence devices not started: {', '.join(missing)} ({error})") from None
 
 
 def apply_commands(lab, commands, via="clc"):
