@@ -16,6 +16,7 @@ OCF_ERR_INSTALLED, OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 5, 6, 7
 
 DEFAULT_ATTRIBUTE = "#health-power"
 DEFAULT_TIMEOUT = 3.0
+DEFAULT_READ_BUDGET = 15.0  # seconds for the chain read when Pacemaker gives no op timeout (monitor's: 30 s)
 
 METADATA = """<?xml version="1.0"?>
 <!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
@@ -71,6 +72,12 @@ class Settings:
         self.server = env.get("OCF_RESKEY_server") or env.get("OCF_RESKEY_CRM_meta_on_node") or _node_name()
         self.attribute = env.get("OCF_RESKEY_attribute") or DEFAULT_ATTRIBUTE
         self.timeout_text = env.get("OCF_RESKEY_timeout") or str(DEFAULT_TIMEOUT)
+        # Half the op's timeout (Pacemaker passes it in ms) for the read:
+        # the rest for attrd_updater and the start-up.
+        try:
+            self.read_budget = max(float(env.get("OCF_RESKEY_CRM_meta_timeout", "")) / 2000.0, 0.001)
+        except ValueError:
+            self.read_budget = DEFAULT_READ_BUDGET
         instance = env.get("OCF_RESOURCE_INSTANCE", "power-health").replace(":", "-").replace("/", "-")
         self.state_file = Path(env.get("HA_RSCTMP", "/run/resource-agents")) / f"power-health-{instance}.state"
 
@@ -113,18 +120,36 @@ def set_attribute(settings, value):
     return proc.returncode == 0
 
 
-def monitor(settings, update=True):
-    if not settings.state_file.exists():
-        return OCF_NOT_RUNNING
+def _read_within(settings, seconds):
+    """The node's Health, or yellow if the read fails or has not ended
+    within `seconds` (the monitor must set a colour before Pacemaker's
+    op timeout kills it; the unfinished read is left to die with the
+    process: ocf/power-health ends with os._exit)."""
+    import threading
+
     from infrapower.errors import InfrapowerError
     from infrapower.health import colour
 
-    try:
-        health = colour.read(settings.config_dir, settings.server, float(settings.timeout_text))
-    except InfrapowerError as error:
-        health = colour.Health(colour.YELLOW, f"power chain not read: {error}")
-    except Exception as error:  # an answer no reader expected: no evidence, so never green
-        health = colour.Health(colour.YELLOW, f"power chain not read: {type(error).__name__}: {error}")
+    result = {}
+
+    def read():
+        try:
+            result["health"] = colour.read(settings.config_dir, settings.server, float(settings.timeout_text))
+        except InfrapowerError as error:
+            result["health"] = colour.Health(colour.YELLOW, f"power chain not read: {error}")
+        except Exception as error:  # an answer no reader expected: no evidence, so never green
+            result["health"] = colour.Health(colour.YELLOW, f"power chain not read: {type(error).__name__}: {error}")
+
+    reader = threading.Thread(target=read, name="power-chain-read", daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return result.get("health") or colour.Health(colour.YELLOW, f"power chain not read within {seconds:g} s")
+
+
+def monitor(settings, update=True):
+    if not settings.state_file.exists():
+        return OCF_NOT_RUNNING
+    health = _read_within(settings, settings.read_budget)
     previous = settings.state_file.read_text().strip()
     if health.colour != previous:
         _log(f"{settings.server}: {health.colour}: {health.reason}")

@@ -153,6 +153,21 @@ def test_the_agent_logs_one_line_when_attrd_updater_cannot_run(lab, tmp_path):
     assert stop.returncode == 0 and "Traceback" not in stop.stderr
 
 
+@needs_agent
+def test_a_read_past_the_monitors_deadline_is_yellow(lab, tmp_path):
+    """Half the op timeout Pacemaker passes (here 10 ms) for the read:
+    past it the colour is yellow, set before Pacemaker would kill the
+    monitor, never the previous colour left standing."""
+    config = write_config(lab, tmp_path / "chain")
+    env = dict(
+        os.environ, HA_RSCTMP=str(tmp_path), OCF_RESKEY_config_dir=str(config), OCF_RESKEY_server="clc",
+        OCF_RESKEY_CRM_meta_timeout="10",
+    )
+    result = subprocess.run([AGENT, "start"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0 and "clc: yellow: power chain not read within 0.005 s" in result.stderr, result.stderr
+    subprocess.run([AGENT, "stop"], capture_output=True, text=True, timeout=60, env=env)
+
+
 # -- in the cluster ------------------------------------------------------------
 
 
