@@ -5,43 +5,20 @@ not read is never green."""
 
 import pytest
 
-from infrapower.chain import analysis, assemble
+from infrapower.chain import analysis
 from infrapower.chain.live import DOWN, OK, UNKNOWN, LinkState, LiveView
-from infrapower.chain.upsconf import UpsConf
 from infrapower.health.colour import GREEN, RED, YELLOW, about_to_be_cut, colour, countdown
-
-UPS_CONF = """\
-[ups1]
-\tdriver = usbhid-ups
-\tport = auto
-\tparent = main
-[ups2]
-\tdriver = usbhid-ups
-\tport = auto
-\tparent = main
-[pdu1]
-\tdriver = snmp-ups
-\tport = 10.0.0.5
-\tparent = ups1
-[pdu2]
-\tdriver = snmp-ups
-\tport = 10.0.0.6
-\tparent = ups2
-"""
-
-SERVERS = """\
-upsd = localhost
-[clc]
-\tpsu.psu1 = pdu1:1
-\tpsu.psu2 = pdu2:1
-"""
 
 PSU_FAILED = LinkState(DOWN, "failed", "failed")
 
 
 @pytest.fixture(scope="module")
 def chain():
-    return assemble.build(UpsConf(UPS_CONF, "ups.conf"), UpsConf(SERVERS, "servers.conf"))
+    """The spec's two UPSes and PDUs from files (tests/chain/test_offline):
+    clc's PSU1 on pdu1:outlet1 (UPS1), PSU2 on pdu2:1 (UPS2)."""
+    from chain.test_offline import chain_of
+
+    return chain_of()
 
 
 def _health(chain, variables, states=None):
