@@ -37,7 +37,7 @@ def _fixtures():
     path = REPO / "tests" / "publish" / "conftest.py"
     spec = importlib.util.spec_from_file_location("publish_fixtures", path)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(REPO))
+    sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the package, and the tests' helpers it imports
     spec.loader.exec_module(module)
     return module
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import POLL, run, stop_process, wait_for  # noqa: F401 (the tests import them from here)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_ADDRESS, CLIENT_ADDRESS, PREFIX = "10.231.7.1", "10.231.7.2", 24
@@ -25,37 +26,11 @@ SERVER_HOST_NAME = "nutpub-server"
 UPSD, DUMMY_UPS = "/lib/nut/upsd", "/lib/nut/dummy-ups"
 NUT_PORT = 3493
 SERVICE_TYPES = ("_nut._tcp", "_upsd._tcp")
-POLL = 0.1
 # The interpreter that runs `infrapower publish` (default: the tests' own);
 # e.g. one with Debian's older python-zeroconf, to check that one too.
 PUBLISH_PYTHON = os.environ.get("INFRAPOWER_PUBLISH_PYTHON", sys.executable)
 
 
-def run(*argv, check=True, **kwargs):
-    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=60, **kwargs)
-
-
-def wait_for(check, seconds, what):
-    """Poll `check` until it returns something truthy (returned), or fail
-    naming `what` after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        outcome = check()
-        if outcome:
-            return outcome
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(POLL)
-
-
-def stop_process(process, sig=signal.SIGTERM, seconds=10):
-    if process is not None and process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def pack_env(**extra):

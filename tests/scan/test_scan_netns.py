@@ -14,12 +14,13 @@ host's own network):
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from processes import run, wait_for
+from processes import stop_process as stop
 from scan_helpers import PACKAGE_ROOT
 
 SERVER, CLIENT, PREFIX = "10.232.7.1", "10.232.7.2", 24
@@ -28,29 +29,6 @@ UPSD, DUMMY_UPS = "/lib/nut/upsd", "/lib/nut/dummy-ups"
 DEVICES = {"ups1": "ups", "pdu1": "pdu"}
 
 
-def run(*argv, check=True):
-    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=60)
-
-
-def wait_for(check, seconds, what):
-    deadline = time.monotonic() + seconds
-    while True:
-        outcome = check()
-        if outcome:
-            return outcome
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
