@@ -91,6 +91,10 @@ class PsuConfig:
         return self.timeout if self.timeout else min(5.0, max(0.5, self.pollinterval * 0.75))
 
 
+# How long stopping waits for an exchange in flight (upsdrvctl kills at 5 s).
+_STOP_GRACE = 3.0
+
+
 def split_port(port):
     """`host`, `host:623`, `[v6addr]:623` or a bare IPv6 address: (host, port)."""
     if port.startswith("["):
@@ -271,7 +275,10 @@ class IpmiPsu(Device):
     def stop(self):
         self.jobs.put(None)
         if self.thread is not None:
-            self.thread.join(self.config.exchange_timeout * 2 + 1)
+            # Within upsdrvctl's 5 s before SIGKILL, with room for the close.
+            self.thread.join(min(self.config.exchange_timeout * 2 + 1, _STOP_GRACE))
+            if self.thread.is_alive():
+                return  # still in an exchange: the BMC forgets the session on its own
         self._drop_session()
 
     def published(self):

@@ -336,8 +336,11 @@ class Loop:
             while not self.stopping:
                 self.server.poll(1.0)
         finally:
-            self.device.stop()
+            # The socket first: upsd must see the driver gone at once, and
+            # `upsdrvctl stop` SIGKILLs a driver still alive after 5 s, which
+            # would leave the socket behind if the device took that long.
             self.server.close()
+            self.device.stop()
 
     def _stop(self, signum, frame):
         log.info("Signal %d: exiting", signum)
