@@ -25,8 +25,10 @@ DEB_ENV       := env PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninter
 
 AGENTS        := $(sort $(notdir $(basename $(wildcard agents/fence_*/fence_*.py))))
 # The lab's peers and tools, the package's build dependencies
-# (debian/control's Build-Depends, lintian) and its runtime dependencies
-# (apt resolves those again when it installs the .deb).
+# (debian/control's Build-Depends, lintian), its runtime dependencies
+# (apt resolves those again when it installs the .deb), and python3-pysnmp4:
+# Debian's pysnmp 4.4, against which tests/unit/test_ber.py checks the
+# pack's own SNMP codec (beside the lab's pysnmp 7.x).
 DEBS          := fence-agents nut-server nut-client nut-snmp openipmi ipmitool snmp \
                  pacemaker corosync pcs xsltproc libxml2-utils python3-venv man-db groff-base \
                  libnss3-tools openssl librsvg2-bin snmpd \

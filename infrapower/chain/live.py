@@ -128,8 +128,7 @@ def read(chain, timeout=3.0):
 _NUT_MODULES = ("infrapower.nut.client",)
 _SNMP_MODULES = (
     "infrapower.tables", "infrapower.chain.snmpconf", "infrapower.snmp.pdu", "infrapower.snmp.session",
-    "pyasn1.codec.ber.decoder", "pyasn1.codec.ber.encoder", "pysnmp.proto.api", "pysnmp.proto.rfc1905",
-    "pyasn1.type.namedtype", "cryptography.hazmat.primitives.ciphers",
+    "infrapower.snmp.ber", "infrapower.snmp.usm", "infrapower.ciphers",
 )
 _IPMI_MODULES = (
     "infrapower.ipmi.chassis", "infrapower.ipmi.psu", "infrapower.ipmi.session", "infrapower.resolve",

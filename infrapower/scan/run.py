@@ -56,7 +56,7 @@ class _Tables:
 # seen as "partially initialized module 'typing'"), so every probe first
 # imports its kind's modules under one lock of the scan's own.
 _IMPORTS = {
-    "snmp": ("pyasn1.codec.ber.decoder", "pyasn1.codec.ber.encoder", "pysnmp.proto.api", "infrapower.resolve",
+    "snmp": ("infrapower.snmp.ber", "infrapower.resolve",
              "infrapower.snmp.session", "infrapower.snmp.usm", "infrapower.snmp.pdu", "infrapower.tables"),
     "nut": ("ssl", "infrapower.nut.client"),
     "ipmi": ("infrapower.resolve", "infrapower.ipmi.session", "infrapower.ipmi.chassis", "infrapower.ipmi.psu",

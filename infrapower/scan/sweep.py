@@ -7,9 +7,8 @@ would take a timeout per round of threads on a silent range).
 
 Unanswered datagrams are re-sent a few times within the timeout (UDP may
 drop them).  An ICMP port-unreachable (IP_RECVERR) or a TCP reset ends a
-probe at once: nothing listens there.  The SNMP messages are encoded and
-decoded here (BER, a GET of one OID), so the round starts before the
-SNMP library is even imported."""
+probe at once: nothing listens there.  The SNMP messages are
+infrapower.snmp.ber's, a module with no imports of its own to wait for."""
 
 import errno
 import ipaddress
@@ -19,12 +18,13 @@ import socket
 import time
 
 from infrapower.scan.ipmi import parse_pong, ping_packet
+from infrapower.snmp import ber
 
 RESENDS = 3  # sends per datagram within the timeout
 _PACE = 64  # datagrams sent between two looks at the answers
 _RECEIVE_BUFFER = 8 << 20
 _BURST = 4096  # datagrams or ICMP errors read in one look
-SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"
 _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, getattr(socket, "IP_RECVERR", 11)),
             socket.AF_INET6: (socket.IPPROTO_IPV6, getattr(socket, "IPV6_RECVERR", 25))}
 _MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
@@ -45,79 +45,13 @@ def _peer(address):
     return host, address[1]
 
 
-# -- BER, just enough for a GET of one OID and its response ----------------------
-
-
-def _tlv(tag, body):
-    size = len(body)
-    if size < 0x80:
-        head = bytes([size])
-    else:
-        raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
-        head = bytes([0x80 | len(raw)]) + raw
-    return bytes([tag]) + head + body
-
-
-def _integer(value):
-    return _tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
-
-
-def _oid(parts):
-    body = bytearray([40 * parts[0] + parts[1]])
-    for part in parts[2:]:
-        chunk = [part & 0x7F]
-        part >>= 7
-        while part:
-            chunk.append(0x80 | (part & 0x7F))
-            part >>= 7
-        body += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(body))
+# -- SNMP: a GET of sysObjectID and its response -------------------------------------
 
 
 def snmp_get(version, community, request_id, oid=SYS_OBJECT_ID):
     """An SNMP v1 ("1") or v2c ("2c") GetRequest of one OID."""
-    varbind = _tlv(0x30, _oid(oid) + b"\x05\x00")
-    pdu = _tlv(0xA0, _integer(request_id) + _integer(0) + _integer(0) + _tlv(0x30, varbind))
-    return _tlv(0x30, _integer(0 if version == "1" else 1) + _tlv(0x04, community.encode()) + pdu)
-
-
-def _read(data, position):
-    """(tag, body, next position) of the TLV at position; ValueError for
-    anything malformed."""
-    if position + 2 > len(data):
-        raise ValueError("short")
-    tag, size = data[position], data[position + 1]
-    position += 2
-    if size & 0x80:
-        count = size & 0x7F
-        if not 0 < count <= 4 or position + count > len(data):
-            raise ValueError("length")
-        size = int.from_bytes(data[position:position + count], "big")
-        position += count
-    if position + size > len(data):
-        raise ValueError("truncated")
-    return tag, data[position:position + size], position + size
-
-
-def _items(body):
-    found, position = [], 0
-    while position < len(body):
-        tag, value, position = _read(body, position)
-        found.append((tag, value))
-    return found
-
-
-def _decode_oid(body):
-    if not body:
-        raise ValueError("empty OID")
-    parts = list(divmod(body[0], 40)) if body[0] < 80 else [2, body[0] - 80]
-    value = 0
-    for byte in body[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    return "." + ".".join(str(part) for part in parts)
+    pdu = ber.pdu(ber.GET, request_id, [(oid, ber.NULL_VALUE)])
+    return ber.community_message(ber.SNMP_V1 if version == "1" else ber.SNMP_V2C, community, pdu)
 
 
 def snmp_parse(data, match):
@@ -125,26 +59,17 @@ def snmp_parse(data, match):
     community and version, else None (anything malformed included)."""
     request_id, community, version = match
     try:
-        tag, message, _ = _read(data, 0)
-        fields = _items(message) if tag == 0x30 else []
-        if len(fields) != 3 or fields[0][0] != 0x02 or fields[1][0] != 0x04 or fields[2][0] != 0xA2:
-            return None
-        if int.from_bytes(fields[0][1], "big") != (0 if version == "1" else 1) or fields[1][1] != community.encode():
-            return None
-        pdu = _items(fields[2][1])
-        if len(pdu) != 4 or pdu[0][0] != 0x02 or int.from_bytes(pdu[0][1], "big", signed=True) != request_id:
-            return None
-        if int.from_bytes(pdu[1][1], "big"):
-            return "ok", None  # it answered this community: an agent without sysObjectID
-        varbinds = _items(pdu[3][1])
-        if not varbinds:
-            return "ok", None
-        pair = _items(varbinds[0][1])
-        if len(pair) == 2 and pair[1][0] == 0x06:
-            return "ok", _decode_oid(pair[1][1])
-        return "ok", None  # noSuchObject and friends
-    except (ValueError, IndexError):
+        wire_version, answered_community, pdu = ber.decode_community_message(data)
+    except ber.Malformed:
         return None
+    if wire_version != (ber.SNMP_V1 if version == "1" else ber.SNMP_V2C) or answered_community != community.encode():
+        return None
+    if pdu.tag != ber.RESPONSE or pdu.request_id != request_id:
+        return None
+    if pdu.error_status or not pdu.varbinds:
+        return "ok", None  # it answered this community: an agent without sysObjectID
+    value = pdu.varbinds[0][1]
+    return "ok", value if isinstance(value, str) and value.startswith(".") and pdu.varbinds[0][0] == SYS_OBJECT_ID else None
 
 
 _FIRST_ID, _IDS = 0x01000000, 0x7E000000

@@ -1,12 +1,13 @@
 """A small, fast SNMP manager: GET, walk and SET over one UDP socket.
 
-Why not pysnmp's high-level API: importing it costs ~0.3 s, as long as a
-whole fence_apc_snmp run, and it needs an asyncio loop per engine.  This
-client builds and parses messages with pysnmp's protocol layer (4.4 or
-7.x: compat.py; BER via pyasn1; ~20 ms to import) and implements the
-User-based Security Model of SNMPv3 (RFC 3414, RFC 3826 and the
-Blumenthal draft for AES-192/256, RFC 7860) with hashlib/hmac and the
-`cryptography` ciphers.  Nothing here spawns a process.
+Why not pysnmp: its high-level API costs ~0.3 s to import, as long as a
+whole fence_apc_snmp run, and needs an asyncio loop per engine; even its
+protocol layer over pyasn1 costs ~35 ms of CPU per run.  This client
+builds and parses messages with infrapower.snmp.ber (checked against
+pysnmp in the tests) and implements the User-based Security Model of
+SNMPv3 (RFC 3414, RFC 3826 and the Blumenthal draft for AES-192/256,
+RFC 7860) with hashlib/hmac and the system's libcrypto.  Nothing here
+spawns a process.
 
 Every operation (one GET, one whole walk, one SET) has one deadline; within
 it the request is re-sent every RETRANSMIT_SECONDS until an answer comes.
@@ -21,13 +22,13 @@ import logging
 import os
 import socket
 import time
-from dataclasses import astuple, dataclass, field
 
 from infrapower.errors import SnmpError
 from infrapower.ports import SNMP_PORT
-from infrapower.snmp.compat import protocol
+from infrapower.record import record
+from infrapower.snmp import ber
 from infrapower.snmp.oid import normalise_oid, oid_tuple, within
-from infrapower.snmp.usm import Usm, UsmUser
+from infrapower.snmp.usm import Usm
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,16 @@ class TooBig(Refused):
 # -- the session ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SnmpSettings:
+class SnmpSettings(record("SnmpSettings", "host port version community usm timeout family",
+                          defaults=(SNMP_PORT, "1", "private", None, 5.0, socket.AF_UNSPEC), secret=("community",))):
     """How to reach one SNMP agent: what fence_snmp_pdu's options say
-    (infrapower.options.snmp_settings), or what the PowerChain knows."""
+    (infrapower.options.snmp_settings), or what the PowerChain knows.
+    `version` "1", "2c" or "3"; `community` for v1/v2c (a secret, never in
+    a repr); `usm` a UsmUser for v3; `timeout` for each operation as a
+    whole (GET, walk, SET); `family` AF_INET / AF_INET6 for inet4_only /
+    inet6_only."""
 
-    host: str
-    port: int = SNMP_PORT
-    version: str = "1"  # "1", "2c" or "3"
-    community: str = field(default="private", repr=False)  # v1/v2c; a secret, never in a repr
-    usm: UsmUser = None  # v3
-    timeout: float = 5.0  # each operation as a whole (GET, walk, SET)
-    family: int = socket.AF_UNSPEC  # AF_INET / AF_INET6 for inet4_only / inet6_only
+    __slots__ = ()
 
 
 class Session:
@@ -92,16 +91,11 @@ class Session:
     def __init__(self, settings):
         host, port, version, community = settings.host, settings.port, str(settings.version).lower(), settings.community
         timeout, family = settings.timeout, settings.family
-        usm = Usm(*astuple(settings.usm)) if settings.usm else None
+        usm = Usm(*settings.usm) if settings.usm else None
         if version == "3" and usm is None:
             raise SnmpError("SNMPv3 needs username")
-        from pyasn1.codec.ber import decoder, encoder
-        from pysnmp.proto.api import v2c
-
-        self._encoder, self._decoder, self._v2c = encoder, decoder, v2c
         self.version = version
-        self._proto = protocol(version)  # pysnmp 4.4 or 7.x, with 7.x's names
-        self._wire_version = 0 if version == "1" else 1  # msgVersion of SNMPv1 / SNMPv2c
+        self._wire_version = ber.SNMP_V1 if version == "1" else ber.SNMP_V2C
         self._community = community
         self._usm = usm
         self.timeout = timeout
@@ -135,7 +129,7 @@ class Session:
     def get(self, oids):
         """[(oid, value or None)] in the order asked."""
         oids = [normalise_oid(oid) for oid in oids]
-        return self._tolerant(self._proto.GetRequestPDU, oids, time.monotonic() + self.timeout)
+        return self._tolerant(ber.GET, oids, time.monotonic() + self.timeout)
 
     def walk(self, prefixes, rows=None):
         """{prefix: [(oid, value)]}: several table columns walked side by
@@ -185,7 +179,7 @@ class Session:
             asked.append(guesses + [None] * (depth - len(guesses)))
         flat = [oid for guesses in asked for oid in guesses if oid]
         try:
-            answers = iter(self._tolerant(self._proto.GetNextRequestPDU, flat, deadline))
+            answers = iter(self._tolerant(ber.GET_NEXT, flat, deadline))
         except TooBig:
             if depth == 1:
                 raise SnmpError(f"{self.where} answered tooBig to a single GETNEXT") from None
@@ -203,9 +197,8 @@ class Session:
 
     def set(self, varbinds):
         """Write [(oid, int or str)]; any error status or missing OID fails."""
-        pdu = self._proto.SetRequestPDU()
-        typed = [(normalise_oid(oid), self._typed(value)) for oid, value in varbinds]
-        status, index, answer = self._request(pdu, typed, time.monotonic() + self.timeout, _same_oids)
+        typed = [(normalise_oid(oid), ber.value(value)) for oid, value in varbinds]
+        status, index, answer = self._request(ber.SET, typed, time.monotonic() + self.timeout, _same_oids)
         if status:
             oid = typed[index - 1][0] if 0 < index <= len(typed) else ""
             raise Refused(f"{self.where} refused SET {oid}: {_error_name(status)}")
@@ -216,22 +209,17 @@ class Session:
 
     # -- building blocks --
 
-    def _typed(self, value):
-        if isinstance(value, int):
-            return self._proto.Integer(value)
-        return self._proto.OctetString(str(value).encode())
-
-    def _tolerant(self, pdu_class, oids, deadline):
+    def _tolerant(self, kind, oids, deadline):
         """GET/GETNEXT that survives SNMPv1's all-or-nothing noSuchName:
         the offending OID is answered None and the rest asked again.  A GET
         is answered by OID (an agent may not reorder, a forger may try);
         a GETNEXT by position, one answer per OID asked."""
-        is_get = pdu_class is self._proto.GetRequestPDU
+        is_get = kind == ber.GET
         pending = list(range(len(oids)))
         answers = [(oid, None) for oid in oids]
         while pending:
-            asked = [(oids[i], self._proto.Null("")) for i in pending]
-            status, index, answer = self._request(pdu_class(), asked, deadline, _same_oids if is_get else _one_per_oid)
+            asked = [(oids[i], ber.NULL_VALUE) for i in pending]
+            status, index, answer = self._request(kind, asked, deadline, _same_oids if is_get else _one_per_oid)
             if status == ERROR_STATUS_NO_SUCH_NAME and 0 < index <= len(pending):
                 del pending[index - 1]
                 continue
@@ -246,12 +234,8 @@ class Session:
         return answers
 
     def _bulk(self, oids, deadline, repetitions=BULK_REPETITIONS):
-        pdu = self._proto.GetBulkRequestPDU()
-        self._proto.apiBulkPDU.set_defaults(pdu)
-        self._proto.apiBulkPDU.set_non_repeaters(pdu, 0)
-        self._proto.apiBulkPDU.set_max_repetitions(pdu, repetitions)
-        status, _, answer = self._request(pdu, [(oid, self._proto.Null("")) for oid in oids], deadline, _whole_rows,
-                                          defaults=False)
+        status, _, answer = self._request(ber.GET_BULK, [(oid, ber.NULL_VALUE) for oid in oids], deadline, _whole_rows,
+                                          repetitions=repetitions)
         if status == ERROR_STATUS_TOO_BIG:
             raise TooBig()
         if status:
@@ -259,18 +243,15 @@ class Session:
         width = len(oids)
         return [answer[start : start + width] for start in range(0, len(answer) - width + 1, width)]
 
-    def _request(self, pdu, varbinds, deadline, check, defaults=True):
-        """Send one PDU, return (error status, error index, [(oid, value)])
-        of the first answer that is ours and passes `check(asked OIDs,
-        answered varbinds)` (None, or why the answer is dropped)."""
-        api_pdu = self._proto.apiPDU
-        if defaults:
-            api_pdu.set_defaults(pdu)
+    def _request(self, kind, varbinds, deadline, check, repetitions=None):
+        """Send one PDU of `kind` (ber.GET, ...; [(oid, encoded value)]),
+        return (error status, error index, [(oid, value)]) of the first
+        answer that is ours and passes `check(asked OIDs, answered
+        varbinds)` (None, or why the answer is dropped)."""
         request_id = self._next_id()
-        api_pdu.set_request_id(pdu, request_id)
-        api_pdu.set_varbinds(pdu, varbinds)
-        kind = type(pdu).__name__.replace("RequestPDU", "").upper()
-        log.debug("SNMP %s %s %s", self.where, kind, " ".join(oid for oid, _ in varbinds))
+        # GETBULK: non-repeaters 0 and max-repetitions where a GET has its error fields.
+        pdu = ber.pdu(kind, request_id, varbinds, *((0, repetitions) if kind == ber.GET_BULK else ()))
+        log.debug("SNMP %s %s %s", self.where, ber.PDU_NAMES[kind], " ".join(oid for oid, _ in varbinds))
         expected = _Expected(request_id, [oid for oid, _ in varbinds], check)
         status, index, answer = self._exchange(pdu, expected, deadline)
         for oid, value in answer:
@@ -283,31 +264,15 @@ class Session:
         self._message_id = (self._message_id + 1) % 0x7FFFFFFF
         return self._message_id
 
-    def _plain(self, value):
-        proto, v2c = self._proto, self._v2c
-        if isinstance(value, (v2c.NoSuchObject, v2c.NoSuchInstance, proto.Null)):
-            return None
-        if isinstance(value, v2c.EndOfMibView):
-            return _END
-        if isinstance(value, proto.ObjectIdentifier):
-            return normalise_oid(value)
-        if isinstance(value, proto.OctetString):
-            return bytes(value).decode("utf-8", "replace")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return str(value)
-
-    def _response(self, pdu, expected):
-        """(status, index, [(oid, value)]) of a Response PDU answering
+    @staticmethod
+    def _response(pdu, expected):
+        """(status, index, [(oid, value)]) of a Response ber.Pdu answering
         `expected`; raises _Dropped otherwise."""
-        api_pdu = self._proto.apiPDU
-        if pdu.tagSet != self._proto.GetResponsePDU.tagSet:
+        if pdu.tag != ber.RESPONSE:
             raise _Dropped("not a response")
-        if int(api_pdu.get_request_id(pdu)) != expected.request_id:
+        if pdu.request_id != expected.request_id:
             raise _Dropped("another request ID")
-        status, index = int(api_pdu.get_error_status(pdu)), int(api_pdu.get_error_index(pdu))
-        answer = [(normalise_oid(oid), self._plain(value)) for oid, value in api_pdu.get_varbinds(pdu)]
+        status, index, answer = pdu.error_status, pdu.error_index, pdu.varbinds
         if not 0 <= status <= 0x7FFFFFFF or not 0 <= index <= len(expected.oids):
             raise _Dropped(f"error status {status} at index {index} cannot answer this request")
         reason = None if status else expected.check(expected.oids, answer)
@@ -318,34 +283,26 @@ class Session:
     def _exchange(self, pdu, expected, deadline):
         if self._usm is not None:
             return self._exchange_v3(pdu, expected, deadline)
-        message = self._proto.Message()
-        self._proto.apiMessage.set_defaults(message)
-        self._proto.apiMessage.set_community(message, self._community)
-        self._proto.apiMessage.set_pdu(message, pdu)
-        wire = self._encoder.encode(message)
+        wire = ber.community_message(self._wire_version, self._community, pdu)
         return self._round_trip(wire, lambda data: self._community_accept(data, expected), deadline)
 
-    def _decode(self, data, spec):
-        """(value, remaining bytes) of BER `data` as `spec`; _Dropped for
-        anything pyasn1 cannot decode (it raises more than PyAsn1Error on
-        crafted lengths: IndexError, OverflowError, ...)."""
+    @staticmethod
+    def _decode(decoder, data, *args):
+        """decoder(data, *args), or _Dropped for what it cannot decode."""
         try:
-            return self._decoder.decode(data, asn1Spec=spec)
-        except Exception as error:
-            raise _Dropped(f"undecodable ({type(error).__name__})") from None
+            return decoder(data, *args)
+        except ber.Malformed as error:
+            raise _Dropped(f"undecodable ({error})") from None
 
     def _community_accept(self, data, expected):
         """The answer (see _response) in an SNMPv1/v2c message for us, else
         raises (_Dropped, or whatever the decoder makes of garbage)."""
-        message, rest = self._decode(data, self._proto.Message())
-        if rest:
-            raise _Dropped("trailing bytes after the message")
-        api_message = self._proto.apiMessage
-        if int(api_message.get_version(message)) != self._wire_version:
+        version, community, pdu = self._decode(ber.decode_community_message, data)
+        if version != self._wire_version:
             raise _Dropped("another SNMP version")
-        if bytes(api_message.get_community(message)) != self._community.encode():
+        if community != self._community.encode():
             raise _Dropped("another community")
-        return self._response(api_message.get_pdu(message), expected)
+        return self._response(pdu, expected)
 
     def accept(self, data, accept):
         """accept(data), or None when the datagram is not a valid answer (why
@@ -355,8 +312,8 @@ class Session:
         except _Dropped as dropped:
             log.debug("SNMP %s   dropped an answer: %s", self.where, dropped)
             self._dropped = dropped
-        except Exception as error:  # whatever the BER decoder makes of garbage
-            log.debug("SNMP %s   dropped an undecodable answer (%s)", self.where, type(error).__name__)
+        except Exception as error:  # a last resort: nothing a peer sends ends the wait with a traceback
+            log.debug("SNMP %s   dropped an answer that broke the decoder (%s)", self.where, type(error).__name__)
             self._dropped = _Dropped("undecodable")
         return None
 
@@ -445,10 +402,7 @@ class Session:
         from infrapower.snmp.usm import Usm
 
         message_id = self._next_id()
-        probe = self._proto.GetRequestPDU()
-        self._proto.apiPDU.set_defaults(probe)
-        self._proto.apiPDU.set_request_id(probe, message_id)
-        self._proto.apiPDU.set_varbinds(probe, [])
+        probe = ber.pdu(ber.GET, message_id, [])
         discovery = Usm("", "noAuthNoPriv", None, None, None, None)
         log.debug("SNMP %s SNMPv3 engine discovery", self.where)
         wire = self._v3_message(message_id, probe, discovery)
@@ -456,41 +410,16 @@ class Session:
         self._round_trip(wire, lambda data: self._v3_accept(data, message_id, expected, discovering=True), deadline)
 
     def _v3_message(self, message_id, pdu, usm, flags=None):
-        from infrapower.snmp.usm import patch_digest, v3_types
+        from infrapower.snmp.usm import patch_digest
 
-        SNMPv3Message, UsmSecurityParameters, _ = v3_types()
         boots, engine_time = usm.clock()
-        message = SNMPv3Message()
-        message["msgVersion"] = 3
-        header = message["msgGlobalData"]
-        header["msgID"] = message_id
-        header["msgMaxSize"] = MAX_MESSAGE_SIZE
-        header["msgFlags"] = bytes([usm.flags() if flags is None else flags])
-        header["msgSecurityModel"] = 3
-
-        scoped = message["msgData"]["plaintext"].clone()
-        scoped["contextEngineId"] = usm.engine_id
-        scoped["contextName"] = b""
-        scoped["data"].setComponentByType(pdu.tagSet, pdu)
-
-        params = UsmSecurityParameters()
-        params["msgAuthoritativeEngineId"] = usm.engine_id
-        params["msgAuthoritativeEngineBoots"] = boots
-        params["msgAuthoritativeEngineTime"] = engine_time
-        params["msgUserName"] = usm.user.encode()
-        params["msgAuthenticationParameters"] = b"\0" * usm.digest_length()
-        params["msgPrivacyParameters"] = b""
-        if usm.priv_protocol:
-            encrypted, salt = usm.encrypt(self._encoder.encode(scoped), boots, engine_time)
-            params["msgPrivacyParameters"] = salt
-            message["msgData"]["encryptedPDU"] = encrypted
-        else:
-            message["msgData"]["plaintext"] = scoped
-        security = self._encoder.encode(params)
-        message["msgSecurityParameters"] = security
-        wire = self._encoder.encode(message)
+        scoped = ber.scoped_pdu(usm.engine_id, b"", pdu)
+        encrypted, salt = usm.encrypt(scoped, boots, engine_time) if usm.priv_protocol else (None, b"")
+        security = ber.usm_parameters(usm.engine_id, boots, engine_time, usm.user, b"\0" * usm.digest_length(), salt)
+        wire = ber.v3_message(message_id, MAX_MESSAGE_SIZE, usm.flags() if flags is None else flags, security,
+                              scoped=scoped, encrypted=encrypted)
         if usm.auth:
-            wire = patch_digest(wire, security, usm.digest_length(), len(params["msgPrivacyParameters"]), usm.sign)
+            wire = patch_digest(wire, security, usm.digest_length(), len(salt), usm.sign)
         return wire
 
     def _v3_accept(self, data, message_id, expected, discovering=False, may_rediscover=True):
@@ -502,17 +431,15 @@ class Session:
         confirmed.  Everything else raises _Dropped: an unauthenticated
         packet never changes the engine ID, boots or time once discovery
         is done, and never ends the wait of an authenticated user."""
-        from infrapower.snmp.usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, LEVEL_FLAGS, patch_digest, v3_types
+        from infrapower.snmp.usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, LEVEL_FLAGS, patch_digest
 
-        SNMPv3Message, UsmSecurityParameters, ScopedPDU = v3_types()
         usm = self._usm
-        message, rest = self._decode(data, SNMPv3Message())
-        header = message["msgGlobalData"]
-        if int(header["msgID"]) != message_id:
+        message = self._decode(ber.decode_v3_message, data)
+        if message.message_id != message_id:
             raise _Dropped("another message ID")
-        if rest or int(message["msgVersion"]) != 3 or int(header["msgSecurityModel"]) != 3:
+        if message.version != ber.SNMP_V3 or message.security_model != 3:
             raise _Dropped("not an SNMPv3 USM message")
-        flags_octets = bytes(header["msgFlags"])
+        flags_octets = message.flags
         if len(flags_octets) != 1:
             raise _Dropped("malformed msgFlags")
         flags = flags_octets[0]
@@ -520,49 +447,39 @@ class Session:
             raise _Dropped("msgFlags: privacy without authentication")
         # The reportable bit on an answer is processed as if zero (RFC 3412
         # §6.4: a receiver MUST; pysnmp-based agents set it on reports).
-        security = bytes(message["msgSecurityParameters"])
-        params, rest = self._decode(security, UsmSecurityParameters())
-        if rest:
-            raise _Dropped("trailing bytes after the security parameters")
-        engine_id = bytes(params["msgAuthoritativeEngineId"])
-        boots, engine_time = int(params["msgAuthoritativeEngineBoots"]), int(params["msgAuthoritativeEngineTime"])
+        security = message.security
+        engine_id, boots, engine_time, user, digest, salt = self._decode(ber.decode_usm_parameters, security)
         if not (0 <= boots <= ENGINE_MAX and 0 <= engine_time <= ENGINE_MAX):
             raise _Dropped("engine boots/time out of range")
         authenticated = bool(flags & FLAG_AUTH)
         if authenticated:
             if not usm.auth or discovering:
                 raise _Dropped("authenticated, but no key to check it")
-            if engine_id != usm.engine_id or bytes(params["msgUserName"]) != usm.user.encode():
+            if engine_id != usm.engine_id or user != usm.user.encode():
                 raise _Dropped("authenticated for another engine or user")
-            digest = bytes(params["msgAuthenticationParameters"])
             if len(digest) != usm.digest_length():
                 raise _Dropped("wrong digest length")
-            privacy_length = len(params["msgPrivacyParameters"])
-            zeroed = patch_digest(data, security, len(digest), privacy_length, lambda _: b"\0" * len(digest))
+            zeroed = patch_digest(data, security, len(digest), len(salt), lambda _: b"\0" * len(digest))
             if zeroed is None or not hmac.compare_digest(usm.sign(zeroed), digest):
                 raise _Dropped("wrong digest")
 
-        scoped_data = message["msgData"]
         if flags & FLAG_PRIV:
-            if scoped_data.getName() != "encryptedPDU" or not usm.priv_protocol:
+            if message.encrypted is None or not usm.priv_protocol:
                 raise _Dropped("encrypted, but no key to decrypt it")
-            plain = usm.decrypt(bytes(scoped_data["encryptedPDU"]), bytes(params["msgPrivacyParameters"]), boots, engine_time)
+            plain = usm.decrypt(message.encrypted, salt, boots, engine_time)
             if plain is None:
                 raise _Dropped("malformed privacy parameters")
             # Padding (DES) may follow the scoped PDU.
-            scoped, _ = self._decode(plain, ScopedPDU())
-        elif scoped_data.getName() == "plaintext":
-            scoped = scoped_data["plaintext"]
+            _, _, pdu = self._decode(ber.decode_scoped_pdu, plain, True)
+        elif message.scoped is not None:
+            _, _, pdu = message.scoped
         else:
             raise _Dropped("encrypted without the privacy flag")
-        pdu = scoped["data"].getComponent()
 
-        if pdu.tagSet == self._proto.ReportPDU.tagSet:
-            request_id = int(self._proto.apiPDU.get_request_id(pdu))
-            if request_id not in (expected.request_id, 0):  # 0: the agent could not read ours
+        if pdu.tag == ber.REPORT:
+            if pdu.request_id not in (expected.request_id, 0):  # 0: the agent could not read ours
                 raise _Dropped("a report for another request ID")
-            varbinds = self._proto.apiPDU.get_varbinds(pdu)
-            oid = str(varbinds[0][0]).lstrip(".") if varbinds else None
+            oid = pdu.varbinds[0][0].lstrip(".") if pdu.varbinds else None
             if discovering:
                 if not engine_id:
                     raise _Dropped("discovery report without an engine ID")
@@ -630,12 +547,7 @@ def _whole_rows(asked, answer):
     return None if len(answer) >= len(asked) else "no whole row"
 
 
-class _EndOfMib:
-    def __repr__(self):
-        return "endOfMibView"
-
-
-_END = _EndOfMib()
+_END = ber.END_OF_MIB_VIEW
 _SKIP = object()  # a speculative GETNEXT answer that does not count
 
 

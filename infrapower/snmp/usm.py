@@ -2,19 +2,17 @@
 the authoritative engine's clock as a manager must track it, HMAC and the
 privacy ciphers (RFC 3414 DES, RFC 3826 AES, the Blumenthal draft's
 AES-192/256, RFC 7860's SHA-2).  Stdlib only at import: the ciphers
-(infrapower.ciphers) load when privacy is used, pyasn1 when a message is
-built or parsed.
+(infrapower.ciphers) load when privacy is used; the messages are
+infrapower.snmp.ber's.
 """
 
-import functools
 import hashlib
 import hmac
 import os
 import struct
 import time
-from dataclasses import dataclass, field
-
 from infrapower.errors import SnmpError
+from infrapower.record import record
 
 AUTH_PROTOCOLS = {  # name: (hash, HMAC truncation length) per RFC 3414 / RFC 7860
     "MD5": (hashlib.md5, 12),
@@ -57,17 +55,13 @@ def extend_key(hash_factory, key, wanted):
     return key[:wanted]
 
 
-@dataclass(frozen=True)
-class UsmUser:
+class UsmUser(record("UsmUser", "user level auth_protocol auth_key priv_protocol priv_key",
+                     defaults=("noAuthNoPriv", "MD5", None, "DES", None), secret=("auth_key", "priv_key"))):
     """One SNMPv3 user's settings: `level` one of SECURITY_LEVELS,
-    protocols as AUTH_PROTOCOLS / PRIV_KEY_BYTES name them."""
+    protocols as AUTH_PROTOCOLS / PRIV_KEY_BYTES name them; the keys are
+    secrets, never in a repr, so never in a log."""
 
-    user: str
-    level: str = "noAuthNoPriv"
-    auth_protocol: str = "MD5"
-    auth_key: str = field(default=None, repr=False)  # secrets never in a repr, so never in a log
-    priv_protocol: str = "DES"
-    priv_key: str = field(default=None, repr=False)
+    __slots__ = ()
 
     @classmethod
     def checked(cls, user, level=None, auth_protocol=None, auth_key=None, priv_protocol=None, priv_key=None):
@@ -207,35 +201,6 @@ def cipher(protocol, key, iv):
         return Cipher("des-cbc" if protocol == "DES" else "aes-cfb", key, iv)
     except CipherUnavailable as error:
         raise SnmpError(f"SNMPv3 privacy: {error}") from None
-
-
-@functools.lru_cache(maxsize=None)
-def v3_types():
-    """(SNMPv3Message, UsmSecurityParameters, ScopedPDU): the SNMPv3
-    message (RFC 3412 §6) and USM parameters (RFC 3414 §2.4) in pyasn1.
-    Declared here because pysnmp's own copies live in modules that import
-    its whole message-processing and security machinery: +30 ms per agent
-    run, measured, on a budget of ~150 ms."""
-    from pyasn1.type import namedtype, univ
-    from pysnmp.proto import rfc1905
-
-    def sequence(name, *fields, base=univ.Sequence):
-        types = namedtype.NamedTypes(*(namedtype.NamedType(field, kind) for field, kind in fields))
-        return type(name, (base,), {"componentType": types})
-
-    scoped_pdu = sequence("ScopedPDU", ("contextEngineId", univ.OctetString()), ("contextName", univ.OctetString()),
-                          ("data", rfc1905.PDUs()))
-    scoped_pdu_data = sequence("ScopedPduData", ("plaintext", scoped_pdu()), ("encryptedPDU", univ.OctetString()),
-                               base=univ.Choice)
-    header = sequence("HeaderData", ("msgID", univ.Integer()), ("msgMaxSize", univ.Integer()),
-                      ("msgFlags", univ.OctetString()), ("msgSecurityModel", univ.Integer()))
-    message = sequence("SNMPv3Message", ("msgVersion", univ.Integer()), ("msgGlobalData", header()),
-                       ("msgSecurityParameters", univ.OctetString()), ("msgData", scoped_pdu_data()))
-    usm = sequence("UsmSecurityParameters", ("msgAuthoritativeEngineId", univ.OctetString()),
-                   ("msgAuthoritativeEngineBoots", univ.Integer()), ("msgAuthoritativeEngineTime", univ.Integer()),
-                   ("msgUserName", univ.OctetString()), ("msgAuthenticationParameters", univ.OctetString()),
-                   ("msgPrivacyParameters", univ.OctetString()))
-    return message, usm, scoped_pdu
 
 
 def patch_digest(wire, security, length, privacy_length, digest_of):

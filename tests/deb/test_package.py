@@ -69,7 +69,7 @@ def test_contents_are_where_debian_puts_them(builds):
     paths = {line.split(None, 5)[5].split(" -> ")[0].removeprefix(".") for line in contents.splitlines()}
     agents = sorted(p.stem for p in REPO.glob("agents/fence_*/fence_*.py"))
     expected = {"/usr/bin/infrapower", "/lib/nut/ipmi-psu", "/usr/share/man/man1/infrapower.1.gz",
-                "/usr/lib/python3/dist-packages/infrapower/snmp/compat.py",
+                "/usr/lib/python3/dist-packages/infrapower/snmp/ber.py",
                 "/usr/lib/python3/dist-packages/PyNUT/__init__.py"}
     expected |= {f"/usr/sbin/{agent}" for agent in agents} | {f"/usr/share/man/man8/{agent}.8.gz" for agent in agents}
     expected |= {f"/usr/share/fence-agents-infrapower/tables/{p.name}"
@@ -80,8 +80,10 @@ def test_contents_are_where_debian_puts_them(builds):
     # Nothing of the tests or the lab's environment.
     assert not [p for p in paths if re.search(r"/(tests|snmpsim|pysmi|pytest|zeroconf)(/|$)", p)]
     fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True).stdout
-    for package in ("fence-agents", "python3-pysnmp4", "python3-pyghmi", "python3-cryptography"):
+    for package in ("fence-agents", "python3-pyghmi", "python3-cryptography"):
         assert re.search(rf"(^|, ){package}(,|$| )", fields.strip()), fields
+    # SNMP messages are infrapower.snmp.ber's: pysnmp (and pysmi with it) is no dependency.
+    assert "pysnmp" not in fields, fields
 
 
 def test_install_upgrade_remove_purge_leave_no_file_behind(builds):

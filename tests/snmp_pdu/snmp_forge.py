@@ -50,7 +50,10 @@ def v3(session, message_id, answer_pdu, *, level="authPriv", auth="SHA-256", pri
     agent = Usm(user, level, auth, auth_key, priv, priv_key)
     agent.learn_engine(engine_id, boots, engine_time)
     agent.clock = lambda: (boots, engine_time)  # exactly these, even out of range
-    return session._v3_message(message_id, answer_pdu, agent, flags=LEVEL_FLAGS[level] if flags is None else flags)
+    from pyasn1.codec.ber import encoder
+
+    return session._v3_message(message_id, encoder.encode(answer_pdu), agent,
+                               flags=LEVEL_FLAGS[level] if flags is None else flags)
 
 
 def community_message(answer_pdu, proto=V2C, community="private"):
@@ -81,12 +84,9 @@ def accept_community(session, data, request_id, oids=(OUTLET,)):
 
 def message_id_of(data):
     """The msgID of an SNMPv3 message (what an on-path forger reads)."""
-    from pyasn1.codec.ber import decoder
+    from infrapower.snmp.ber import decode_v3_message
 
-    from infrapower.snmp.usm import v3_types
-
-    message, _ = decoder.decode(data, asn1Spec=v3_types()[0]())
-    return int(message["msgGlobalData"]["msgID"])
+    return decode_v3_message(data).message_id
 
 
 def forged_report(data, oid, engine_id=b"\x80\x00\x00\x00\x01forged", boots=7, engine_time=99999):

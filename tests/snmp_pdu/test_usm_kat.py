@@ -9,11 +9,12 @@ import itertools
 import time
 
 import pytest
-from pyasn1.codec.ber import decoder
+from pyasn1.codec.ber import encoder
 from snmp_forge import ENGINE_ID, OUTLET, client, pdu
 
 from infrapower.snmp import usm as snmp_usm
-from infrapower.snmp.usm import AUTH_PROTOCOLS, cipher, localized_key, v3_types
+from infrapower.snmp import ber
+from infrapower.snmp.usm import AUTH_PROTOCOLS, cipher, localized_key
 
 RFC3414_ENGINE_ID = bytes.fromhex("000000000000000000000002")
 
@@ -75,12 +76,9 @@ def test_the_header_and_the_aes_iv_use_one_reading_of_the_clock(monkeypatch):
     # clock that started before it would give the engine a negative time.
     ticks = itertools.count(time.monotonic() + 0.5, 1.0)
     monkeypatch.setattr(snmp_usm.time, "monotonic", lambda: next(ticks))
-    wire = session._v3_message(5, pdu("get", 4, [(OUTLET, None)]), session._usm)
-    message, _ = decoder.decode(wire, asn1Spec=v3_types()[0]())
-    params, _ = decoder.decode(bytes(message["msgSecurityParameters"]), asn1Spec=v3_types()[1]())
-    boots, engine_time = int(params["msgAuthoritativeEngineBoots"]), int(params["msgAuthoritativeEngineTime"])
-    plain = session._usm.decrypt(bytes(message["msgData"]["encryptedPDU"]), bytes(params["msgPrivacyParameters"]),
-                                 boots, engine_time)
-    scoped, _ = decoder.decode(plain, asn1Spec=v3_types()[2]())
-    assert bytes(scoped["contextEngineId"]) == ENGINE_ID
+    wire = session._v3_message(5, encoder.encode(pdu("get", 4, [(OUTLET, None)])), session._usm)
+    message = ber.decode_v3_message(wire)
+    _, boots, engine_time, _, _, salt = ber.decode_usm_parameters(message.security)
+    plain = session._usm.decrypt(message.encrypted, salt, boots, engine_time)
+    assert ber.decode_scoped_pdu(plain, trailing=True)[0] == ENGINE_ID
     session.close()
