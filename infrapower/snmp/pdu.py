@@ -92,7 +92,7 @@ def identify(session, document, forced=None):
     return detect(session, document)[0]
 
 
-def detect(session, document, speculate=None):
+def detect(session, document, speculate=None, first=()):
     """(mapping, {OID: value read}) as identify() finds it without `mib`,
     in as few round trips as the protocol allows: SNMPv2c/v3 ask
     sysObjectID and every mapping's model OID in one GET (absent OIDs are
@@ -101,7 +101,8 @@ def detect(session, document, speculate=None):
     that claim it.  `speculate(candidates)` names OIDs the caller will
     read next if one of those candidates is the mapping (an outlet's
     status): they go into that second GET, so `status` costs no extra
-    round trip."""
+    round trip.  `first`: OIDs to read along in the first GET on
+    SNMPv2c/v3 (a listing's outlet counts)."""
     from infrapower import tables
     from infrapower.snmp.session import Refused
 
@@ -109,7 +110,7 @@ def detect(session, document, speculate=None):
     known = {}
     if session.version != "1":
         try:
-            known.update(session.get([SYS_OBJECT_ID] + _model_probes(mappings)))
+            known.update(session.get([SYS_OBJECT_ID] + _model_probes(mappings) + [oid for oid in first]))
         except Refused:
             known.clear()  # tooBig, or an agent that errs on others' OIDs: ask as SNMPv1 does
     if SYS_OBJECT_ID not in known:
@@ -190,6 +191,7 @@ class Pdu(Outlets):
         self._plugs = {}
         self._listing = None  # {id: (name, state)}, walked at most once per run
         self._outlet_of = {}  # listing id -> Outlet
+        self._rows = None  # outlets the PDU says it has (read with the detection): sizes the walk
 
     def __getattr__(self, name):
         """The mapping's attributes, detecting it on first use."""
@@ -209,28 +211,47 @@ class Pdu(Outlets):
         self.name = mapping["name"]
         self.mapping = mapping
 
-    def _detect(self, plugs):
+    def _detect(self, plugs, listing=False):
         """Detect the mapping; the status OIDs `plugs` would have under each
-        candidate mapping are read along (numbered plugs of a single unit)."""
+        candidate mapping are read along (numbered plugs of a single unit),
+        and for a `listing` the outlet counts, so that one GETBULK can ask
+        for every row at once."""
 
         def speculate(candidates):
             oids = []
             for candidate in candidates:
                 view = self._document["tables"][candidate["table"]].get("outlets") or {}
                 template = view.get("status_oid") or ""
-                if template.count("%i") != 1:
+                daisy = view.get("daisy") or {}
+                probe = daisy.get("device_index_probe_oid") or ""
+                chained = template.count("%i") == 2 and probe.count("%i") == 1
+                if template.count("%i") != 1 and not chained:
                     continue
+                if chained and plugs:  # the first unit's index (0 or 1) with the outlets of both guesses
+                    oids += [normalise_oid(probe.replace("%i", base)) for base in ("0", "1")]
                 for plug in plugs:
                     match = _NUMBERED.fullmatch(str(plug))
-                    if match and match.group(1) in (None, "1"):
-                        index = int(match.group(2)) - 1 + (view.get("index_base") or 1)
-                        oids.append(normalise_oid(template.replace("%i", str(index), 1)))
+                    if not match or (match.group(1) not in (None, "1") and not chained):
+                        continue
+                    outlet = Outlet(int(match.group(1) or 1), int(match.group(2)), plug)
+                    for base in ((0, 1) if chained else (None,)):
+                        oids.append(normalise_oid(_instance(template, view, outlet, unit_base=base)))
             return oids
 
-        mapping, known = detect(self.session, self._document, speculate)
+        if listing and self.session.version != "1":
+            # In the first GET, which asks every mapping's model OID anyway
+            # (on SNMPv1 each absent OID would cost a round trip of its own).
+            mapping, known = detect(self.session, self._document, speculate,
+                                    first=sorted(set(_all_probes(self._document, self._document["mappings"]))))
+            self._rows = _rows_from(known, _count_probes(self._document, mapping))
+        else:
+            mapping, known = detect(self.session, self._document, speculate)
         self._adopt(mapping)
         wanted = set(speculate([mapping]))
         self._fresh = {oid: value for oid, value in known.items() if oid in wanted}
+        probe = (self.daisy or {}).get("device_index_probe_oid") or ""
+        if probe.count("%i") == 1 and normalise_oid(probe.replace("%i", "0")) in known:
+            self._unit_base = 0 if known[normalise_oid(probe.replace("%i", "0"))] is not None else 1
 
     def _read(self, oids):
         """GET `oids`, or the values the detection read along for the first
@@ -244,14 +265,8 @@ class Pdu(Outlets):
     # -- OIDs --
 
     def _oid(self, template, outlet, offset=0, daisy_position=None):
-        index = outlet.number + offset - 1 + (self.view.get("index_base") or 1)
-        count = template.count("%i")
-        if count == 1:
-            return template.replace("%i", str(index), 1)
-        unit = outlet.unit - 1 + self._base()
-        position = daisy_position or (self.daisy or {}).get("index") or 1
-        first, second = (unit, index) if position == 1 else (index, unit)
-        return template.replace("%i", str(first), 1).replace("%i", str(second), 1)
+        base = self._base() if template.count("%i") == 2 else None
+        return _instance(template, self.view, outlet, offset, daisy_position, base)
 
     def _base(self):
         """The index of the first daisy-chained unit: snmp-ups probes 0
@@ -348,6 +363,8 @@ class Pdu(Outlets):
         return (self.view.get("status_map") or {}).get(str(raw), "unknown")
 
     def listing(self):
+        if "mapping" not in self.__dict__:
+            self._detect((), listing=True)
         return dict(self._require_outlets())
 
     def _require_outlets(self):
@@ -373,7 +390,7 @@ class Pdu(Outlets):
         status_template = normalise_oid(self.view["status_oid"])
         name_template = self.view.get("name_oid") or self.view.get("desc_oid")
         columns = [_column(status_template)] + ([_column(name_template)] if name_template else [])
-        found = self.session.walk(columns)
+        found = self.session.walk(columns, rows=self._rows)
         outlets = {}
         for oid, raw in found[columns[0]]:
             place = self._parse_instance(status_template, oid)
@@ -464,6 +481,61 @@ class Pdu(Outlets):
         (_, raw), = self.session.get([self._oid(template, outlet)])
         if raw is not None and values.get(str(raw)) == "no":
             raise PduError(f"plug {outlet.label}: the PDU reports this outlet as not switchable")
+
+
+def _instance(template, view, outlet, offset=0, daisy_position=None, unit_base=None):
+    """The OID of `template` for `outlet` under the mapping's `view`; a
+    daisy chain's template has the unit's index too, counted from
+    `unit_base` (0 or 1)."""
+    index = outlet.number + offset - 1 + (view.get("index_base") or 1)
+    if template.count("%i") == 1:
+        return template.replace("%i", str(index), 1)
+    unit = outlet.unit - 1 + unit_base
+    position = daisy_position or (view.get("daisy") or {}).get("index") or 1
+    first, second = (unit, index) if position == 1 else (index, unit)
+    return template.replace("%i", str(first), 1).replace("%i", str(second), 1)
+
+
+def _count_probes(document, mapping):
+    """(outlet count OIDs, unit count OID or None) of `mapping`: the count
+    of unit 0 and of unit 1 on a daisy chain (whichever is the first unit
+    there), and the number of chained units where one GET reads it."""
+    view = document["tables"][mapping["table"]].get("outlets") or {}
+    daisy = view.get("daisy") or {}
+    count = view.get("count_oid") or ""
+    counts = [normalise_oid(count.replace("%i", unit, 1)) for unit in (("0", "1") if "%i" in count else ("",))] if count else []
+    units = daisy.get("device_count_oid") or ""
+    by_get = units and "%i" not in units and daisy.get("device_count_method") == "get"
+    return counts, normalise_oid(units) if by_get else None
+
+
+def _all_probes(document, mappings):
+    """What a listing reads with the detection: every mapping's count
+    probes, and on daisy chains the first unit's index (0 or 1)."""
+    oids = []
+    for mapping in mappings:
+        counts, units = _count_probes(document, mapping)
+        oids += counts + ([units] if units else [])
+        probe = ((document["tables"][mapping["table"]].get("outlets") or {}).get("daisy") or {}).get("device_index_probe_oid")
+        if probe and probe.count("%i") == 1:
+            oids += [normalise_oid(probe.replace("%i", base)) for base in ("0", "1")]
+    return oids
+
+
+def _rows_from(known, probes):
+    """The rows a walk of the outlet table will find, from what the
+    count probes read: outlets of the first unit times the units; None
+    when the PDU did not say."""
+    counts, units = probes
+
+    def number(oid):
+        value = known.get(oid)
+        return value if isinstance(value, int) and 0 < value <= 4096 else None
+
+    outlets = next((number(oid) for oid in counts if number(oid)), None)
+    if outlets is None:
+        return None
+    return outlets * min(number(units) or 1, 64) if units else outlets
 
 
 def _column(template):

@@ -251,7 +251,8 @@ class Session:
         request_id = self._next_id()
         # GETBULK: non-repeaters 0 and max-repetitions where a GET has its error fields.
         pdu = ber.pdu(kind, request_id, varbinds, *((0, repetitions) if kind == ber.GET_BULK else ()))
-        log.debug("SNMP %s %s %s", self.where, ber.PDU_NAMES[kind], " ".join(oid for oid, _ in varbinds))
+        log.debug("SNMP %s %s%s %s", self.where, ber.PDU_NAMES[kind], f" (max-repetitions {repetitions})" if repetitions else "",
+                  " ".join(oid for oid, _ in varbinds))
         expected = _Expected(request_id, [oid for oid, _ in varbinds], check)
         status, index, answer = self._exchange(pdu, expected, deadline)
         for oid, value in answer:
