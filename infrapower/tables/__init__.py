@@ -1,34 +1,85 @@
 """fence_snmp_pdu's vendor knowledge: OID tables generated from NUT sources.
 
-The JSON files are produced by :mod:`infrapower.tables.generate` from the
+The tables are produced by :mod:`infrapower.tables.generate` from the
 ``drivers/*-mib.c`` mapping tables of Network UPS Tools' snmp-ups driver and
-committed under ``agents/fence_snmp_pdu/tables/``.  This module only loads
-them; it is cheap to import (stdlib ``json`` and ``os``, no work at import
-time) because every fence agent run imports it.
+committed under ``agents/fence_snmp_pdu/tables/``: one directory per NUT
+version (``nut-<version>/``) holding ``index.json`` (header and mappings)
+and one ``<table>.json`` per table.  This module only loads them; it is
+cheap to import (stdlib ``json``, ``os``, ``re``, no work at import time)
+because every fence agent run imports it, and a load parses the index
+alone: a table file is read when that table is first looked up, so an
+agent pays for the one vendor it talks to, not for all of them.
 """
 
 import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 
 from infrapower.errors import InfrapowerError
 from infrapower.snmp.oid import normalise_oid
 
-__all__ = ["TableError", "default_path", "find_by_name", "find_by_sysoid", "load", "mapping_names", "mappings_by_sysoid",
-           "table_paths"]
+__all__ = ["TableError", "Tables", "default_path", "find_by_name", "find_by_sysoid", "load", "mapping_names",
+           "mappings_by_sysoid", "path_for_version", "table_paths"]
 
+# The document shape this loader reads (infrapower.tables.generate writes
+# it): 2 is a directory of index.json plus a file per table; 1 was one file.
+FORMAT = 2
+INDEX_FILE = "index.json"
 # Preferred default: NUT master describes the most hardware.
-DEFAULT_NAME = "nut-master.json"
-_TABLE_FILE = re.compile(r"^nut-(.+)\.json$")
+DEFAULT_NAME = "nut-master"
+_TABLE_DIR = re.compile(r"^nut-(.+)$")
+_TABLE_NAME = re.compile(r"^[A-Za-z_]\w*$")
 
 
 class TableError(InfrapowerError):
-    """No table file found, or a file that is not a table document."""
+    """No tables found, or a file that is not what the generator writes."""
+
+
+class Tables(Mapping):
+    """A table directory's tables by name, read from <name>.json the first
+    time each is looked up (then kept).  Iterating, len() and `in` use the
+    index's names and read nothing; .values()/.items() read every table."""
+
+    def __init__(self, directory, names):
+        self.directory = directory
+        self._names = tuple(names)
+        self._known = frozenset(self._names)
+        self._read = {}
+
+    def __getitem__(self, name):
+        table = self._read.get(name)
+        if table is not None:
+            return table
+        if name not in self._known:
+            raise KeyError(name)
+        path = os.path.join(self.directory, name + ".json")
+        table = _read_json(path)
+        if not isinstance(table, dict) or not isinstance(table.get("entries"), list):
+            raise TableError(f"{path} is not an OID table (regenerate: infrapower tables generate)")
+        # setdefault: threads sharing a document (the scan) get one copy.
+        return self._read.setdefault(name, table)
+
+    def __contains__(self, name):
+        return name in self._known
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+    def read_names(self):
+        """The names of the tables read so far."""
+        return sorted(self._read)
+
+    def __repr__(self):
+        return f"Tables({self.directory!r}, {len(self._names)} tables, {len(self._read)} read)"
 
 
 def _search_dirs():
-    """Where table files live, first match wins per file name: the source
+    """Where table directories live, first match wins per name: the source
     checkout's agents/fence_snmp_pdu/tables/, then the installed copy under
     <prefix>/share/fence-agents-infrapower/tables/ (setup.cfg data_files)."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -39,16 +90,17 @@ def _search_dirs():
     ]
 
 
-def _version_key(filename):
+def _version_key(directory_name):
     """Sort key: numeric NUT versions ascending; "master" newest of all."""
-    label = _TABLE_FILE.match(filename).group(1)
+    label = _TABLE_DIR.match(directory_name).group(1)
     if label == "master":
         return (1, ())
     return (0, tuple(int(part) for part in re.findall(r"\d+", label)))
 
 
 def table_paths():
-    """All table files found, oldest NUT first (first directory wins per name)."""
+    """Every table directory found (nut-<version>/ with an index.json),
+    oldest NUT first; the first search directory wins per name."""
     found = {}
     for directory in _search_dirs():
         try:
@@ -56,30 +108,62 @@ def table_paths():
         except OSError:
             continue
         for name in names:
-            if _TABLE_FILE.match(name) and name not in found:
-                found[name] = os.path.join(directory, name)
+            path = os.path.join(directory, name)
+            if _TABLE_DIR.match(name) and name not in found and os.path.isfile(os.path.join(path, INDEX_FILE)):
+                found[name] = path
     return [found[name] for name in sorted(found, key=_version_key)]
 
 
+def path_for_version(version):
+    """The table directory of NUT `version` ("2.8.0", "master"), else None."""
+    wanted = f"nut-{version}"
+    return next((path for path in table_paths() if os.path.basename(path) == wanted), None)
+
+
 def default_path():
-    """The newest table file (nut-master.json when present)."""
+    """The newest table directory (nut-master when present)."""
     paths = table_paths()
     if not paths:
-        raise TableError(f"no nut-*.json table file found in {', '.join(_search_dirs())}")
+        raise TableError(f"no nut-*/{INDEX_FILE} OID tables found in {', '.join(_search_dirs())}")
     return paths[-1]
 
 
-def load(path=None):
-    """Load one table document (default: :func:`default_path`)."""
-    path = path or default_path()
+def _read_json(path):
     try:
         with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+            return json.load(handle)
     except (OSError, ValueError) as exc:
-        raise TableError(f"cannot load OID table {path}: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != 1 or "mappings" not in document:
-        raise TableError(f"{path} is not a format-1 OID table")
-    return document
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TableError(f"cannot load OID table {path}: {reason}") from None
+
+
+def load(path=None):
+    """The table document of one directory (default: :func:`default_path`;
+    its index.json names it too): format, generator, nut, mappings as
+    written, and "tables" a :class:`Tables` that reads each table on first
+    lookup."""
+    path = path or default_path()
+    if os.path.isdir(path):
+        directory, index_path = path, os.path.join(path, INDEX_FILE)
+    else:
+        directory, index_path = os.path.dirname(path), path
+    index = _read_json(index_path)
+    if not isinstance(index, dict):
+        raise TableError(f"{index_path} is not an OID table index")
+    if index.get("format") != FORMAT:
+        raise TableError(f"{index_path} is format {index.get('format')!r} OID tables, this infrapower reads "
+                         f"format {FORMAT}: install the tables of this version, or regenerate them "
+                         "(infrapower tables generate)")
+    if not isinstance(index.get("mappings"), list):
+        raise TableError(f"{index_path} is not an OID table index (no mappings)")
+    names = index.pop("table_names", None)
+    if not isinstance(names, list) or not all(isinstance(n, str) and _TABLE_NAME.match(n) for n in names):
+        raise TableError(f"{index_path} has no valid table_names list")
+    missing = sorted({m.get("table") for m in index["mappings"]} - set(names), key=str)
+    if missing:
+        raise TableError(f"{index_path}: mappings use tables it does not list: {', '.join(map(str, missing))}")
+    index["tables"] = Tables(directory, names)
+    return index
 
 
 def mapping_names(table=None):

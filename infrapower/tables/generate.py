@@ -2,7 +2,7 @@
 
 Usage::
 
-    python3 -m infrapower.tables.generate --nut-source DIR [--out FILE]
+    python3 -m infrapower.tables.generate --nut-source DIR [--out TABLEDIR]
         [--nut-version VERSION] [--nut-commit SHA]
 
 DIR is a NUT source tree (a git work tree or an extracted tarball).  The
@@ -15,25 +15,36 @@ each table gets a derived ``outlets`` view: the handful of OIDs and values a
 fence agent needs (outlet count, status and its normalised states, on/off/
 cycle commands, daisy-chain placement).  Everything in the output is a fact
 read from NUT's sources; nothing is hand-written.
+
+The output is a directory per NUT version (``--out``, e.g.
+``agents/fence_snmp_pdu/tables/nut-master``): ``index.json`` holds the
+header and the mappings plus the names of the tables, and each table has
+its own ``<name>.json``, so a fence agent parses the mappings and the one
+table it uses instead of every vendor's (see :mod:`infrapower.tables`).
+Without ``--out`` the whole document goes to standard output as one JSON
+text, for reading and diffing.
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from infrapower.errors import InfrapowerError
-from infrapower.tables import cparse
+from infrapower.tables import FORMAT, INDEX_FILE, cparse
 
-FORMAT = 1
 GENERATOR = "infrapower tables generate"
 NUT_UPSTREAM = "networkupstools/nut"
 
 # Headers next to the *-mib.c files that may carry OID #defines for them.
 # snmp-ups.h is read once up front; main.h & co. hold no table data.
 _LOCAL_HEADER = re.compile(r"^[\w.-]+-(mib|helpers)\.h$")
+# A table's file is <C identifier>.json beside index.json.
+_TABLE_NAME = re.compile(r"^[A-Za-z_]\w*$")
 
 # NUT command / setting suffixes of "outlet.%i." -> our command names.
 _COMMANDS = (
@@ -450,6 +461,50 @@ def build_document(nut_source, version=None, commit=None):
     }
 
 
+def split(document):
+    """(index, {table name: table}): what goes into index.json (everything
+    but the tables, plus their names) and into one file per table."""
+    index = {key: value for key, value in document.items() if key != "tables"}
+    index["table_names"] = sorted(document["tables"])
+    return index, document["tables"]
+
+
+def write_tables(document, directory):
+    """Write `document` as a table directory (index.json and one
+    <table>.json per table), replacing `directory` whole: a table that NUT
+    dropped leaves no stale file behind, and a failure leaves the previous
+    directory as it was."""
+    index, table_docs = split(document)
+    for name in table_docs:
+        if not _TABLE_NAME.match(name) or name + ".json" == INDEX_FILE:
+            raise GenerateError(f"table name {name!r} cannot be a file name next to {INDEX_FILE}")
+    directory = os.path.abspath(directory)
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="." + os.path.basename(directory) + ".", dir=parent)
+    previous = staging + ".previous"
+    try:
+        for name, table in table_docs.items():
+            _write(os.path.join(staging, name + ".json"), dump(table))
+        _write(os.path.join(staging, INDEX_FILE), dump(index))
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the tables from a non-root agent
+        if os.path.lexists(directory):
+            os.rename(directory, previous)
+        os.rename(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if os.path.lexists(previous) and not os.path.lexists(directory):
+            os.rename(previous, directory)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _write(path, text):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o644)
+
+
 def dump(document):
     """Deterministic, reviewable JSON: sorted keys, one table row per line."""
     return _render(document, 0) + "\n"
@@ -487,20 +542,19 @@ def main(argv=None):
     )
     parser.add_argument("--nut-source", required=True, metavar="DIR",
                         help="NUT source tree (containing drivers/*-mib.c)")
-    parser.add_argument("--out", metavar="FILE", help="output file (default: stdout)")
+    parser.add_argument("--out", metavar="TABLEDIR",
+                        help="the table directory to write, e.g. agents/fence_snmp_pdu/tables/nut-master "
+                             "(default: the whole document on standard output)")
     parser.add_argument("--nut-version", help="NUT version, when DIR is not a git work tree")
     parser.add_argument("--nut-commit", help="NUT commit sha, when DIR is not a git work tree")
     args = parser.parse_args(argv)
 
     try:
-        text = dump(build_document(args.nut_source, args.nut_version, args.nut_commit))
+        document = build_document(args.nut_source, args.nut_version, args.nut_commit)
         if args.out:
-            tmp = args.out + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, args.out)
+            write_tables(document, args.out)
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(dump(document))
     except (GenerateError, OSError) as exc:
         print(f"infrapower tables generate: error: {exc}", file=sys.stderr)
         return 1

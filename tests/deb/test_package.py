@@ -72,8 +72,8 @@ def test_contents_are_where_debian_puts_them(builds):
                 "/usr/lib/python3/dist-packages/infrapower/snmp/ber.py",
                 "/usr/lib/python3/dist-packages/PyNUT/__init__.py"}
     expected |= {f"/usr/sbin/{agent}" for agent in agents} | {f"/usr/share/man/man8/{agent}.8.gz" for agent in agents}
-    expected |= {f"/usr/share/fence-agents-infrapower/tables/{p.name}"
-                 for p in REPO.glob("agents/fence_snmp_pdu/tables/*.json")}
+    expected |= {f"/usr/share/fence-agents-infrapower/tables/{p.parent.name}/{p.name}"
+                 for p in REPO.glob("agents/fence_snmp_pdu/tables/nut-*/*.json")}
     expected |= {f"/usr/lib/ocf/resource.d/infrapower/{p.name}" for p in REPO.glob("ocf/*")}
     expected |= {f"/lib/systemd/system/{p.name}" for p in REPO.glob("systemd/*.service")}
     assert expected <= paths, sorted(expected - paths)

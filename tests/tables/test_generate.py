@@ -1,4 +1,4 @@
-"""The table generator: on a tiny synthetic NUT tree, then on the committed JSON."""
+"""The table generator: on a tiny synthetic NUT tree, then on the committed table directories."""
 
 import json
 import os
@@ -12,8 +12,8 @@ from infrapower.tables import generate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABLE_DIR = os.path.join(REPO, "agents", "fence_snmp_pdu", "tables")
-NUT_280 = os.path.join(TABLE_DIR, "nut-2.8.0.json")
-NUT_MASTER = os.path.join(TABLE_DIR, "nut-master.json")
+NUT_280 = os.path.join(TABLE_DIR, "nut-2.8.0")
+NUT_MASTER = os.path.join(TABLE_DIR, "nut-master")
 DEBIAN_SNMP_UPS = "/lib/nut/snmp-ups"
 
 SNMP_UPS_H = """
@@ -142,7 +142,7 @@ def document(nut_tree):
 
 
 def test_header_and_probe_order(document):
-    assert document["format"] == 1
+    assert document["format"] == tables.FORMAT == 2
     assert document["generator"] == "infrapower tables generate"
     assert document["nut"] == {"version": "9.9.9", "commit": "abc", "source": "networkupstools/nut"}
     assert [(m["name"], m["symbol"], m["table"], m["sysoid"], m["model_oid"], m["source_file"])
@@ -215,10 +215,24 @@ def test_output_is_deterministic_and_row_per_line(document, nut_tree):
     assert len(row_lines) == 1 and row_lines[0].strip().startswith("{")
 
 
-def test_main_writes_file(nut_tree, tmp_path):
-    out = tmp_path / "out.json"
+def test_main_writes_a_table_directory(nut_tree, tmp_path):
+    out = tmp_path / "tables" / "nut-1.2"
     assert generate.main(["--nut-source", nut_tree, "--nut-version", "1.2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["acme_legacy_mib.json", "acme_mib.json", "chain_mib.json",
+                                                      "index.json"]
+    index = json.loads((out / "index.json").read_text())
+    assert "tables" not in index and index["table_names"] == ["acme_legacy_mib", "acme_mib", "chain_mib"]
     assert tables.load(str(out))["nut"]["version"] == "1.2"
+    # A regeneration replaces the directory whole: a table NUT dropped leaves no file behind.
+    (out / "gone_mib.json").write_text("{}")
+    assert generate.main(["--nut-source", nut_tree, "--nut-version", "1.3", "--out", str(out)]) == 0
+    assert not (out / "gone_mib.json").exists() and tables.load(str(out))["nut"]["version"] == "1.3"
+    assert [p.name for p in out.parent.iterdir()] == ["nut-1.2"]
+
+
+def test_main_without_out_prints_the_whole_document(nut_tree, capsys):
+    assert generate.main(["--nut-source", nut_tree, "--nut-version", "1.2"]) == 0
+    assert sorted(json.loads(capsys.readouterr().out)["tables"]) == ["acme_legacy_mib", "acme_mib", "chain_mib"]
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -326,11 +340,16 @@ def test_pulizzi_commands_carry_the_offset():
     assert {c["index_offset"] for c in outlets["commands"].values()} == {1}
 
 
-def test_committed_files_are_regeneration_stable():
+def test_committed_files_are_regeneration_stable(tmp_path):
     for path in (NUT_280, NUT_MASTER):
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-        assert text == generate.dump(json.loads(text)), path
+        loaded = tables.load(path)
+        rewritten = tmp_path / os.path.basename(path)
+        generate.write_tables(dict(loaded, tables=dict(loaded["tables"])), str(rewritten))
+        names = sorted(os.listdir(path))
+        assert names == sorted(os.listdir(rewritten)), path
+        for name in names:
+            with open(os.path.join(path, name), encoding="utf-8") as committed:
+                assert committed.read() == (rewritten / name).read_text(encoding="utf-8"), (path, name)
 
 
 def test_loader_defaults_to_master_and_finds_by_sysoid():
