@@ -161,7 +161,8 @@ def build_parser():
     )
     generate = tables.add_parser("generate", help="generate the tables from a NUT source tree")
     generate.add_argument("--nut-source", required=True, help="a checkout of networkupstools/nut")
-    generate.add_argument("--out", help="output file (default: standard output)")
+    generate.add_argument("--out", metavar="TABLEDIR", help="the table directory to write, e.g. "
+                          "agents/fence_snmp_pdu/tables/nut-master (default: the whole document on standard output)")
     generate.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     generate.set_defaults(func=cmd_tables_generate)
 
