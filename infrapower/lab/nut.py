@@ -52,8 +52,9 @@ certificate for 127.0.0.1 signed by it, and a second, unrelated CA (for
 and does not require it.  `start_upsd(lab, name, tls=False)` starts another
 upsd over the same drivers without TLS ("TLS not offered").
 
-Limits: daisy-chained units (snmp-ups `device.N.` prefixes) are not given
-fencer commands; the test driver serves a UPS or tpdu, nothing else.
+Daisy chains served by snmp-ups (a PDU of `units` > 1 without `nut: False`)
+get FENCER_USER grants for their `device.U.outlet.N` commands too.
+Limits: the test driver serves a UPS or tpdu, nothing else.
 """
 
 import os
@@ -192,9 +193,15 @@ def fencer_commands(topology):
     from infrapower.nutconf.fencer import fencer_commands as granted
 
     counts = {TEST_PDU_OUTLETS}
+    chained = set()
     for name, pdu in topology["pdus"].items():
-        counts.add(len(pdu_outlet_ids(name, pdu)) // max(pdu.get("units", 1), 1))
-    return granted(range(1, max(counts) + 1), cycle=True, whole_load=True)
+        units = max(pdu.get("units", 1), 1)
+        counts.add(len(pdu_outlet_ids(name, pdu)) // units)
+        if units > 1 and pdu.get("nut", True):
+            # snmp-ups names a daisy chain's outlets device.U.outlet.N.
+            chained |= {(unit, number) for unit in range(1, units + 1) for number in range(1, pdu["outlets"] + 1)}
+    outlets = list(range(1, max(counts) + 1)) + sorted(chained)
+    return granted(outlets, cycle=True, whole_load=True)
 
 
 # -- configuration ----------------------------------------------------------------

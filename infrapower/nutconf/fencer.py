@@ -28,25 +28,36 @@ class FencerGrant:
 
 
 def fencer_commands(outlets=(), cycle=False, whole_load=False):
-    """The instcmds for outlet numbers (outlet.N.load.off/on, .cycle when
+    """The instcmds for outlets (a number: outlet.N.load.off/on; a (unit,
+    number) of a daisy chain: device.U.outlet.N.load.off/on; .cycle when
     asked) and, with `whole_load` or no outlets, a whole device's
     load.off/on."""
     suffixes = OUTLET_COMMANDS + (("load.cycle",) if cycle else ())
     whole = list(WHOLE_LOAD_COMMANDS) if whole_load or not outlets else []
-    return whole + [f"outlet.{number}.{suffix}" for number in outlets for suffix in suffixes]
+    return whole + [f"{_outlet_prefix(outlet)}.{suffix}" for outlet in outlets for suffix in suffixes]
+
+
+def _outlet_prefix(outlet):
+    if isinstance(outlet, tuple):
+        return f"device.{outlet[0]}.outlet.{outlet[1]}"
+    return f"outlet.{outlet}"
 
 
 def commands_for(plugs, cycle=False):
-    """The instcmds for fence_nut plugs: DEVICE:N → outlet N, a bare
-    DEVICE (a whole-load device) → load.off/on; each once, in outlet order."""
+    """The instcmds for fence_nut plugs: DEVICE:N → outlet N,
+    DEVICE:U:N → outlet N of daisy-chained unit U, a bare DEVICE (a
+    whole-load device) → load.off/on; each once, in outlet order."""
     outlets, whole = set(), False
     for plug in plugs:
-        _device, colon, outlet = plug.rpartition(":")
-        if colon and outlet.isdigit():
-            outlets.add(int(outlet))
+        parts = plug.split(":")
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            outlets.add((int(parts[1]), int(parts[2])))
+        elif len(parts) == 2 and parts[1].isdigit():
+            outlets.add(int(parts[1]))
         else:
             whole = True
-    return fencer_commands(sorted(outlets), cycle, whole) if outlets or whole else []
+    ordered = sorted(outlets, key=lambda o: (1, *o) if isinstance(o, tuple) else (0, o, 0))
+    return fencer_commands(ordered, cycle, whole) if outlets or whole else []
 
 
 def plan_grant(chain, plans, cycle=False):
