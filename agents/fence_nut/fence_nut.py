@@ -14,7 +14,7 @@ OPTIONS = {
         "longopt": "ups",
         "help": "--ups=[name]                   The NUT device whose outlets plug numbers/names refer to",
         "required": "0",
-        "shortdesc": "Default NUT device (plugs may also be written DEVICE:OUTLET)",
+        "shortdesc": "Default NUT device (plugs may also be written DEVICE:OUTLET, or DEVICE:UNIT:OUTLET on a daisy chain)",
         "order": 1,
     },
     "ssl_ca": {
@@ -40,7 +40,10 @@ DOCS = {
     "longdesc": "fence_nut switches PDU and UPS outlets through a Network UPS Tools (NUT) upsd server, "
     "whatever driver serves them, and verifies every change by reading the outlet status back. "
     "A plug is OUTLET on the device named by ups, or DEVICE:OUTLET; OUTLET is the outlet number or "
-    "its outlet.N.desc/outlet.N.name. Several plugs (pdu1:3,pdu2:3) are fenced as one node: every "
+    "its outlet.N.desc/outlet.N.name. On a daisy chain that snmp-ups serves as one device (outlets "
+    "device.U.outlet.N), a plug is UNIT:OUTLET on the device named by ups, or DEVICE:UNIT:OUTLET "
+    "(pdu1:2:3: outlet 3 of unit 2), switched with device.U.outlet.N.load.off/on; a plain OUTLET there "
+    "is unit 1's. Several plugs (pdu1:3,pdu2:3) are fenced as one node: every "
     "feed off and verified off before any comes back on. A device without outlets stands for its "
     "whole load (load.off/load.on). The upsd user needs instcmds for outlet.N.load.off and "
     "outlet.N.load.on in upsd.users; where a device offers no outlet commands but a writable "

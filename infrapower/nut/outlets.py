@@ -6,6 +6,13 @@ outlet number or what upsd calls it (`outlet.N.desc` or `outlet.N.name`).
 A plug naming a device with no outlets (`ups1`, or `ups1:`) stands for the
 device's whole load.
 
+Daisy chains: snmp-ups serves a chain of PDUs behind one network card as
+one device whose units' outlets are `device.U.outlet.N.*` (U from 1, the
+master), with `device.U.outlet.N.load.off|on` commands.  Their plugs are
+`UNIT:OUTLET` on the default device, or `DEVICE:UNIT:OUTLET`, as
+fence_snmp_pdu writes a chained outlet; a plain number there is unit 1's
+outlet, as in fence_snmp_pdu.
+
 An outlet is switched by the instant command `outlet.N.load.off|on` (the
 user needs it in `instcmds`), or, where the device offers no such command
 but lists `outlet.N.status` as writable (snmp-ups' apc_pdu mapping:
@@ -24,7 +31,9 @@ from infrapower.nut.client import NutClient, NutError
 
 log = logging.getLogger(__name__)
 
-OUTLET_VAR = re.compile(r"^outlet\.(\d+)\.(\w+)$", re.ASCII)
+# `outlet.N.field`, or `device.U.outlet.N.field` on a daisy chain.
+OUTLET_VAR = re.compile(r"^(?:device\.(\d+)\.)?outlet\.(\d+)\.(\w+)$", re.ASCII)
+DIGITS = re.compile(r"[0-9]+", re.ASCII)
 # What upsd accepts as a device name in a plug: printable ASCII without
 # blanks, quotes, backslashes or the ':' that separates the outlet.
 DEVICE_NAME = re.compile(r"[!#-9;-\[\]-~]+", re.ASCII)
@@ -140,48 +149,101 @@ class NutOutlets(Outlets):
         return self._writable[ups]
 
     def outlets(self, ups):
-        """{number: {field: value}} of every outlet of `ups`."""
+        """{outlet: {field: value}} of every outlet of `ups`: an outlet is
+        its number, or (unit, number) on a daisy chain."""
         result = {}
         for name, value in self.variables(ups).items():
             match = OUTLET_VAR.match(name)
             if match:
-                result.setdefault(int(match.group(1)), {})[match.group(2)] = value
-        # outlet.0 is NUT's "all outlets" pseudo-outlet on some PDUs.
-        result.pop(0, None)
-        return dict(sorted(result.items()))
+                unit, number = match.group(1), int(match.group(2))
+                # outlet.0 (device.U.outlet.0) is NUT's "all outlets"
+                # pseudo-outlet on some PDUs.
+                if number:
+                    outlet = number if unit is None else (int(unit), number)
+                    result.setdefault(outlet, {})[match.group(3)] = value
+        return dict(sorted(result.items(), key=lambda item: _sort_key(item[0])))
+
+    def units(self, ups):
+        """The daisy-chained units upsd shows outlets of (none: no chain)."""
+        return sorted({outlet[0] for outlet in self.outlets(ups) if isinstance(outlet, tuple)})
 
     # -- plugs -------------------------------------------------------------------
 
     def resolve(self, plug):
-        """(device, outlet number or WHOLE_LOAD) for a plug."""
+        """(device, outlet or WHOLE_LOAD) for a plug."""
         if plug in self._resolved:
             return self._resolved[plug]
-        device, _, outlet = plug.rpartition(":")
-        if device and not DEVICE_NAME.fullmatch(device):
-            raise FenceError(f"plug {plug!r}: {device!r} is not a NUT device name; write plugs as DEVICE:OUTLET")
-        if not device:
-            device, outlet = self.default_ups, plug
-            if device is None:
-                if plug in self._call("listing devices", self.client.list_ups):
-                    device, outlet = plug, ""
-                else:
-                    raise FenceError(f"plug {plug!r} names no device: set ups= or write the plug as DEVICE:OUTLET")
+        device, unit, outlet = self._split(plug)
         outlets = self.outlets(device)
-        if outlet == "":
+        if outlet == "" and unit is None:
             resolved = (device, self._whole_load(device, outlets))
-        elif is_number(outlet) and int(outlet) in outlets:
-            resolved = (device, int(outlet))
         else:
-            # Names as upsd spells them (outlet.N.desc or outlet.N.name),
-            # exactly: a near miss must not switch another node's outlet.
-            matches = [number for number, fields in outlets.items() if outlet in (fields.get("desc"), fields.get("name"))]
-            if len(matches) != 1:
-                known = ", ".join(f"{n} ({f.get('desc') or f.get('name') or '-'})" for n, f in outlets.items())
-                problem = "matches several outlets" if matches else "matches no outlet"
-                raise FenceError(f"plug {plug!r} {problem} of {device} (outlets: {known or 'none'})")
-            resolved = (device, matches[0])
+            resolved = (device, self._find(plug, device, unit, outlet, outlets))
         self._resolved[plug] = resolved
         return resolved
+
+    def _split(self, plug):
+        """(device, unit or None, outlet text) as the plug writes them."""
+        parts = plug.split(":")
+        if len(parts) > 3:
+            raise FenceError(f"plug {plug!r}: write OUTLET, UNIT:OUTLET, DEVICE:OUTLET or DEVICE:UNIT:OUTLET")
+        if len(parts) == 3:
+            device, unit, outlet = parts
+            self._check_device_name(plug, device)
+            if not DIGITS.fullmatch(unit):
+                raise FenceError(f"plug {plug!r}: {unit!r} is not a unit number; write DEVICE:UNIT:OUTLET (e.g. pdu1:2:3)")
+            if outlet == "":
+                raise FenceError(f"plug {plug!r} names no outlet of unit {unit}; write DEVICE:UNIT:OUTLET (e.g. pdu1:2:3)")
+            return device, int(unit), outlet
+        device, _, outlet = plug.rpartition(":")
+        if device and self.default_ups and DIGITS.fullmatch(device) and self.units(self.default_ups):
+            # UNIT:OUTLET on the default device, a daisy chain.
+            return self.default_ups, int(device), outlet
+        if device:
+            self._check_device_name(plug, device)
+            return device, None, outlet
+        if self.default_ups is not None:
+            return self.default_ups, None, plug
+        if plug in self._call("listing devices", self.client.list_ups):
+            return plug, None, ""
+        raise FenceError(f"plug {plug!r} names no device: set ups= or write the plug as DEVICE:OUTLET")
+
+    @staticmethod
+    def _check_device_name(plug, device):
+        if not DEVICE_NAME.fullmatch(device):
+            raise FenceError(f"plug {plug!r}: {device!r} is not a NUT device name; write plugs as DEVICE:OUTLET")
+
+    def _find(self, plug, device, unit, outlet, outlets):
+        """The outlet a plug's OUTLET (number or name) means, among the
+        outlets of `unit` (None: any unit) of `device`."""
+        units = self.units(device)
+        if unit is not None and units and unit not in units:
+            raise FenceError(f"plug {plug!r}: {device} has no unit {unit} (its daisy chain has units {_listed(units)})")
+        if unit is not None and not units and unit != 1:
+            raise FenceError(f"plug {plug!r}: {device} is no daisy chain (upsd shows no device.N.outlet variables): "
+                             f"write the plug as {device}:OUTLET")
+        if units:
+            # On a chain, a unit's outlets are (unit, number); a plain
+            # number is unit 1's outlet, as fence_snmp_pdu reads it.
+            candidates = {o: f for o, f in outlets.items() if unit is None or (isinstance(o, tuple) and o[0] == unit)}
+            wanted = (unit or 1, int(outlet)) if DIGITS.fullmatch(outlet) else None
+        else:
+            candidates = outlets
+            wanted = int(outlet) if DIGITS.fullmatch(outlet) else None
+        if wanted in candidates:
+            return wanted
+        where = f"{device} unit {unit}" if unit is not None and units else device
+        if wanted is not None:
+            raise FenceError(f"plug {plug!r}: {where} has no outlet {int(outlet)} "
+                             f"(outlets: {_listed(_ident(o) for o in candidates) or 'none'})")
+        # Names as upsd spells them (outlet.N.desc or outlet.N.name),
+        # exactly: a near miss must not switch another node's outlet.
+        matches = [o for o, fields in candidates.items() if outlet in (fields.get("desc"), fields.get("name"))]
+        if len(matches) != 1:
+            known = ", ".join(f"{_ident(o)} ({f.get('desc') or f.get('name') or '-'})" for o, f in candidates.items())
+            problem = f"matches {len(matches)} outlets ({_listed(_ident(o) for o in matches)})" if matches else "matches no outlet"
+            raise FenceError(f"plug {plug!r} {problem} of {where} (outlets: {known or 'none'})")
+        return matches[0]
 
     def _whole_load(self, device, outlets):
         if outlets:
@@ -193,7 +255,7 @@ class NutOutlets(Outlets):
 
     @staticmethod
     def _variable(outlet):
-        return "ups.status" if outlet is WHOLE_LOAD else f"outlet.{outlet}.status"
+        return "ups.status" if outlet is WHOLE_LOAD else f"{_prefix(outlet)}.status"
 
     @staticmethod
     def _state(outlet, value):
@@ -214,7 +276,7 @@ class NutOutlets(Outlets):
         states = {}
         for (device, outlet), value in zip(places, values):
             if isinstance(value, NutError):
-                what = f"reading {device}" if outlet is WHOLE_LOAD else f"reading {device} outlet {outlet}"
+                what = f"reading {device}" if outlet is WHOLE_LOAD else f"reading {device} {_label(outlet)}"
                 raise FenceError(self._explain(value, what))
             states[device, outlet] = self._state(outlet, value)
         return states
@@ -262,8 +324,8 @@ class NutOutlets(Outlets):
             command = f"load.{target}"
         else:
             if self.outlets(device)[outlet].get("switchable", "yes").lower() == "no":
-                raise FenceError(f"{device} outlet {outlet} is not switchable (outlet.{outlet}.switchable: no)")
-            command = f"outlet.{outlet}.load.{target}"
+                raise FenceError(f"{device} {_label(outlet)} is not switchable ({_prefix(outlet)}.switchable: no)")
+            command = f"{_prefix(outlet)}.load.{target}"
         if command in self.commands(device):
             return "instcmd", command
         if outlet is not WHOLE_LOAD and self._switched_by_status(device, outlet):
@@ -278,7 +340,7 @@ class NutOutlets(Outlets):
             return "set", None
         offered = ", ".join(sorted(self.commands(device))) or "none"
         raise FenceError(
-            f"{device} offers neither {command} nor a writable outlet.{outlet}.status "
+            f"{device} offers neither {command} nor a writable {_prefix(outlet)}.status "
             f"(commands: {offered}): NUT cannot switch this outlet"
             if outlet is not WHOLE_LOAD
             else f"{device} does not offer {command} (commands: {offered})"
@@ -297,7 +359,7 @@ class NutOutlets(Outlets):
 
     def _switched_by_status(self, device, outlet):
         """snmp-ups' apc_pdu way: no outlet commands, a writable status."""
-        return f"outlet.{outlet}.status" in self.writable(device)
+        return f"{_prefix(outlet)}.status" in self.writable(device)
 
     def _enable_tracking(self):
         if self.tracking is None:
@@ -312,7 +374,7 @@ class NutOutlets(Outlets):
         return self._await_tracking(device, command, tracking_id)
 
     def _set_status(self, device, outlet, target):
-        variable = f"outlet.{outlet}.status"
+        variable = f"{_prefix(outlet)}.status"
         accepted = self._call(f"reading the values of {variable} on {device}", self.client.list_enum, device, variable)
         value = next((v for v in accepted if v.casefold() == target), None if accepted else target)
         if value is None:
@@ -362,8 +424,8 @@ class NutOutlets(Outlets):
         devices = self._devices()
         result = {}
         for device in devices:
-            for number, fields in self.outlets(device).items():
-                ident = str(number) if self.default_ups else f"{device}:{number}"
+            for outlet, fields in self.outlets(device).items():
+                ident = _ident(outlet) if self.default_ups else f"{device}:{_ident(outlet)}"
                 alias = fields.get("desc") or fields.get("name") or ""
                 state = fields.get("status", "").lower() or None
                 result[ident] = (alias, state)
@@ -397,9 +459,31 @@ class NutOutlets(Outlets):
 
     def _needs_set(self, device):
         return any(
-            f"outlet.{n}.load.off" not in self.commands(device) and self._switched_by_status(device, n)
-            for n in self.outlets(device)
+            f"{_prefix(outlet)}.load.off" not in self.commands(device) and self._switched_by_status(device, outlet)
+            for outlet in self.outlets(device)
         )
+
+
+def _prefix(outlet):
+    """upsd's name of an outlet: `outlet.3`, or `device.2.outlet.3`."""
+    return f"device.{outlet[0]}.outlet.{outlet[1]}" if isinstance(outlet, tuple) else f"outlet.{outlet}"
+
+
+def _label(outlet):
+    return f"unit {outlet[0]} outlet {outlet[1]}" if isinstance(outlet, tuple) else f"outlet {outlet}"
+
+
+def _ident(outlet):
+    """The plug that names an outlet of the default device: `3`, `2:3`."""
+    return f"{outlet[0]}:{outlet[1]}" if isinstance(outlet, tuple) else str(outlet)
+
+
+def _sort_key(outlet):
+    return (0, outlet, 0) if isinstance(outlet, int) else (1, *outlet)
+
+
+def _listed(items):
+    return ", ".join(str(item) for item in items)
 
 
 def _seconds(text, default):
