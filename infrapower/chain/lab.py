@@ -85,8 +85,9 @@ def write_config(lab, directory=None, other_upsds=(), psu_devices=False):
         lines.append(f"\tdesc = {quote(spec.get('role', ''))}")
         for psu, outlet in spec["psus"].items():
             device, _, number = outlet.partition(":")
-            if not topology["pdus"][device].get("nut", True):
-                outlet = f"{device}:{number.replace('.', ':')}"  # fence_snmp_pdu's unit:outlet
+            # a daisy-chained unit's outlet, `pdu3:2.5` in the rack, is
+            # written unit:outlet, as fence_snmp_pdu and fence_nut read it
+            outlet = f"{device}:{number.replace('.', ':')}"
             lines.append(f"\tpsu.{psu} = {outlet}{served_by.get(device, '')}")
         if f"bmc:{server}" in ports:
             lines.append(f"\tbmc = 127.0.0.1:{ports[f'bmc:{server}']}")

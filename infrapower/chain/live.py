@@ -32,7 +32,7 @@ class LiveView:
     states: dict = field(default_factory=dict)  # link id -> LinkState
     problems: list = field(default_factory=list)
     variables: dict = field(default_factory=dict)  # device link id -> upsd's variables
-    outlet_numbers: dict = field(default_factory=dict)  # outlet link id -> number on its device
+    outlet_numbers: dict = field(default_factory=dict)  # outlet link id -> number (or (unit, number)) on its device
     snmp_plugs: dict = field(default_factory=dict)  # outlet link id of an SNMP PDU -> fence_snmp_pdu's plug
     snmp_mappings: dict = field(default_factory=dict)  # SNMP PDU link id -> its NUT mapping name
 
@@ -55,19 +55,57 @@ def ups_state(status):
     return LinkState(UNKNOWN, status)
 
 
+def _outlets_of(variables):
+    """Every outlet upsd shows: its number, or (unit, number) for an
+    outlet of a daisy chain that snmp-ups serves as one device
+    (device.U.outlet.N.*)."""
+    outlets = set()
+    for name in variables:
+        parts = name.split(".")
+        if parts[0] == "outlet" and len(parts) > 2 and parts[1].isdigit():
+            outlets.add(int(parts[1]))
+        elif parts[0] == "device" and len(parts) > 4 and parts[1].isdigit() and parts[2] == "outlet" and parts[3].isdigit():
+            outlets.add((int(parts[1]), int(parts[3])))
+    # outlet.0 (device.U.outlet.0): NUT's "all outlets" pseudo-outlet
+    return {o for o in outlets if (o[1] if isinstance(o, tuple) else o)}
+
+
+def outlet_prefix(outlet):
+    """upsd's name of an outlet outlet_number found: `outlet.3`, or
+    `device.2.outlet.3` on a daisy chain."""
+    return f"device.{outlet[0]}.outlet.{outlet[1]}" if isinstance(outlet, tuple) else f"outlet.{outlet}"
+
+
+def outlet_plug(outlet):
+    """The outlet as fence_nut and fence_snmp_pdu write it on its device:
+    `3`, or `2:3` (unit:outlet) on a daisy chain."""
+    return f"{outlet[0]}:{outlet[1]}" if isinstance(outlet, tuple) else str(outlet)
+
+
 def outlet_number(variables, token):
-    """The number of the outlet a parent names (`3`, or its desc/name), or
-    None if the device has no such outlet."""
-    numbers = sorted(
-        {int(name.split(".")[1]) for name in variables if name.startswith("outlet.") and name.split(".")[1].isdigit()}
-        - {0}  # outlet.0: NUT's "all outlets" pseudo-outlet
-    )
+    """The outlet a parent names: `3`, `2:3` (outlet 3 of daisy-chained
+    unit 2), or its desc/name (`2:name` within unit 2); a number, (unit,
+    number) on a daisy chain, or None if the device has no such outlet.
+    A plain number on a chain is unit 1's outlet, as fence_nut reads it."""
+    outlets = _outlets_of(variables)
+    unit, colon, rest = token.partition(":")
+    if colon:
+        if not unit.isdigit():
+            return None
+        candidates = {o for o in outlets if isinstance(o, tuple) and o[0] == int(unit)}
+        token = rest
+    else:
+        candidates = outlets
     if token.isdigit():
-        return int(token) if int(token) in numbers else None
+        for outlet in (int(token), (int(unit) if colon else 1, int(token))):
+            if outlet in candidates:
+                return outlet
+        return None
     wanted = token.casefold()
     matches = [
-        n for n in numbers
-        if wanted in (variables.get(f"outlet.{n}.desc", "").casefold(), variables.get(f"outlet.{n}.name", "").casefold())
+        o for o in sorted(candidates, key=lambda o: (1, *o) if isinstance(o, tuple) else (0, o, 0))
+        if wanted in (variables.get(f"{outlet_prefix(o)}.desc", "").casefold(),
+                      variables.get(f"{outlet_prefix(o)}.name", "").casefold())
     ]
     return matches[0] if len(matches) == 1 else None
 
@@ -231,14 +269,16 @@ def _read_outlets(chain, view):
             continue
         number = outlet_number(variables, link.outlet)
         if number is None:
-            count = variables.get("outlet.count", "?")
+            units = sorted({o[0] for o in _outlets_of(variables) if isinstance(o, tuple)})
+            lists = (f"daisy-chained units {', '.join(map(str, units))}: name an outlet UNIT:OUTLET" if units
+                     else variables.get("outlet.count", "?"))
             view.problems.append(
-                Problem(link.origin, f"{link.device} has no outlet {link.outlet!r} (upsd at {link.upsd} lists {count})")
+                Problem(link.origin, f"{link.device} has no outlet {link.outlet!r} (upsd at {link.upsd} lists {lists})")
             )
             view.states[link.id] = LinkState(UNKNOWN, "no such outlet")
             continue
         view.outlet_numbers[link.id] = number
-        view.states[link.id] = outlet_state(variables.get(f"outlet.{number}.status", "").lower())
+        view.states[link.id] = outlet_state(variables.get(f"{outlet_prefix(number)}.status", "").lower())
 
 
 def outlet_state(state):

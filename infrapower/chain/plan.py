@@ -26,6 +26,7 @@ the reason: a plan that leaves a feed on would not fence it.
 import shlex
 from dataclasses import dataclass, field
 
+from infrapower.chain.live import outlet_plug
 from infrapower.chain.model import MAIN, split_host_port
 from infrapower.chain.servers import FENCE_NUT_KEYS
 from infrapower.chain.snmpconf import fence_options
@@ -106,7 +107,7 @@ class _Switchability:
             number = self.view.outlet_numbers.get(link.id)
             if number is None:
                 return None, f"{link.label}: not read from upsd"
-            plug = f"{link.device}:{number}"
+            plug = f"{link.device}:{outlet_plug(number)}"
         else:
             plug = f"{link.device}:"  # the device's whole load (a UPS)
         try:
@@ -140,7 +141,7 @@ class _Switchability:
             host, port = split_host_port(conf.get("port", ""), SNMP_PORT)
         except ValueError as error:
             return None, f"{device.label}: port: {error}"
-        return {"ip": host, "ipport": str(port), **options, "plug": str(number)}, None
+        return {"ip": host, "ipport": str(port), **options, "plug": outlet_plug(number)}, None
 
     def _snmp_pdu_options(self, link, snmp):
         """fence_snmp_pdu's options for an outlet of an SNMP PDU the

@@ -70,7 +70,7 @@ def countdown(variables, names):
 def about_to_be_cut(chain, view):
     """{link id: a RISK LinkState} for the links of `chain` that still
     work in the live `view` but count down to cutting their output."""
-    from infrapower.chain.live import OK, RISK, LinkState
+    from infrapower.chain.live import OK, RISK, LinkState, outlet_prefix
 
     cuts = {}
     for link_id, state in view.states.items():
@@ -80,7 +80,7 @@ def about_to_be_cut(chain, view):
         if link.kind == "device":
             seconds = countdown(view.variables.get(link_id, {}), UPS_TIMERS)
         elif link.kind == "outlet" and link_id in view.outlet_numbers:
-            prefix = f"outlet.{view.outlet_numbers[link_id]}."
+            prefix = f"{outlet_prefix(view.outlet_numbers[link_id])}."
             seconds = countdown(view.variables.get(link.parent, {}), [prefix + name for name in OUTLET_TIMERS])
         else:
             continue
