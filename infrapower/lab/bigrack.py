@@ -13,8 +13,9 @@ single-unit PDU, one ipmi_sim per server.
 
 The daisy chains are read and switched over SNMP (`nut: False`: no
 snmp-ups), as fence_snmp_pdu does (`plug=2:5` is outlet 5 of unit 2):
-NUT's snmp-ups names a chain's outlets `device.N.outlet.M`, which neither
-fence_nut nor the PowerChain address.  `infrapower chain --lab` declares
+NUT 2.8.0's snmp-ups cannot serve the Eaton chains (docs/fence_nut.md,
+"Daisy chains"; fence_nut and the PowerChain do read a chain snmp-ups
+serves, as `device.N.outlet.M`).  `infrapower chain --lab` declares
 them in the servers file as SNMP PDUs.
 
 What it leaves out at scale: NUT's ipmi-psu devices (one driver per PSU:
