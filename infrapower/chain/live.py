@@ -90,9 +90,11 @@ def outlet_number(variables, token):
     outlets = _outlets_of(variables)
     unit, colon, rest = token.partition(":")
     if colon:
-        if not unit.isdigit():
+        chained = {o for o in outlets if isinstance(o, tuple)}
+        if not unit.isdigit() or not (chained or int(unit) == 1):
             return None
-        candidates = {o for o in outlets if isinstance(o, tuple) and o[0] == int(unit)}
+        # `1:3` on a PDU that is no chain is its outlet 3, as in fence_nut
+        candidates = {o for o in chained if o[0] == int(unit)} if chained else outlets
         token = rest
     else:
         candidates = outlets

@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from infrapower.chain import analysis, assemble, model
+from infrapower.chain import analysis, assemble, live, model
 from infrapower.chain.live import DOWN, RISK, LinkState
 from infrapower.chain.upsconf import UpsConf
 
@@ -69,10 +69,47 @@ def run_cli(tmp_path, *args, ups_conf=UPS_CONF, servers=SERVERS):
         ("pdu1:clc@localhost", model.ParentRef("pdu1", "clc", "localhost", 3493)),
         ("pdu1:2@nut.example.com:3494", model.ParentRef("pdu1", "2", "nut.example.com", 3494)),
         ("ups1@[::1]:3493", model.ParentRef("ups1", None, "::1", 3493)),
+        ("pdu4:2:3", model.ParentRef("pdu4", "2:3")),  # outlet 3 of daisy-chained unit 2
+        ("pdu4:2:3@nut.example.com:3494", model.ParentRef("pdu4", "2:3", "nut.example.com", 3494)),
     ],
 )
 def test_parent_grammar(text, expected):
     assert model.parse_parent(text) == expected
+
+
+# upsd's variables of a daisy chain snmp-ups serves as one device.
+CHAIN_VARIABLES = {
+    "device.count": "2",
+    "device.1.outlet.0.id": "0",
+    **{f"device.{u}.outlet.{n}.status": "on" for u in (1, 2) for n in (1, 2, 3)},
+    "device.1.outlet.3.desc": "web1",
+    "device.2.outlet.2.desc": "db1",
+    "device.2.outlet.3.desc": "web1",
+}
+
+
+@pytest.mark.parametrize(
+    "variables, token, outlet, prefix, plug",
+    [
+        (CHAIN_VARIABLES, "2:3", (2, 3), "device.2.outlet.3", "2:3"),
+        (CHAIN_VARIABLES, "3", (1, 3), "device.1.outlet.3", "1:3"),  # a plain number: unit 1
+        (CHAIN_VARIABLES, "db1", (2, 2), "device.2.outlet.2", "2:2"),
+        (CHAIN_VARIABLES, "2:web1", (2, 3), "device.2.outlet.3", "2:3"),
+        (CHAIN_VARIABLES, "web1", None, None, None),  # on two units
+        (CHAIN_VARIABLES, "3:1", None, None, None),  # no unit 3
+        (CHAIN_VARIABLES, "2:4", None, None, None),
+        (CHAIN_VARIABLES, "1:0", None, None, None),  # NUT's all-outlets pseudo-outlet
+        ({"outlet.3.status": "on", "outlet.3.desc": "web1"}, "3", 3, "outlet.3", "3"),
+        ({"outlet.3.status": "on", "outlet.3.desc": "web1"}, "web1", 3, "outlet.3", "3"),
+        ({"outlet.3.status": "on"}, "1:3", 3, "outlet.3", "3"),  # no chain: unit 1 is the PDU
+        ({"outlet.3.status": "on"}, "2:3", None, None, None),
+    ],
+)
+def test_outlets_of_a_daisy_chain_upsd_serves(variables, token, outlet, prefix, plug):
+    found = live.outlet_number(variables, token)
+    assert found == outlet
+    if outlet is not None:
+        assert (live.outlet_prefix(found), live.outlet_plug(found)) == (prefix, plug)
 
 
 @pytest.mark.parametrize("text", ["", ":1", "pdu 1", "pdu1:", "pdu1@", "pdu1@host:port", "pdu1:x@@", "ups1@[::1",
