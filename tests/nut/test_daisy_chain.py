@@ -148,3 +148,30 @@ def test_refusals_are_one_line(chainlab, options, message):
     errors = [line for line in run.err.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and message in errors[0], run
     assert "Traceback" not in run.err, run
+
+
+@pytest.mark.pacemaker
+@pytest.mark.slow
+def test_the_fencer_reboots_a_node_on_two_units_through_pcmk_host_map(cluster, chain):
+    """Pacemaker's pcmk_host_map with both colons of each chained plug
+    escaped (`chain\\:2\\:4`): the fencer hands fence_nut the plugs whole."""
+    from infrapower.lab import pacemaker
+
+    with pacemaker.fence_device(
+        cluster,
+        "nut_chain_s2",
+        "fence_nut",
+        ip=nut.HOST,
+        ipport=chain.port("upsd"),
+        username=nut.FENCER_USER,
+        password=nut.FENCER_PASSWORD,
+        pcmk_host_map=rf"s2:{CHAIN}\:1\:4,{CHAIN}\:2\:4",
+        power_timeout=10,
+    ):
+        since = time.time()
+        rc, output = pacemaker.fence(cluster, "reboot", "s2", timeout=60)
+        assert rc == 0, output
+    feeds = (f"{CHAIN}:4", f"{CHAIN}:2.4")
+    events = [(e["name"], e["state"]) for e in chain.rack.power_log() if e["t"] >= since and e["name"] in feeds]
+    assert sorted(events[:2]) == [(f"{CHAIN}:2.4", "off"), (f"{CHAIN}:4", "off")], events
+    assert sorted(events[2:]) == [(f"{CHAIN}:2.4", "on"), (f"{CHAIN}:4", "on")], events
