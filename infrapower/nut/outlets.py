@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # `outlet.N.field`, or `device.U.outlet.N.field` on a daisy chain.
 OUTLET_VAR = re.compile(r"^(?:device\.(\d+)\.)?outlet\.(\d+)\.(\w+)$", re.ASCII)
-DIGITS = re.compile(r"[0-9]+", re.ASCII)
 # What upsd accepts as a device name in a plug: printable ASCII without
 # blanks, quotes, backslashes or the ':' that separates the outlet.
 DEVICE_NAME = re.compile(r"[!#-9;-\[\]-~]+", re.ASCII)
@@ -190,13 +189,13 @@ class NutOutlets(Outlets):
         if len(parts) == 3:
             device, unit, outlet = parts
             self._check_device_name(plug, device)
-            if not DIGITS.fullmatch(unit):
+            if not is_number(unit):
                 raise FenceError(f"plug {plug!r}: {unit!r} is not a unit number; write DEVICE:UNIT:OUTLET (e.g. pdu1:2:3)")
             if outlet == "":
                 raise FenceError(f"plug {plug!r} names no outlet of unit {unit}; write DEVICE:UNIT:OUTLET (e.g. pdu1:2:3)")
             return device, int(unit), outlet
         device, _, outlet = plug.rpartition(":")
-        if device and self.default_ups and DIGITS.fullmatch(device) and self.units(self.default_ups):
+        if device and self.default_ups and is_number(device) and self.units(self.default_ups):
             # UNIT:OUTLET on the default device, a daisy chain.
             return self.default_ups, int(device), outlet
         if device:
@@ -226,19 +225,19 @@ class NutOutlets(Outlets):
             # On a chain, a unit's outlets are (unit, number); a plain
             # number is unit 1's outlet, as fence_snmp_pdu reads it.
             candidates = {o: f for o, f in outlets.items() if unit is None or (isinstance(o, tuple) and o[0] == unit)}
-            wanted = (unit or 1, int(outlet)) if DIGITS.fullmatch(outlet) else None
+            wanted = (unit or 1, int(outlet)) if is_number(outlet) else None
         else:
             candidates = outlets
-            wanted = int(outlet) if DIGITS.fullmatch(outlet) else None
+            wanted = int(outlet) if is_number(outlet) else None
         if wanted in candidates:
             return wanted
-        where = f"{device} unit {unit}" if unit is not None and units else device
-        if wanted is not None:
-            raise FenceError(f"plug {plug!r}: {where} has no outlet {int(outlet)} "
-                             f"(outlets: {_listed(_ident(o) for o in candidates) or 'none'})")
         # Names as upsd spells them (outlet.N.desc or outlet.N.name),
         # exactly: a near miss must not switch another node's outlet.
         matches = [o for o, fields in candidates.items() if outlet in (fields.get("desc"), fields.get("name"))]
+        where = f"{device} unit {unit}" if unit is not None and units else device
+        if wanted is not None and not matches:
+            raise FenceError(f"plug {plug!r}: {where} has no outlet {int(outlet)} "
+                             f"(outlets: {_listed(_ident(o) for o in candidates) or 'none'})")
         if len(matches) != 1:
             known = ", ".join(f"{_ident(o)} ({f.get('desc') or f.get('name') or '-'})" for o, f in candidates.items())
             problem = f"matches {len(matches)} outlets ({_listed(_ident(o) for o in matches)})" if matches else "matches no outlet"
