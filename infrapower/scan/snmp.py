@@ -66,7 +66,8 @@ def conf_names(documents):
     the newest tables' names into what ups.conf's snmp-ups knows."""
     from infrapower import tables
 
-    older = next((tables.load(path) for path in tables.table_paths() if path.endswith(f"nut-{CONF_NUT_VERSION}.json")), None)
+    path = tables.path_for_version(CONF_NUT_VERSION)
+    older = tables.load(path) if path else None
     names = {}
     for mapping in (older or {}).get("mappings", []):
         names.setdefault((mapping.get("sysoid"), mapping.get("symbol")), mapping["name"])

@@ -496,17 +496,25 @@ def _instance(template, view, outlet, offset=0, daisy_position=None, unit_base=N
     return template.replace("%i", str(first), 1).replace("%i", str(second), 1)
 
 
+# Units of a daisy chain whose count is walked (Eaton's), probed in one GET.
+_MAX_PROBED_UNITS = 8
+
+
 def _count_probes(document, mapping):
-    """(outlet count OIDs, unit count OID or None) of `mapping`: the count
-    of unit 0 and of unit 1 on a daisy chain (whichever is the first unit
-    there), and the number of chained units where one GET reads it."""
+    """(outlet count OIDs, unit count OIDs, how to count units) of
+    `mapping`: the outlet count of unit 0 and of unit 1 on a daisy chain
+    (whichever is the first unit there); its number of chained units as
+    one value ("get") or as the units that answer ("walk")."""
     view = document["tables"][mapping["table"]].get("outlets") or {}
     daisy = view.get("daisy") or {}
     count = view.get("count_oid") or ""
     counts = [normalise_oid(count.replace("%i", unit, 1)) for unit in (("0", "1") if "%i" in count else ("",))] if count else []
-    units = daisy.get("device_count_oid") or ""
-    by_get = units and "%i" not in units and daisy.get("device_count_method") == "get"
-    return counts, normalise_oid(units) if by_get else None
+    units, method = daisy.get("device_count_oid") or "", daisy.get("device_count_method")
+    if units and "%i" not in units and method == "get":
+        return counts, [normalise_oid(units)], "get"
+    if units.count("%i") == 1 and method == "walk":
+        return counts, [normalise_oid(units.replace("%i", str(unit))) for unit in range(_MAX_PROBED_UNITS + 1)], "walk"
+    return counts, [], None
 
 
 def _all_probes(document, mappings):
@@ -514,8 +522,8 @@ def _all_probes(document, mappings):
     probes, and on daisy chains the first unit's index (0 or 1)."""
     oids = []
     for mapping in mappings:
-        counts, units = _count_probes(document, mapping)
-        oids += counts + ([units] if units else [])
+        counts, units, _ = _count_probes(document, mapping)
+        oids += counts + units
         probe = ((document["tables"][mapping["table"]].get("outlets") or {}).get("daisy") or {}).get("device_index_probe_oid")
         if probe and probe.count("%i") == 1:
             oids += [normalise_oid(probe.replace("%i", base)) for base in ("0", "1")]
@@ -526,7 +534,7 @@ def _rows_from(known, probes):
     """The rows a walk of the outlet table will find, from what the
     count probes read: outlets of the first unit times the units; None
     when the PDU did not say."""
-    counts, units = probes
+    counts, units, method = probes
 
     def number(oid):
         value = known.get(oid)
@@ -535,7 +543,11 @@ def _rows_from(known, probes):
     outlets = next((number(oid) for oid in counts if number(oid)), None)
     if outlets is None:
         return None
-    return outlets * min(number(units) or 1, 64) if units else outlets
+    if method == "get":
+        return outlets * min(number(units[0]) or 1, 64)
+    if method == "walk":
+        return outlets * max(1, sum(known.get(oid) is not None for oid in units))
+    return outlets
 
 
 def _column(template):

@@ -75,7 +75,7 @@ for _mapping in DOCUMENT["mappings"]:
         MAPPINGS.setdefault(_mapping["name"], _mapping)
 PDU_NAMES = {name: "m_" + name.replace("-", "_") for name in MAPPINGS}
 # The mappings Debian's snmp-ups (NUT 2.8.0) has.
-NUT_280 = {m["name"] for m in tables.load(next(p for p in tables.table_paths() if p.endswith("nut-2.8.0.json")))["mappings"]}
+NUT_280 = {m["name"] for m in tables.load(tables.path_for_version("2.8.0"))["mappings"]}
 
 
 def mappings_topology(names=None):
