@@ -17,7 +17,6 @@ for an OID the agent does not have (noSuchObject/noSuchInstance/noSuchName).
 Secrets (community, keys) never reach the log: -v shows OIDs and the user.
 """
 
-import hmac
 import logging
 import os
 import socket
@@ -432,6 +431,8 @@ class Session:
         confirmed.  Everything else raises _Dropped: an unauthenticated
         packet never changes the engine ID, boots or time once discovery
         is done, and never ends the wait of an authenticated user."""
+        import hmac  # SNMPv3 only: with hashlib, ~3 ms an SNMPv1/v2c run does without
+
         from infrapower.snmp.usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, LEVEL_FLAGS, patch_digest
 
         usm = self._usm

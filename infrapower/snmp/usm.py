@@ -1,26 +1,27 @@
 """SNMPv3 User-based Security Model (RFC 3414) for infrapower.snmp: keys,
 the authoritative engine's clock as a manager must track it, HMAC and the
 privacy ciphers (RFC 3414 DES, RFC 3826 AES, the Blumenthal draft's
-AES-192/256, RFC 7860's SHA-2).  Stdlib only at import: the ciphers
-(infrapower.ciphers) load when privacy is used; the messages are
+AES-192/256, RFC 7860's SHA-2).  Cheap to import, since every
+fence_snmp_pdu run reads its protocol names: hashlib and hmac (~3 ms, with
+OpenSSL) load when a key is localized or a message signed, the ciphers
+(infrapower.ciphers) when privacy is used; the messages are
 infrapower.snmp.ber's.
 """
 
-import hashlib
-import hmac
 import os
 import struct
 import time
+
 from infrapower.errors import SnmpError
 from infrapower.record import record
 
-AUTH_PROTOCOLS = {  # name: (hash, HMAC truncation length) per RFC 3414 / RFC 7860
-    "MD5": (hashlib.md5, 12),
-    "SHA": (hashlib.sha1, 12),
-    "SHA-224": (hashlib.sha224, 16),
-    "SHA-256": (hashlib.sha256, 24),
-    "SHA-384": (hashlib.sha384, 32),
-    "SHA-512": (hashlib.sha512, 48),
+AUTH_PROTOCOLS = {  # name: (hashlib's name of the hash, HMAC truncation length) per RFC 3414 / RFC 7860
+    "MD5": ("md5", 12),
+    "SHA": ("sha1", 12),
+    "SHA-224": ("sha224", 16),
+    "SHA-256": ("sha256", 24),
+    "SHA-384": ("sha384", 32),
+    "SHA-512": ("sha512", 48),
 }
 PRIV_KEY_BYTES = {"DES": 16, "AES": 16, "AES-192": 24, "AES-256": 32}
 SECURITY_LEVELS = ("noAuthNoPriv", "authNoPriv", "authPriv")
@@ -34,6 +35,13 @@ ENGINE_MAX = 2147483647
 # RFC 3414 §2.2.3: an authenticated message more than 150 s older than the
 # manager's notion of the engine's clock is outside the time window.
 TIME_WINDOW_SECONDS = 150
+
+
+def hash_of(name):
+    """hashlib's constructor for a hash AUTH_PROTOCOLS names."""
+    import hashlib
+
+    return getattr(hashlib, name)
 
 
 def localized_key(hash_factory, passphrase, engine_id):
@@ -118,7 +126,7 @@ class Usm:
         engine ID; its clock is a first guess.  Never once an authenticated
         message confirmed the engine (the caller checks `confirmed`)."""
         if engine_id != self.engine_id and self.auth:
-            hash_factory = self.auth[0]
+            hash_factory = hash_of(self.auth[0])
             self._auth_key = localized_key(hash_factory, self._passphrases[0], engine_id)
             if self.priv_protocol:
                 key = localized_key(hash_factory, self._passphrases[1], engine_id)
@@ -160,6 +168,8 @@ class Usm:
         return self.auth[1] if self.auth else 0
 
     def sign(self, whole):
+        import hmac
+
         return hmac.new(self._auth_key, whole, self.auth[0]).digest()[: self.auth[1]]
 
     # Privacy.

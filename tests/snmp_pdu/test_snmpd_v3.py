@@ -13,7 +13,7 @@ from snmpd_peer import (AUTH_KEY, NO_PDU_COMMUNITY, OUTLET_CONTROL, PRIV_KEY, US
 
 from infrapower.errors import SnmpError
 from infrapower.snmp.session import Session, SnmpSettings
-from infrapower.snmp.usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, UsmUser, extend_key, localized_key
+from infrapower.snmp.usm import AUTH_PROTOCOLS, PRIV_KEY_BYTES, UsmUser, extend_key, hash_of, localized_key
 
 ON, OFF = "1", "2"  # sPDUOutletCtl values as net-snmp's snmpget prints them
 
@@ -56,7 +56,7 @@ def test_net_snmp_localizes_keys_as_we_do(snmpd):
     snmpd.stop()  # snmpd saves its users (localized keys) when it stops
     engine_id, saved = snmpd.engine_id(), snmpd.persisted_users()
     for auth, priv in USERS:
-        hash_factory = AUTH_PROTOCOLS[auth][0]
+        hash_factory = hash_of(AUTH_PROTOCOLS[auth][0])
         auth_key, priv_key = saved[user_name(auth, priv)]
         assert auth_key == localized_key(hash_factory, AUTH_KEY, engine_id), (auth, priv)
         if priv:

@@ -14,7 +14,7 @@ from snmp_forge import ENGINE_ID, OUTLET, client, pdu
 
 from infrapower.snmp import usm as snmp_usm
 from infrapower.snmp import ber
-from infrapower.snmp.usm import AUTH_PROTOCOLS, cipher, localized_key
+from infrapower.snmp.usm import AUTH_PROTOCOLS, cipher, hash_of, localized_key
 
 RFC3414_ENGINE_ID = bytes.fromhex("000000000000000000000002")
 
@@ -28,7 +28,7 @@ def test_rfc3414_a3_password_to_localized_key(hash_factory, expected):
 
 
 def test_rfc7860_and_rfc3414_hmac_lengths():
-    assert {name: (factory().name, length) for name, (factory, length) in AUTH_PROTOCOLS.items()} == {
+    assert {name: (hash_of(hash_name)().name, length) for name, (hash_name, length) in AUTH_PROTOCOLS.items()} == {
         "MD5": ("md5", 12), "SHA": ("sha1", 12), "SHA-224": ("sha224", 16),
         "SHA-256": ("sha256", 24), "SHA-384": ("sha384", 32), "SHA-512": ("sha512", 48)}
 
