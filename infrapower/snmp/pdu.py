@@ -238,14 +238,20 @@ class Pdu(Outlets):
                         oids.append(normalise_oid(_instance(template, view, outlet, unit_base=base)))
             return oids
 
-        if listing and self.session.version != "1":
-            # In the first GET, which asks every mapping's model OID anyway
-            # (on SNMPv1 each absent OID would cost a round trip of its own).
+        mappings = [m for m in self._document["mappings"] if m.get("sysoid") or m.get("model_oid")]
+        if self.session.version == "1":
+            # SNMPv1 answers a GET with an absent OID by failing it whole: each
+            # guess would cost a round trip, so only the candidates' are asked.
+            mapping, known = detect(self.session, self._document, speculate)
+        elif listing:
+            # In the first GET, which asks every mapping's model OID anyway.
             mapping, known = detect(self.session, self._document, speculate,
-                                    first=sorted(set(_all_probes(self._document, self._document["mappings"]))))
+                                    first=sorted(set(_all_probes(self._document, mappings))))
             self._rows = _rows_from(known, _count_probes(self._document, mapping))
         else:
-            mapping, known = detect(self.session, self._document, speculate)
+            # The plugs' states as every mapping would read them, in the same
+            # first GET: a status costs one round trip, with `mib` or without.
+            mapping, known = detect(self.session, self._document, speculate, first=list(dict.fromkeys(speculate(mappings))))
         self._adopt(mapping)
         wanted = set(speculate([mapping]))
         self._fresh = {oid: value for oid, value in known.items() if oid in wanted}
