@@ -35,6 +35,7 @@ SNMP_V1, SNMP_V2C, SNMP_V3 = 0, 1, 3  # msgVersion on the wire
 _UNSIGNED = (COUNTER32, GAUGE32, TIME_TICKS, COUNTER64)
 _MAX_INTEGER_OCTETS = 9  # Counter64 with its sign octet
 _MAX_SUBIDENTIFIER = 0xFFFFFFFF  # RFC 2578 §7.1.3
+_MAX_SUBIDENTIFIER_OCTETS = 5  # 32 bits in base 128 (the first, 2.x, fits too)
 
 
 class Malformed(SnmpError):
@@ -77,7 +78,10 @@ NULL_VALUE = b"\x05\x00"
 
 def oid(text):
     """An OBJECT IDENTIFIER from ".1.3.6..." (or a tuple of numbers)."""
-    parts = [int(part) for part in text.strip(".").split(".")] if isinstance(text, str) else list(text)
+    try:
+        parts = [int(part) for part in text.strip(".").split(".")] if isinstance(text, str) else list(text)
+    except ValueError:
+        raise SnmpError(f"not an OID: {text}") from None
     if len(parts) < 2 or parts[0] > 2 or (parts[0] < 2 and parts[1] >= 40):
         raise SnmpError(f"not an OID: {text}")
     body = bytearray()
@@ -177,12 +181,17 @@ def decode_integer(body, unsigned=False):
 def decode_oid(body):
     if not body or body[-1] & 0x80:
         raise Malformed("empty or truncated OID")
-    parts, part = [], 0
+    parts, part, octets = [], 0, 0
     for byte in body:
+        if octets == 0 and byte == 0x80:
+            raise Malformed("OID sub-identifier with a leading 0x80 octet")  # X.690 §8.19.2
+        octets += 1
+        if octets > _MAX_SUBIDENTIFIER_OCTETS:
+            raise Malformed("OID sub-identifier out of range")  # before it costs quadratic time
         part = (part << 7) | (byte & 0x7F)
         if not byte & 0x80:
             parts.append(part)
-            part = 0
+            part, octets = 0, 0
     first = parts[0]
     head = [first // 40, first % 40] if first < 80 else [2, first - 80]
     if first > 80 + _MAX_SUBIDENTIFIER or any(part > _MAX_SUBIDENTIFIER for part in parts[1:]):

@@ -110,7 +110,9 @@ def detect(session, document, speculate=None, first=()):
     known = {}
     if session.version != "1":
         try:
-            known.update(session.get([SYS_OBJECT_ID] + _model_probes(mappings) + [oid for oid in first]))
+            # Guesses, many absent: an agent answering noSuchName (as SNMPv1
+            # does) would cost a round trip per absent OID; ask as for SNMPv1.
+            known.update(session.get([SYS_OBJECT_ID] + _model_probes(mappings) + list(first), one_by_one=False))
         except Refused:
             known.clear()  # tooBig, or an agent that errs on others' OIDs: ask as SNMPv1 does
     if SYS_OBJECT_ID not in known:
@@ -245,13 +247,14 @@ class Pdu(Outlets):
             mapping, known = detect(self.session, self._document, speculate)
         elif listing:
             # In the first GET, which asks every mapping's model OID anyway.
-            mapping, known = detect(self.session, self._document, speculate,
-                                    first=sorted(set(_all_probes(self._document, mappings))))
+            first = _within_budget(self._document, _all_probes(self._document, mappings))
+            mapping, known = detect(self.session, self._document, speculate, first=first)
             self._rows = _rows_from(known, _count_probes(self._document, mapping))
         else:
             # The plugs' states as every mapping would read them, in the same
             # first GET: a status costs one round trip, with `mib` or without.
-            mapping, known = detect(self.session, self._document, speculate, first=list(dict.fromkeys(speculate(mappings))))
+            first = _within_budget(self._document, list(dict.fromkeys(speculate(mappings))))
+            mapping, known = detect(self.session, self._document, speculate, first=first)
         self._adopt(mapping)
         wanted = set(speculate([mapping]))
         self._fresh = {oid: value for oid, value in known.items() if oid in wanted}
@@ -271,7 +274,7 @@ class Pdu(Outlets):
     # -- OIDs --
 
     def _oid(self, template, outlet, offset=0, daisy_position=None):
-        base = self._base() if template.count("%i") == 2 else None
+        base = self._base() if template.count("%i") >= 2 else None
         return _instance(template, self.view, outlet, offset, daisy_position, base)
 
     def _base(self):
@@ -489,6 +492,32 @@ class Pdu(Outlets):
             raise PduError(f"plug {outlet.label}: the PDU reports this outlet as not switchable")
 
 
+# The detection's first GET stays in one unfragmented datagram (an IPv6
+# minimum MTU of 1280 less the headers, and an SNMPv3 header's ~150 bytes):
+# embedded agents may drop IP fragments, and a GET never answered is a
+# timeout, not a refusal to fall back from.
+FIRST_GET_BUDGET = 1050
+
+
+def _within_budget(document, guesses):
+    """The first of `guesses` (most useful first) that fit in the first GET
+    (sysObjectID, every model OID, them) within FIRST_GET_BUDGET bytes;
+    detect() asks whatever the PDU's own mapping still needs of the rest
+    in a second GET."""
+    from infrapower.snmp import ber
+
+    base = [(oid, ber.NULL_VALUE) for oid in [SYS_OBJECT_ID] + _model_probes(document["mappings"])]
+    size = len(ber.pdu(ber.GET, 0x7FFFFFFF, base)) + 4  # +4: the outer lengths may grow a byte or two each
+    fitting = []
+    for guess in dict.fromkeys(guesses):
+        size += len(ber.tlv(ber.SEQUENCE, ber.oid(guess) + ber.NULL_VALUE))
+        if size > FIRST_GET_BUDGET:
+            log.debug("SNMP first GET full: %d of %d guesses left to a second GET", len(guesses) - len(fitting), len(guesses))
+            break
+        fitting.append(guess)
+    return fitting
+
+
 def _instance(template, view, outlet, offset=0, daisy_position=None, unit_base=None):
     """The OID of `template` for `outlet` under the mapping's `view`; a
     daisy chain's template has the unit's index too, counted from
@@ -496,7 +525,7 @@ def _instance(template, view, outlet, offset=0, daisy_position=None, unit_base=N
     index = outlet.number + offset - 1 + (view.get("index_base") or 1)
     if template.count("%i") == 1:
         return template.replace("%i", str(index), 1)
-    unit = outlet.unit - 1 + unit_base
+    unit = outlet.unit - 1 + (unit_base or 0)
     position = daisy_position or (view.get("daisy") or {}).get("index") or 1
     first, second = (unit, index) if position == 1 else (index, unit)
     return template.replace("%i", str(first), 1).replace("%i", str(second), 1)
@@ -524,16 +553,19 @@ def _count_probes(document, mapping):
 
 
 def _all_probes(document, mappings):
-    """What a listing reads with the detection: every mapping's count
-    probes, and on daisy chains the first unit's index (0 or 1)."""
-    oids = []
+    """What a listing reads with the detection, the most useful first:
+    every mapping's outlet counts, then on daisy chains the first unit's
+    index (0 or 1) and the number of units (one value, then the units
+    probed one by one, the longest list, last)."""
+    counts, units, walked = [], [], []
     for mapping in mappings:
-        counts, units, _ = _count_probes(document, mapping)
-        oids += counts + units
+        outlet_counts, unit_counts, method = _count_probes(document, mapping)
+        counts += outlet_counts
         probe = ((document["tables"][mapping["table"]].get("outlets") or {}).get("daisy") or {}).get("device_index_probe_oid")
         if probe and probe.count("%i") == 1:
-            oids += [normalise_oid(probe.replace("%i", base)) for base in ("0", "1")]
-    return oids
+            units += [normalise_oid(probe.replace("%i", base)) for base in ("0", "1")]
+        (walked if method == "walk" else units).extend(unit_counts)
+    return list(dict.fromkeys(counts + units + walked))
 
 
 def _rows_from(known, probes):

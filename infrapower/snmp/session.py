@@ -125,10 +125,14 @@ class Session:
 
     # -- public operations --
 
-    def get(self, oids):
-        """[(oid, value or None)] in the order asked."""
+    def get(self, oids, one_by_one=True):
+        """[(oid, value or None)] in the order asked.  `one_by_one` False:
+        an agent that fails the GET with noSuchName (SNMPv1's way, which
+        some SNMPv2c agents keep) raises Refused at once instead of being
+        asked again without each absent OID in turn, a round trip apiece:
+        for a GET of guesses, many of them absent."""
         oids = [normalise_oid(oid) for oid in oids]
-        return self._tolerant(ber.GET, oids, time.monotonic() + self.timeout)
+        return self._tolerant(ber.GET, oids, time.monotonic() + self.timeout, one_by_one)
 
     def walk(self, prefixes, rows=None):
         """{prefix: [(oid, value)]}: several table columns walked side by
@@ -208,7 +212,7 @@ class Session:
 
     # -- building blocks --
 
-    def _tolerant(self, kind, oids, deadline):
+    def _tolerant(self, kind, oids, deadline, one_by_one=True):
         """GET/GETNEXT that survives SNMPv1's all-or-nothing noSuchName:
         the offending OID is answered None and the rest asked again.  A GET
         is answered by OID (an agent may not reorder, a forger may try);
@@ -219,7 +223,7 @@ class Session:
         while pending:
             asked = [(oids[i], ber.NULL_VALUE) for i in pending]
             status, index, answer = self._request(kind, asked, deadline, _same_oids if is_get else _one_per_oid)
-            if status == ERROR_STATUS_NO_SUCH_NAME and 0 < index <= len(pending):
+            if status == ERROR_STATUS_NO_SUCH_NAME and 0 < index <= len(pending) and one_by_one:
                 del pending[index - 1]
                 continue
             if status == ERROR_STATUS_TOO_BIG:

@@ -16,7 +16,7 @@ from snmp_pdu_helpers import AGENT, assert_one_line_error
 from snmpd_peer import AUTH_KEY, OUTLET_CONTROL, PRIV_KEY, Proxy, run_agent, user_name
 
 from infrapower.errors import SnmpError
-from infrapower.snmp.session import Session, SnmpSettings
+from infrapower.snmp.session import Refused, Session, SnmpSettings
 from infrapower.snmp.usm import ENGINE_MAX, FLAG_AUTH, FLAG_PRIV, UsmUser
 
 MSG, REQ = 4242, 4241
@@ -159,7 +159,8 @@ def test_community_answers_must_match_version_community_and_request(proto, versi
 
 
 class FakeAgent:
-    """A v2c agent on 127.0.0.1 answering every GET with `answer(oids)`."""
+    """A v2c agent on 127.0.0.1 answering every GET with `answer(oids)`:
+    varbinds, or (varbinds, error status, error index)."""
 
     def __init__(self, answer):
         from pyasn1.codec.ber import decoder
@@ -179,7 +180,10 @@ class FakeAgent:
                 message, _ = decoder.decode(data, asn1Spec=V2C.Message())
                 request = V2C.apiMessage.get_pdu(message)
                 oids = [str(oid) for oid, _ in V2C.apiPDU.get_varbinds(request)]
-                reply = pdu("response", int(V2C.apiPDU.get_request_id(request)), answer(oids))
+                answered = answer(oids)
+                varbinds, status, index = answered if isinstance(answered, tuple) else (answered, 0, 0)
+                reply = pdu("response", int(V2C.apiPDU.get_request_id(request)), varbinds, error_status=status,
+                            error_index=index)
                 self.sock.sendto(community_message(reply), peer)
 
         self.thread = threading.Thread(target=serve, daemon=True)
@@ -196,6 +200,34 @@ def test_get_answers_are_matched_by_oid_not_position():
     try:
         live = Session(SnmpSettings("127.0.0.1", agent.port, version="2c", community="private", timeout=1.0))
         assert live.get([".1.3.6.1.1", ".1.3.6.1.2"]) == [(".1.3.6.1.1", 1), (".1.3.6.1.2", 2)]
+        live.close()
+    finally:
+        agent.close()
+
+
+def test_a_v2c_agent_answering_nosuchname_costs_one_round_trip_for_guesses():
+    """Some SNMPv2c agents fail a GET with SNMPv1's noSuchName for one absent
+    OID.  Asked one by one (the default), each absent OID costs a round
+    trip; for the detection's GET of guesses (one_by_one=False) the first
+    noSuchName is a refusal, and the detection asks as for SNMPv1."""
+    present = {"1.3.6.1.1": 1, "1.3.6.1.3": 3}  # as pysnmp writes OIDs: no leading dot
+
+    def answer(oids):
+        absent = [position for position, oid in enumerate(oids, start=1) if oid.lstrip(".") not in present]
+        if absent:
+            return [(oid, None) for oid in oids], 2, absent[0]
+        return [(oid, present[oid.lstrip(".")]) for oid in oids]
+
+    agent = FakeAgent(answer)
+    try:
+        live = Session(SnmpSettings("127.0.0.1", agent.port, version="2c", community="private", timeout=2.0))
+        asked = [".1.3.6.1.1", ".1.3.6.1.2", ".1.3.6.1.3", ".1.3.6.1.4", ".1.3.6.1.5"]
+        with pytest.raises(Refused, match="noSuchName"):
+            live.get(asked, one_by_one=False)
+        assert live.requests == 1
+        assert live.get(asked) == [(".1.3.6.1.1", 1), (".1.3.6.1.2", None), (".1.3.6.1.3", 3), (".1.3.6.1.4", None),
+                                   (".1.3.6.1.5", None)]
+        assert live.requests == 1 + 4  # one round trip per absent OID, then the rest
         live.close()
     finally:
         agent.close()

@@ -293,3 +293,13 @@ def test_oid_round_trip_and_refusal():
     for text in (".3.1", ".1.40", ".1"):
         with pytest.raises(ber.SnmpError):
             ber.oid(text)
+
+
+def test_oid_sub_identifiers_minimal_and_bounded():
+    with pytest.raises(ber.Malformed):
+        ber.decode_oid(bytes.fromhex("2b8001"))  # a leading 0x80 octet (X.690 §8.19.2)
+    with pytest.raises(ber.Malformed):
+        ber.decode_oid(b"\x2b" + b"\xff" * 60000 + b"\x7f")  # refused at its sixth octet (not quadratic work first)
+    for text in ("", ".", "1.3.a"):
+        with pytest.raises(ber.SnmpError):
+            ber.oid(text)
