@@ -222,7 +222,7 @@ class Pdu(Outlets):
         def speculate(candidates):
             oids = []
             for candidate in candidates:
-                view = self._document["tables"][candidate["table"]].get("outlets") or {}
+                view = _outlets_view(self._document, candidate)
                 template = view.get("status_oid") or ""
                 daisy = view.get("daisy") or {}
                 probe = daisy.get("device_index_probe_oid") or ""
@@ -535,12 +535,22 @@ def _instance(template, view, outlet, offset=0, daisy_position=None, unit_base=N
 _MAX_PROBED_UNITS = 8
 
 
+def _outlets_view(document, mapping):
+    """What guesses need of `mapping`'s outlets view: from the tables'
+    index where it has it (infrapower.tables.Tables.outlets), so guessing
+    for every mapping reads no table file."""
+    found = document["tables"]
+    if hasattr(found, "outlets"):
+        return found.outlets(mapping["table"])
+    return found[mapping["table"]].get("outlets") or {}
+
+
 def _count_probes(document, mapping):
     """(outlet count OIDs, unit count OIDs, how to count units) of
     `mapping`: the outlet count of unit 0 and of unit 1 on a daisy chain
     (whichever is the first unit there); its number of chained units as
     one value ("get") or as the units that answer ("walk")."""
-    view = document["tables"][mapping["table"]].get("outlets") or {}
+    view = _outlets_view(document, mapping)
     daisy = view.get("daisy") or {}
     count = view.get("count_oid") or ""
     counts = [normalise_oid(count.replace("%i", unit, 1)) for unit in (("0", "1") if "%i" in count else ("",))] if count else []
@@ -561,7 +571,7 @@ def _all_probes(document, mappings):
     for mapping in mappings:
         outlet_counts, unit_counts, method = _count_probes(document, mapping)
         counts += outlet_counts
-        probe = ((document["tables"][mapping["table"]].get("outlets") or {}).get("daisy") or {}).get("device_index_probe_oid")
+        probe = (_outlets_view(document, mapping).get("daisy") or {}).get("device_index_probe_oid")
         if probe and probe.count("%i") == 1:
             units += [normalise_oid(probe.replace("%i", base)) for base in ("0", "1")]
         (walked if method == "walk" else units).extend(unit_counts)

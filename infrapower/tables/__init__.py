@@ -26,6 +26,9 @@ __all__ = ["TableError", "Tables", "default_path", "find_by_name", "find_by_syso
 # The document shape this loader reads (infrapower.tables.generate writes
 # it): 2 is a directory of index.json plus a file per table; 1 was one file.
 FORMAT = 2
+# What index.json repeats of each table's outlets view (outlet_views):
+# enough to guess a plug's state and a PDU's outlet count without the table.
+OUTLET_VIEW_KEYS = ("status_oid", "index_base", "count_oid", "daisy")
 INDEX_FILE = "index.json"
 # Preferred default: NUT master describes the most hardware.
 DEFAULT_NAME = "nut-master"
@@ -42,11 +45,21 @@ class Tables(Mapping):
     time each is looked up (then kept).  Iterating, len() and `in` use the
     index's names and read nothing; .values()/.items() read every table."""
 
-    def __init__(self, directory, names):
+    def __init__(self, directory, names, outlet_views=None):
         self.directory = directory
         self._names = tuple(names)
         self._known = frozenset(self._names)
         self._read = {}
+        self._outlet_views = outlet_views  # None: an index without them (read the tables)
+
+    def outlets(self, name):
+        """The part of table `name`'s outlets view that guesses need
+        (OUTLET_VIEW_KEYS), from the index when it has it: a v2c agent
+        guesses every mapping's outlet OIDs, and reading each mapping's
+        table for that would cost what one file per table saves."""
+        if self._outlet_views is not None and name in self._known:
+            return self._outlet_views.get(name) or {}  # absent: a table without outlets
+        return self[name].get("outlets") or {}
 
     def __getitem__(self, name):
         table = self._read.get(name)
@@ -157,12 +170,15 @@ def load(path=None):
     if not isinstance(index.get("mappings"), list):
         raise TableError(f"{index_path} is not an OID table index (no mappings)")
     names = index.pop("table_names", None)
+    views = index.pop("outlet_views", None)
+    if views is not None and not (isinstance(views, dict) and all(isinstance(v, dict) for v in views.values())):
+        raise TableError(f"{index_path} has an invalid outlet_views map")
     if not isinstance(names, list) or not all(isinstance(n, str) and _TABLE_NAME.match(n) for n in names):
         raise TableError(f"{index_path} has no valid table_names list")
     missing = sorted({m.get("table") for m in index["mappings"]} - set(names), key=str)
     if missing:
         raise TableError(f"{index_path}: mappings use tables it does not list: {', '.join(map(str, missing))}")
-    index["tables"] = Tables(directory, names)
+    index["tables"] = Tables(directory, names, views)
     return index
 
 

@@ -35,7 +35,7 @@ import sys
 import tempfile
 
 from infrapower.errors import InfrapowerError
-from infrapower.tables import FORMAT, INDEX_FILE, cparse
+from infrapower.tables import FORMAT, INDEX_FILE, OUTLET_VIEW_KEYS, cparse
 
 GENERATOR = "infrapower tables generate"
 NUT_UPSTREAM = "networkupstools/nut"
@@ -466,6 +466,11 @@ def split(document):
     but the tables, plus their names) and into one file per table."""
     index = {key: value for key, value in document.items() if key != "tables"}
     index["table_names"] = sorted(document["tables"])
+    index["outlet_views"] = {
+        name: {key: view.get(key) for key in OUTLET_VIEW_KEYS}
+        for name, view in sorted((name, table.get("outlets") or {}) for name, table in document["tables"].items())
+        if view.get("status_oid")
+    }
     return index, document["tables"]
 
 

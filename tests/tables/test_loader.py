@@ -170,3 +170,22 @@ def test_every_committed_directory_is_packaged():
     assert sorted(packaged) == committed
     for name in committed:
         assert packaged[name] == f"agents/fence_snmp_pdu/tables/{name}/*.json"
+
+
+@pytest.mark.parametrize("name", ["nut-2.8.0", "nut-master"])
+def test_outlet_views_in_the_index_repeat_the_tables(name):
+    """index.json's outlet_views are the tables' own outlets views cut to
+    OUTLET_VIEW_KEYS (derived by the generator's split, never by hand)."""
+    directory = os.path.join(TABLE_DIR, name)
+    with open(os.path.join(directory, "index.json"), encoding="utf-8") as handle:
+        views = json.load(handle)["outlet_views"]
+    document = tables.load(directory)
+    for table_name in document["tables"]:
+        outlets = document["tables"][table_name].get("outlets") or {}
+        if outlets.get("status_oid"):
+            assert views[table_name] == {key: outlets.get(key) for key in tables.OUTLET_VIEW_KEYS}
+        else:
+            assert table_name not in views
+    fresh = tables.load(directory)["tables"]
+    assert fresh.outlets("apc_pdu_mib")["status_oid"] and fresh.outlets("ietf_mib") == {}
+    assert fresh.read_names() == []

@@ -27,6 +27,7 @@ def _first_get(plugs, listing=False):
             device._detect(plugs, listing=listing)
     finally:
         pdu.detect = original
+    assert document["tables"].read_names() == []  # guessing for every mapping reads no table file
     oids = [pdu.SYS_OBJECT_ID] + pdu._model_probes(document["mappings"]) + seen["first"]
     return seen["first"], len(ber.pdu(ber.GET, 0x7FFFFFFF, [(oid, ber.NULL_VALUE) for oid in oids]))
 
