@@ -116,13 +116,13 @@ def cases(context):
              # upsc gives up on a connection upsd drops under the burst (seen: 1 of 64,
              # "Server disconnected"): counted in the figure, not a failed case.
              peer=_burst(["upsc", f"pdu1@{nut.HOST}:{upsd}", "outlet.{plug}.status"], f"1-{n}", "0,1"),
-             stdin=nut_options, peer_stdin="", runs=3, warmup=1, timeout=180, interleave=True,
+             stdin=nut_options, peer_stdin="", target=0.8, runs=3, warmup=1, timeout=180, interleave=True,
              requests=agent_requests("upsd requests")),
         Case(f"{n}× nut reboot at once through one upsd (snmp-ups pollinterval 1) vs {n}× upscmd -w + upsc polling",
              # NUT's tools give up now and then under the burst (seen: 1 of 64): counted, as for upsc.
              ours=_burst([NUT_AGENT], f"1-{n}"), peer=_burst(_peer_nut_reboot(f"pdu3@{nut.HOST}:{upsd}"), f"1-{n}", "0,1"),
              stdin=nut_options.replace("pdu1:", "pdu3:").replace("action=status", "action=reboot"), peer_stdin="",
-             runs=2, warmup=1, timeout=300, interleave=True, requests=agent_requests("upsd requests")),
+             target=0.8, runs=2, warmup=1, timeout=300, interleave=True, requests=agent_requests("upsd requests")),
         Case("slow PDU (50 ms a request): status", ours=[OURS], peer=[PEER],
              stdin=_stdin(slow_pdu, action="status", plug="5"), target=0.6, runs=5, warmup=1, **snmp_counts),
         Case("slow PDU (50 ms a request): reboot", ours=[OURS], peer=[PEER],
