@@ -512,7 +512,8 @@ def _within_budget(document, guesses):
     for guess in dict.fromkeys(guesses):
         size += len(ber.tlv(ber.SEQUENCE, ber.oid(guess) + ber.NULL_VALUE))
         if size > FIRST_GET_BUDGET:
-            log.debug("SNMP first GET full: %d of %d guesses left to a second GET", len(guesses) - len(fitting), len(guesses))
+            log.debug("detection: %d of %d guesses over the first request's %d bytes, left to the PDU's own mapping",
+                      len(guesses) - len(fitting), len(guesses), FIRST_GET_BUDGET)
             break
         fitting.append(guess)
     return fitting
