@@ -1,7 +1,8 @@
 """Process and polling helpers shared by the tests that start their own
-peers in network namespaces (tests/publish, tests/scan) and by the bench
-cases that reuse them."""
+peers (labs; network namespaces in tests/publish, tests/scan) and by the
+bench cases that reuse them."""
 
+import contextlib
 import signal
 import subprocess
 import time
@@ -35,3 +36,20 @@ def stop_process(process, sig=signal.SIGTERM, seconds=10):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def running_lab(directory, **up_options):
+    """infrapower.lab.up(directory, **up_options), brought down afterwards,
+    and also when it fails half-way up (no simulator left running)."""
+    from infrapower import lab as lab_module
+
+    try:
+        running = lab_module.up(directory, **up_options)
+    except BaseException:
+        lab_module.down(directory)
+        raise
+    try:
+        yield running
+    finally:
+        lab_module.down(directory)

@@ -19,12 +19,12 @@ import time
 
 from infrapower.scan.ipmi import parse_pong, ping_packet
 from infrapower.snmp import ber
+from infrapower.snmp.oid import SYS_OBJECT_ID
 
 RESENDS = 3  # sends per datagram within the timeout
 _PACE = 64  # datagrams sent between two looks at the answers
 _RECEIVE_BUFFER = 8 << 20
 _BURST = 4096  # datagrams or ICMP errors read in one look
-SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"
 _RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, getattr(socket, "IP_RECVERR", 11)),
             socket.AF_INET6: (socket.IPPROTO_IPV6, getattr(socket, "IPV6_RECVERR", 25))}
 _MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)

@@ -2,6 +2,9 @@
 whatever the agent, the tables or an admin wrote."""
 
 
+SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"  # SNMPv2-MIB sysObjectID.0: what a device says it is
+
+
 def normalise_oid(oid):
     return "." + str(oid).strip().lstrip(".")
 

@@ -14,11 +14,10 @@ import re
 from contextlib import contextmanager
 
 from infrapower.fence import FenceError, Outlets
-from infrapower.snmp.oid import normalise_oid
+from infrapower.snmp.oid import SYS_OBJECT_ID, normalise_oid
 
 log = logging.getLogger(__name__)
 
-SYS_OBJECT_ID = ".1.3.6.1.2.1.1.2.0"
 # States in the tables' normalised status maps; anything else (pending_on,
 # pending_off, cycling, unknown) means the outlet is on its way somewhere.
 ERROR_STATES = ("error",)

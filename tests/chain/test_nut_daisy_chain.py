@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from processes import running_lab
 
 from infrapower import lab as lab_module
 from infrapower.chain import lab as chain_lab
@@ -35,14 +36,8 @@ FENCE_NUT = os.environ.get("FENCE_NUT", "/usr/sbin/fence_nut")
 def chainlab(tmp_path_factory):
     if not shutil.which(nut.UPSD):
         pytest.skip("needs Debian's nut-server")
-    directory = tmp_path_factory.mktemp("nutchain")
-    try:
-        running = lab_module.up(directory, topology=TOPOLOGY, components=("pdus", "nut"))
-    except BaseException:
-        lab_module.down(directory)
-        raise
-    yield running
-    lab_module.down(directory)
+    with running_lab(tmp_path_factory.mktemp("nutchain"), topology=TOPOLOGY, components=("pdus", "nut")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

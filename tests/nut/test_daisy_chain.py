@@ -16,6 +16,7 @@ import time
 
 import pytest
 from nut_helpers import AGENT, fencer, run_agent
+from processes import running_lab
 
 from infrapower import lab as lab_module
 from infrapower.lab import nut
@@ -37,14 +38,8 @@ TOPOLOGY = {
 def chainlab(tmp_path_factory):
     if not (AGENT.exists() and shutil.which(nut.UPSD)):
         pytest.skip("needs the installed agent (make install-agents) and Debian's nut-server")
-    directory = tmp_path_factory.mktemp("chainlab")
-    try:
-        running = lab_module.up(directory, topology=TOPOLOGY, components=("pdus", "nut"))
-    except BaseException:
-        lab_module.down(directory)
-        raise
-    yield running
-    lab_module.down(directory)
+    with running_lab(tmp_path_factory.mktemp("chainlab"), topology=TOPOLOGY, components=("pdus", "nut")) as running:
+        yield running
 
 
 @pytest.fixture

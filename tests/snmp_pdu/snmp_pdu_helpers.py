@@ -2,9 +2,10 @@
 topologies, one simulated PDU per switched NUT mapping, running the
 installed agent, and the checks every failure must pass."""
 
-import contextlib
 import os
 import subprocess
+
+import processes
 
 from infrapower import lab as lab_module
 from infrapower import tables
@@ -23,13 +24,8 @@ def topology_with(**extra_pdus):
     return topology
 
 
-@contextlib.contextmanager
 def running_lab(directory, topology, components=("pdus",)):
-    running = lab_module.up(directory, topology=topology, components=components, ready_seconds=60)
-    try:
-        yield running
-    finally:
-        lab_module.down(running.dir)
+    return processes.running_lab(directory, topology=topology, components=components, ready_seconds=60)
 
 
 def reset(lab):
